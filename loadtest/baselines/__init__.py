@@ -1,0 +1,1 @@
+"""Reference servers speaking sneakerd's POST /api/reservations (for `loadtest compare`)."""

@@ -1,0 +1,204 @@
+"""A lean HTTP/1.1 keep-alive client (asyncio protocol, prebuilt request bytes) for the load, and
+aiohttp for the few control calls. The load client must cost far less than the server it measures:
+on a 2-core box they share the CPU, so aiohttp's client (~100+ us a request) would cap the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import aiohttp
+import orjson
+
+from loadtest.servers import HOST
+from loadtest.stats import Outcomes
+
+HEAD_END = b"\r\n\r\n"
+
+
+class HttpConnection(asyncio.Protocol):
+    """One keep-alive connection, one request at a time; Content-Length responses only."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("connection lost"))
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        buf = self.buffer
+        end = buf.find(HEAD_END)
+        if end < 0:
+            return
+        head = bytes(buf[:end]).lower()
+        at = head.find(b"\r\ncontent-length:")
+        if at < 0:
+            waiter.set_exception(ValueError("response without Content-Length"))
+            return
+        stop = head.find(b"\r\n", at + 17)
+        length = int(head[at + 17 : stop if stop > 0 else len(head)])
+        total = end + 4 + length
+        if len(buf) < total:
+            return
+        body = bytes(buf[end + 4 : total])
+        del buf[:total]
+        waiter.set_result((int(head[9:12]), body))
+
+    async def request(self, data: bytes) -> tuple[int, bytes]:
+        assert self.transport is not None
+        if self.closed or self.transport.is_closing():
+            raise ConnectionError("connection closed")
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return await self.waiter
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def connect(port: int) -> HttpConnection:
+    loop = asyncio.get_running_loop()
+    _, protocol = await loop.create_connection(HttpConnection, HOST, port)
+    return protocol
+
+
+def post_json(port: int, path: str, body: dict[str, Any], token: str | None) -> bytes:
+    payload = orjson.dumps(body)
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n{auth}"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+def outcome_of(status: int, body: bytes) -> str:
+    if status < 400:
+        return str(status)
+    try:
+        code = orjson.loads(body)["error"]["code"]
+    except Exception:
+        code = "?"
+    return f"{status} {code}"
+
+
+@dataclass
+class Result:
+    index: int
+    sent: float
+    done: float
+    status: int
+    body: bytes
+
+
+async def run_load(
+    port: int,
+    requests: list[bytes],
+    concurrency: int,
+    *,
+    rate: float = 0.0,
+    duration: float = 0.0,
+    on_result: Callable[[Result], None] | None = None,
+) -> tuple[list[Result], float]:
+    """Send `requests` over `concurrency` keep-alive connections, each request once, in order.
+
+    rate > 0 paces request i to start at t0 + i/rate (open loop, as far as the connections allow);
+    duration > 0 stops starting new requests after that many seconds. Returns the results and
+    the elapsed time from the first send to the last answer. Connection errors are results with
+    status 0 (the connection is reopened).
+    """
+    conns = [await connect(port) for _ in range(concurrency)]
+    results: list[Result] = []
+    next_index = 0
+    t0 = time.monotonic()
+    stop_at = t0 + duration if duration > 0 else float("inf")
+
+    async def worker(slot: int) -> None:
+        nonlocal next_index
+        conn = conns[slot]
+        while next_index < len(requests):
+            i = next_index
+            next_index += 1
+            if rate > 0:
+                delay = t0 + i / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            sent = time.monotonic()
+            if sent >= stop_at:
+                return
+            try:
+                status, body = await conn.request(requests[i])
+            except (ConnectionError, ValueError) as exc:
+                status, body = 0, str(exc).encode()
+                conn.close()
+                conn = conns[slot] = await connect(port)
+            result = Result(i, sent, time.monotonic(), status, body)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+
+    try:
+        await asyncio.gather(*(worker(s) for s in range(concurrency)))
+    finally:
+        for conn in conns:
+            conn.close()
+    elapsed = max((r.done for r in results), default=t0) - t0
+    return results, elapsed
+
+
+def outcomes_of(results: list[Result]) -> Outcomes:
+    book = Outcomes()
+    for r in results:
+        book.add("error" if r.status == 0 else outcome_of(r.status, r.body), r.done - r.sent)
+    return book
+
+
+# -- control calls -------------------------------------------------------------------------------
+
+
+async def create_drop(
+    base_url: str, admin_token: str, *, stock: int, per_user_limit: int = 1, name: str = "load"
+) -> dict[str, Any]:
+    body = {"name": name, "price": "199.99", "initialStock": stock, "perUserLimit": per_user_limit}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            base_url + "/api/drops",
+            json=body,
+            headers={"Authorization": f"Bearer {admin_token}"},
+        ) as response,
+    ):
+        data = await response.json()
+        if response.status != 201:
+            raise RuntimeError(f"POST /api/drops answered {response.status}: {data}")
+        drop: dict[str, Any] = data["drop"]
+        return drop
+
+
+async def get_drop(base_url: str, drop_id: int) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{base_url}/api/drops/{drop_id}") as response,
+    ):
+        data = await response.json()
+        if response.status != 200:
+            raise RuntimeError(f"GET /api/drops/{drop_id} answered {response.status}: {data}")
+        drop: dict[str, Any] = data["drop"]
+        return drop

@@ -1,0 +1,227 @@
+"""`watchers`: N WebSocket subscribers on one drop while reservations run at a steady rate.
+
+Measures (1) server memory per idle subscriber (VmRSS before and after connecting the N watchers,
+settled, divided by N) and (2) delivery latency of stock updates to every subscriber.
+
+Delivery latency, defined exactly: reservation ids come from the drop actor's id pool in commit
+order, and stock only falls during the run (no cancels, no purchases, holds outlive the run), so
+the reservation with the c-th smallest id among all 201s is reflected in exactly the states with
+stock <= initial - c. For each acknowledged reservation (T = when its 201 reached the reserving
+client) and each watcher, latency = time the watcher first received a stockUpdate (or snapshot)
+with stock <= initial - c, minus T, clamped at 0 (the frame may beat the HTTP reply). The run
+checks that every 201 was the whole story (final stock == initial - 201s), so c is exact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from dataclasses import dataclass
+
+import orjson
+
+from loadtest import client, probes, report
+from loadtest.report import profile_top
+from loadtest.servers import (
+    Database,
+    proc_nofile,
+    raise_nofile,
+    sneakerd_server,
+    workdir,
+)
+from loadtest.stats import Histogram
+from loadtest.users import insert_users, mint
+from loadtest.wsfleet import Fleet, FleetResult
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", choices=("mysql", "sqlite"), default="mysql")
+    p.add_argument("--watchers", "-n", type=int, default=2000, help="WebSocket subscribers")
+    p.add_argument("--stock", type=int, default=2000, help="units in the drop")
+    p.add_argument("--concurrency", "-c", type=int, default=32, help="reserving connections")
+    p.add_argument("--rate", type=float, default=200.0, help="reservations/s (0 = unpaced)")
+    p.add_argument("--duration", "-d", type=float, default=10.0, help="seconds of reservations")
+    p.add_argument("--settle", type=float, default=3.0, help="seconds before reading RSS")
+    p.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the server under cProfile and print its top N functions (slows it down)",
+    )
+
+
+@dataclass
+class Delivery:
+    histogram: Histogram
+    from_send: Histogram
+    undelivered: int
+    frames: dict[str, int]
+    seq_decreases: int
+    seq_repeats: int
+    wrong_last: int
+    last_values: dict[int | None, int]
+    no_snapshot_first: int
+
+
+def analyse(
+    fleet: FleetResult, acks: list[tuple[int, float, float]], initial: int, final: int
+) -> Delivery:
+    """acks: (reservation id, time its request was sent, time its 201 arrived)."""
+    ordered = sorted(acks)
+    thresholds = [(initial - (c + 1), sent, t) for c, (_, sent, t) in enumerate(ordered)]
+    hist = Histogram()
+    from_send = Histogram()
+    undelivered = 0
+    frames: dict[str, int] = {}
+    decreases = repeats = wrong = no_snapshot = 0
+    last_values: dict[int | None, int] = {}
+    for obs in fleet.observations:
+        last_seq = -1
+        for _, kind, seq, _stock in obs:
+            frames[kind] = frames.get(kind, 0) + 1
+            if seq < last_seq:
+                decreases += 1
+            elif seq == last_seq:
+                repeats += 1
+            last_seq = max(last_seq, seq)
+        if not obs or obs[0][1] != "snapshot":
+            no_snapshot += 1
+        stocks = [(t, s) for t, _, _, s in obs if s is not None]
+        last = stocks[-1][1] if stocks else None
+        last_values[last] = last_values.get(last, 0) + 1
+        if last != final:
+            wrong += 1
+        j = 0
+        for threshold, sent_at, acked_at in thresholds:
+            while j < len(stocks) and stocks[j][1] > threshold:
+                j += 1
+            if j == len(stocks):
+                undelivered += 1
+                continue
+            hist.add(max(0.0, stocks[j][0] - acked_at))
+            from_send.add(stocks[j][0] - sent_at)
+    return Delivery(
+        hist, from_send, undelivered, frames, decreases, repeats, wrong, last_values, no_snapshot
+    )
+
+
+async def run(args: argparse.Namespace) -> int:
+    soft, hard = raise_nofile()
+    with workdir() as wd:
+        db = Database(args.store, wd)
+        profile = wd / "sneakerd.prof" if args.profile else None
+        server = sneakerd_server(db.url, wd, profile=profile)
+        top = ""
+        fleet: Fleet | None = None
+        try:
+            db.init()
+            requests_wanted = int(args.rate * args.duration) if args.rate > 0 else args.stock * 2
+            people = insert_users(db, max(requests_wanted, args.stock, 100))
+            server.start()
+            admin = mint(people.admin, "admin")
+            drop = await client.create_drop(server.url, admin, stock=args.stock)
+            drop_id, initial = int(drop["id"]), int(drop["stock"])
+            path = f"/api/drops/{drop_id}/ws"
+
+            fleet = Fleet()
+            await asyncio.sleep(args.settle)
+            rss_before = server.rss_kib()
+            connected = await fleet.connect(server.port, path, args.watchers)
+            await asyncio.sleep(args.settle)
+            rss_after = server.rss_kib()
+
+            tokens = [mint(u) for u in people.customers[:requests_wanted]]
+            body = {"dropId": drop_id}
+            requests = [client.post_json(server.port, "/api/reservations", body, t) for t in tokens]
+            meter = probes.CpuMeter(
+                {
+                    "server": server.pid,
+                    "mariadb": probes.mariadb_pid() if args.store == "mysql" else None,
+                    "fleet": fleet.pid,
+                    "loadtest": os.getpid(),
+                }
+            )
+            probe = probes.HealthProbe(server.port)
+            meter.start()
+            probe.start()
+            results, elapsed = await client.run_load(
+                server.port,
+                requests,
+                args.concurrency,
+                rate=args.rate,
+                duration=args.duration if args.rate > 0 else 0.0,
+            )
+            loop_lag = await probe.stop()
+            meter.stop()
+            await asyncio.sleep(1.0)  # the last coalesced update is at most one tick away
+            final = int((await client.get_drop(server.url, drop_id))["stock"])
+            outcome = await fleet.collect()
+            actor = probes.actor_figures(await probes.scrape(server.url), drop_id)
+            rss_end = server.rss_kib()
+            nofile = proc_nofile(server.pid)
+        finally:
+            if fleet is not None:
+                fleet.stop()
+            code = server.stop()
+            if profile is not None and profile.exists():
+                top = profile_top(profile, args.profile)
+            db.drop()
+
+    acks = [
+        (int(orjson.loads(r.body)["reservation"]["id"]), r.sent, r.done)
+        for r in results
+        if r.status == 201
+    ]
+    delivery = analyse(outcome, acks, initial, final)
+    outcomes = client.outcomes_of(results)
+    lat = delivery.histogram.summary()
+    per_watcher = (rss_after - rss_before) / max(1, connected["connected"])
+    ok_count = initial - len(acks) == final
+    lines = [
+        f"  store={args.store} watchers={args.watchers} stock={args.stock} "
+        f"concurrency={args.concurrency} rate={args.rate:g}/s duration={args.duration:g}s",
+        f"  RLIMIT_NOFILE loadtest={soft}/{hard} server={nofile}",
+        f"  watchers connected {connected['connected']} (failed {connected['failed']}, "
+        f"without snapshot {connected['without_snapshot']}) in {connected['seconds']:.2f} s",
+        f"  server VmRSS: before {rss_before / 1024:.1f} MiB, with {connected['connected']} idle "
+        f"watchers {rss_after / 1024:.1f} MiB -> {per_watcher:.1f} KiB per idle subscriber; "
+        f"after the run {rss_end / 1024:.1f} MiB",
+        "",
+        "  reservations (HTTP, at the reserving client):",
+        *report.outcome_table(outcomes, elapsed),
+        report.summary_line("GET /healthz probe (loop lag)", loop_lag),
+        actor,
+        meter.line(),
+        "",
+        "  stock-update delivery, every (acknowledged reservation x watcher) pair:",
+        f"  {'':<28} {'pairs':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}",
+        report.summary_line("from the 201 (clamped at 0)", lat),
+        report.summary_line("from the request's send", delivery.from_send.summary()),
+        f"  pairs never delivered: {delivery.undelivered}",
+        "  frames received: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(delivery.frames.items()))
+        + f"  (lost connections {outcome.lost}, close codes "
+        f"{sorted({c for c in outcome.close_codes if c is not None})})",
+        "",
+        report.check(ok_count, f"final stock {final} == initial {initial} - {len(acks)} 201s"),
+        report.check(
+            delivery.wrong_last == 0,
+            f"every watcher's last stock == final stock {final} "
+            f"(wrong: {delivery.wrong_last}; last values {delivery.last_values})",
+        ),
+        report.check(
+            delivery.seq_decreases == 0,
+            f"seq never decreased per watcher (decreases {delivery.seq_decreases}, "
+            f"repeats {delivery.seq_repeats})",
+        ),
+        report.check(delivery.no_snapshot_first == 0, "every watcher's first frame is a snapshot"),
+        report.check(lat.p99 < 0.250, f"target: delivery p99 {lat.p99 * 1e3:.1f} ms < 250 ms"),
+        f"  server exit code {code}",
+    ]
+    print(report.header("watchers", lines))
+    if top:
+        print(top)
+    passed = ok_count and delivery.wrong_last == 0 and delivery.seq_decreases == 0
+    return 0 if passed else 1

@@ -1,0 +1,1 @@
+sneakerd/store/mysql.sql

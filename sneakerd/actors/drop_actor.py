@@ -1,0 +1,330 @@
+"""The single writer of one drop.
+
+The actor's task takes every message waiting in its mailbox as one batch, decides them with the
+pure `DropBook`, commits the batch in one transaction, and only then answers the callers, arms
+the expiry timer and publishes events ("commit before reply"). Memory moves to the new state only
+after the commit returns, so a failed commit leaves it exactly as it was.
+
+Failure handling:
+- `VersionConflict` (someone else wrote the drop row): reload from the database and decide the
+  same batch again, a few times at most.
+- `Unavailable` (the database failed, possibly during COMMIT, so the outcome is unknown): answer
+  the batch `Unavailable`, and reload before the next batch so that the version check decides
+  what really committed.
+- A bug in our own code: logged, the batch answered `Unavailable`, the actor reloads and goes on,
+  so one bad message cannot take a drop down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sneakerd import errors
+from sneakerd.actors.deadlines import DeadlineQueue
+from sneakerd.actors.ids import ActorIds
+from sneakerd.actors.mailbox import Envelope, Mailbox
+from sneakerd.clock import Clock
+from sneakerd.domain.book import DropBook, Outcome, Reply
+from sneakerd.domain.commands import Command, Expire, Purchase, Reserve
+from sneakerd.domain.events import Expired
+from sneakerd.domain.model import Drop, DropState
+from sneakerd.events import EventSink
+from sneakerd.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+"""Caps one statement at a few hundred rows; a small cap costs throughput (DESIGN.md)."""
+
+MAX_CONFLICT_RETRIES = 3
+
+
+class _Tick:
+    """Wakes the actor when the earliest hold is due; carries nothing."""
+
+    __slots__ = ()
+
+
+TICK = _Tick()
+Message = Command | _Tick
+
+
+@dataclass(slots=True)
+class ActorStatistics:
+    batches: int = 0
+    messages: int = 0
+    commits: int = 0
+    conflicts: int = 0
+    failures: int = 0
+    last_batch_size: int = 0
+    max_batch_size: int = 0
+    last_commit_seconds: float = 0.0
+    expired: int = 0
+    max_expiry_lag_ms: int = 0
+    expiry_lags_ms: list[int] = field(default_factory=list)
+    """Lag of each expiry (deadline to commit); the last 1,000 only."""
+
+    def record_expiry(self, lag_ms: int) -> None:
+        self.expired += 1
+        self.max_expiry_lag_ms = max(self.max_expiry_lag_ms, lag_ms)
+        self.expiry_lags_ms.append(lag_ms)
+        if len(self.expiry_lags_ms) > 1_000:
+            del self.expiry_lags_ms[:500]
+
+
+class ActorObserver(Protocol):
+    """Told about each committed batch and each expiry (metrics implement it)."""
+
+    def batch_committed(self, drop_id: int, size: int, commit_seconds: float) -> None: ...
+
+    def hold_expired(self, drop_id: int, lag_ms: int) -> None: ...
+
+
+class DropActor:
+    """Owns one drop: every write to it goes through `ask`."""
+
+    def __init__(
+        self,
+        drop_id: int,
+        *,
+        store: Store,
+        sink: EventSink,
+        clock: Clock,
+        hold_ms: int,
+        observer: ActorObserver | None = None,
+    ) -> None:
+        self.drop_id = drop_id
+        self._observer = observer
+        self._store = store
+        self._sink = sink
+        self._clock = clock
+        self._hold_ms = hold_ms
+        self._mailbox: Mailbox[Message, Reply] = Mailbox(f"drop {drop_id} actor")
+        self._ids = ActorIds(store)
+        self._deadlines = DeadlineQueue()
+        self._state: DropState | None = None
+        self._stale = True
+        self._deleted = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: int | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.stats = ActorStatistics()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the drop and its holds, then start the task; overdue holds expire at once.
+
+        Raises `NotFound` for a drop that does not exist (or was deleted), `Unavailable` if
+        the database cannot be read.
+        """
+        await self._reload()
+        if self._deleted:
+            raise errors.NotFound(f"drop {self.drop_id} does not exist")
+        self._task = asyncio.create_task(self._run(), name=f"drop-actor-{self.drop_id}")
+        self._mailbox.tell(TICK)
+
+    async def stop(self) -> None:
+        """Finish what is queued (decided and committed), then end; later asks fail at once."""
+        self._mailbox.close()
+        if self._task is not None:
+            await self._task
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def state(self) -> DropState | None:
+        """The last committed state (a read-only snapshot)."""
+        return self._state
+
+    @property
+    def mailbox_depth(self) -> int:
+        return self._mailbox.statistics().depth
+
+    async def ask(self, command: Command) -> Reply:
+        """Send a command and wait for its reply (after the commit that carries it)."""
+        return await self._mailbox.ask(command)
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            while batch := await self._mailbox.take_batch(MAX_BATCH):
+                try:
+                    await self._process(batch)
+                except Exception:
+                    log.exception("drop %s: batch of %d failed", self.drop_id, len(batch))
+                    self._stale = True
+                    self._fail(batch, errors.Unavailable("internal error; nothing was done"))
+                if self._deleted:
+                    self._mailbox.close()
+        finally:
+            self._disarm()
+            # Anything still queued after a close gets an answer, never a hang.
+            while rest := await self._mailbox.take_batch(MAX_BATCH):
+                self._fail(rest, errors.ActorStopped(f"drop {self.drop_id} actor stopped"))
+
+    async def _process(self, batch: list[Envelope[Message, Reply]]) -> None:
+        self.stats.batches += 1
+        self.stats.last_batch_size = len(batch)
+        self.stats.max_batch_size = max(self.stats.max_batch_size, len(batch))
+        requests = [e for e in batch if not isinstance(e.message, _Tick)]
+        self.stats.messages += len(requests)
+        if self._stale:
+            try:
+                await self._reload()
+            except errors.Unavailable as exc:
+                self._fail(requests, exc)
+                self._arm_retry()
+                return
+        if self._deleted:
+            self._fail(requests, errors.NotFound("No such drop"))
+            return
+
+        for _attempt in range(MAX_CONFLICT_RETRIES + 1):
+            now = self._clock.now_ms()
+            try:
+                await self._ensure_ids(requests)
+            except errors.Unavailable as exc:
+                self._fail(requests, exc)
+                self._arm_retry()
+                return
+            assert self._state is not None
+            book = DropBook(self._state, now=now, hold_ms=self._hold_ms, ids=self._ids)
+            due = self._deadlines.pop_due(now)
+            if due:
+                book.expire(Expire(due))
+            replies = [book.decide(e.message) for e in requests]  # type: ignore[arg-type]
+            outcome = book.finish()
+            if outcome.changes is None:
+                break
+            started = time.perf_counter()
+            try:
+                await self._store.commit(outcome.changes)
+            except errors.VersionConflict:
+                self.stats.conflicts += 1
+                log.warning("drop %s: version conflict; reloading", self.drop_id)
+                await self._reload_or_fail(requests)
+                if self._stale or self._deleted:
+                    if self._deleted:
+                        self._fail(requests, errors.NotFound("No such drop"))
+                    return
+                continue
+            except errors.Unavailable as exc:
+                # Outcome unknown: keep memory as it was, reload before the next batch.
+                self.stats.failures += 1
+                self._stale = True
+                self._fail(requests, exc)
+                self._arm_retry()
+                return
+            self.stats.commits += 1
+            self.stats.last_commit_seconds = time.perf_counter() - started
+            if self._observer is not None:
+                self._observer.batch_committed(
+                    self.drop_id, len(requests), self.stats.last_commit_seconds
+                )
+            break
+        else:
+            self._fail(requests, errors.Unavailable("the drop kept changing; try again"))
+            return
+
+        self._apply(outcome)
+        committed = outcome.state.drop
+        for envelope, reply in zip(requests, replies, strict=True):
+            # An admin's edit is answered with the drop as committed (its final version).
+            envelope.answer(committed if isinstance(reply, Drop) else reply)
+        if outcome.events:
+            self._sink.publish(outcome.events)
+
+    def _apply(self, outcome: Outcome) -> None:
+        """Move memory to the committed state; only ever called after the commit returned."""
+        previous, self._state = self._state, outcome.state
+        if outcome.state.drop.deleted:
+            self._deleted = True
+            self._disarm()
+            return
+        for deadline, reservation_id in outcome.new_holds:
+            self._deadlines.push(deadline, reservation_id)
+        if previous is not None:
+            committed_at = self._clock.now_ms()
+            for event in outcome.events:
+                if isinstance(event, Expired):
+                    lag = max(0, committed_at - previous.holds[event.reservation_id].expires_at)
+                    self.stats.record_expiry(lag)
+                    if self._observer is not None:
+                        self._observer.hold_expired(self.drop_id, lag)
+        self._arm()
+
+    async def _ensure_ids(self, requests: list[Envelope[Message, Reply]]) -> None:
+        reserves = sum(1 for e in requests if isinstance(e.message, Reserve))
+        purchases = sum(1 for e in requests if isinstance(e.message, Purchase))
+        if reserves:
+            await self._ids.reservations.ensure(reserves)
+        if purchases:
+            await self._ids.purchases.ensure(purchases)
+
+    # -- reload ------------------------------------------------------------------------------
+
+    async def _reload(self) -> None:
+        state = await self._store.load_state(self.drop_id)
+        if state is None or state.drop.deleted:
+            self._deleted = True
+            self._stale = False
+            return
+        self._state = state
+        self._deadlines = DeadlineQueue((h.expires_at, rid) for rid, h in state.holds.items())
+        self._stale = False
+        self._arm()
+
+    async def _reload_or_fail(self, requests: list[Envelope[Message, Reply]]) -> None:
+        try:
+            await self._reload()
+        except errors.Unavailable as exc:
+            self._stale = True
+            self._fail(requests, exc)
+            self._arm_retry()
+
+    @staticmethod
+    def _fail(envelopes: list[Envelope[Message, Reply]], exc: BaseException) -> None:
+        for envelope in envelopes:
+            envelope.fail(exc)
+
+    # -- the one timer -----------------------------------------------------------------------
+
+    def _arm(self) -> None:
+        """Keep one timer armed for the earliest deadline (re-arming only if that moved)."""
+        deadline = self._deadlines.next_deadline()
+        if deadline is None:
+            self._disarm()
+            return
+        if self._timer is not None and self._timer_at is not None and self._timer_at <= deadline:
+            return
+        self._disarm()
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, (deadline - self._clock.now_ms()) / 1000)
+        self._timer = loop.call_at(loop.time() + delay, self._fire)
+        self._timer_at = deadline
+
+    def _arm_retry(self, delay: float = 0.5) -> None:
+        """After a failure, come back soon so that due expiries are not forgotten."""
+        self._disarm()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_at(loop.time() + delay, self._fire)
+        self._timer_at = self._clock.now_ms() + int(delay * 1000)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._mailbox.tell(TICK)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = None

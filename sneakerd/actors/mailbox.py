@@ -1,0 +1,97 @@
+"""An actor's mailbox: callers `tell` or `ask`, the actor takes everything waiting as one batch.
+
+Taking the whole queue at once is what makes the single writer fast: one decision pass and one
+transaction serve every caller that arrived while the previous batch was committing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sneakerd import errors
+
+M = TypeVar("M")
+R = TypeVar("R")
+
+
+@dataclass(slots=True)
+class Envelope(Generic[M, R]):
+    """A message and, for an `ask`, the future its reply goes to."""
+
+    message: M
+    reply: asyncio.Future[R] | None = None
+
+    def answer(self, value: R) -> None:
+        if self.reply is not None and not self.reply.done():
+            self.reply.set_result(value)
+
+    def fail(self, exc: BaseException) -> None:
+        if self.reply is not None and not self.reply.done():
+            self.reply.set_exception(exc)
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxStatistics:
+    depth: int
+    closed: bool
+
+
+class Mailbox(Generic[M, R]):
+    """An unbounded FIFO with batch take; closing it fails every later `ask` at once."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._queue: deque[Envelope[M, R]] = deque()
+        self._wakeup: asyncio.Future[None] | None = None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def tell(self, message: M) -> None:
+        """Post without waiting for an answer (timers use this)."""
+        if not self._closed:
+            self._put(Envelope(message))
+
+    def ask(self, message: M) -> asyncio.Future[R]:
+        """Post and return the future of the reply."""
+        if self._closed:
+            raise errors.ActorStopped(f"{self._name} is stopped")
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._put(Envelope(message, future))
+        return future
+
+    def _put(self, envelope: Envelope[M, R]) -> None:
+        self._queue.append(envelope)
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def take_batch(self, limit: int) -> list[Envelope[M, R]]:
+        """Wait for at least one message, then take up to `limit` of those waiting.
+
+        Returns an empty list once the mailbox is closed and drained.
+        """
+        while not self._queue:
+            if self._closed:
+                return []
+            self._wakeup = asyncio.get_running_loop().create_future()
+            try:
+                await self._wakeup
+            finally:
+                self._wakeup = None
+        queue = self._queue
+        take = min(limit, len(queue))
+        return [queue.popleft() for _ in range(take)]
+
+    def close(self) -> None:
+        """Refuse new asks; what is queued is still handed out, then `take_batch` returns []."""
+        self._closed = True
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    def statistics(self) -> MailboxStatistics:
+        return MailboxStatistics(depth=len(self._queue), closed=self._closed)

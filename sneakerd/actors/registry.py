@@ -1,0 +1,101 @@
+"""Finds the actor of a drop by id, starting it on first use, and owns every actor's lifetime.
+
+At start-up the registry starts an actor for every drop that is live, upcoming, or still has
+active holds, so that holds which expired while the server was down are expired at once and the
+rest are re-armed. `stop_all()` stops every actor (each finishes and commits what it has queued)
+and is what shutdown and tests call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sneakerd import errors
+from sneakerd.actors.drop_actor import ActorObserver, DropActor
+from sneakerd.clock import Clock
+from sneakerd.events import EventSink
+from sneakerd.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Registry:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        sink: EventSink,
+        clock: Clock,
+        hold_ms: int,
+        observer: ActorObserver | None = None,
+    ) -> None:
+        self._observer = observer
+        self._store = store
+        self._sink = sink
+        self._clock = clock
+        self._hold_ms = hold_ms
+        self._actors: dict[int, DropActor] = {}
+        self._starting: dict[int, asyncio.Future[DropActor]] = {}
+        self._closed = False
+        self.recovered = False
+        """True once every drop found at start-up has its actor running (for /readyz)."""
+
+    async def start(self) -> None:
+        """Start the actors of every drop that needs one now; raises `Unavailable`."""
+        for drop_id in await self._store.drops_to_recover(self._clock.now_ms()):
+            try:
+                await self.get(drop_id)
+            except errors.NotFound:
+                continue
+        self.recovered = True
+
+    async def get(self, drop_id: int) -> DropActor:
+        """The running actor of `drop_id`; raises `NotFound` for an unknown or deleted drop."""
+        actor = self._actors.get(drop_id)
+        if actor is not None and actor.running:
+            return actor
+        if self._closed:
+            raise errors.ActorStopped("the server is shutting down")
+        pending = self._starting.get(drop_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        if actor is not None:  # it stopped on its own (its drop was deleted): collect it
+            del self._actors[drop_id]
+            await actor.stop()
+        future: asyncio.Future[DropActor] = asyncio.get_running_loop().create_future()
+        self._starting[drop_id] = future
+        try:
+            actor = DropActor(
+                drop_id,
+                store=self._store,
+                sink=self._sink,
+                clock=self._clock,
+                hold_ms=self._hold_ms,
+                observer=self._observer,
+            )
+            await actor.start()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            del self._starting[drop_id]
+        self._actors[drop_id] = actor
+        future.set_result(actor)
+        return actor
+
+    def running(self) -> list[DropActor]:
+        return [a for a in self._actors.values() if a.running]
+
+    async def forget(self, drop_id: int) -> None:
+        """Stop and drop the actor of a deleted drop."""
+        actor = self._actors.pop(drop_id, None)
+        if actor is not None:
+            await actor.stop()
+
+    async def stop_all(self) -> None:
+        """Stop every actor; each commits and answers what it had queued first."""
+        self._closed = True
+        actors, self._actors = list(self._actors.values()), {}
+        await asyncio.gather(*(actor.stop() for actor in actors))

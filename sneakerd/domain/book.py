@@ -1,0 +1,326 @@
+"""The decision code of a drop: reserve, cancel, purchase, expire, update, delete.
+
+A `DropBook` is a working copy of one `DropState` for one batch of messages. Each method decides
+one message against the copy and returns the caller's reply; `finish()` returns the new state,
+the rows to write and the events to publish. Nothing here awaits or does I/O, so the rules can be
+tested exhaustively, and a batch whose COMMIT fails is undone by simply dropping the book: the
+`DropState` it started from was never touched.
+
+Refusals are returned as `Rejection` values rather than raised, so one caller's refusal is just
+another reply in the batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sneakerd import errors
+from sneakerd.domain.commands import (
+    Cancel,
+    Command,
+    DeleteDrop,
+    Expire,
+    Purchase,
+    Reserve,
+    UpdateDrop,
+)
+from sneakerd.domain.events import (
+    DropDeleted,
+    DropEvent,
+    DropUpdated,
+    Expired,
+    Purchased,
+    StockChanged,
+)
+from sneakerd.domain.model import (
+    Drop,
+    DropState,
+    Hold,
+    PurchaseRecord,
+    ReservationRecord,
+    ReservationStatus,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A refusal: which `DomainError` the caller gets, and why in words."""
+
+    error: type[errors.DomainError]
+    message: str
+
+    def to_error(self) -> errors.DomainError:
+        return self.error(self.message)
+
+
+Reply = ReservationRecord | PurchaseRecord | Drop | Rejection | None
+
+
+class Ids(Protocol):
+    """Hands out fresh ids; the actor fills it before a batch so that deciding never waits."""
+
+    def reservation(self) -> int: ...
+
+    def purchase(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """The rows one batch writes, in one transaction, guarded by `expected_version`."""
+
+    drop: Drop
+    expected_version: int
+    new_reservations: tuple[ReservationRecord, ...]
+    status_changes: tuple[tuple[int, ReservationStatus], ...]
+    new_purchases: tuple[PurchaseRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a finished batch produced. `changes` is None when the batch wrote nothing."""
+
+    state: DropState
+    changes: Changes | None
+    events: tuple[DropEvent, ...]
+    new_holds: tuple[tuple[int, int], ...] = field(default=())
+    """(expires_at, reservation_id) of every hold created, for the actor's timer queue."""
+
+
+class DropBook:
+    """Decides a batch of messages for one drop at one instant `now`."""
+
+    def __init__(self, state: DropState, *, now: int, hold_ms: int, ids: Ids) -> None:
+        self._start = state
+        self._drop = state.drop
+        self._holds = dict(state.holds)
+        self._counts = dict(state.user_counts)
+        self._now = now
+        self._hold_ms = hold_ms
+        self._ids = ids
+        self._new_reservations: list[ReservationRecord] = []
+        self._status_changes: list[tuple[int, ReservationStatus]] = []
+        self._new_purchases: list[PurchaseRecord] = []
+        self._events: list[DropEvent] = []
+        self._dirty = False
+        self._handlers: dict[type, Callable[..., Reply]] = {
+            Reserve: self.reserve,
+            Cancel: self.cancel,
+            Purchase: self.purchase,
+            Expire: self.expire,
+            UpdateDrop: self.update,
+            DeleteDrop: self.delete,
+        }
+
+    @property
+    def drop(self) -> Drop:
+        return self._drop
+
+    def decide(self, command: Command) -> Reply:
+        """Decide one message of any kind."""
+        return self._handlers[type(command)](command)
+
+    # -- the rules ---------------------------------------------------------------------------
+
+    def reserve(self, cmd: Reserve) -> Reply:
+        drop, now = self._drop, self._now
+        if drop.deleted:
+            return Rejection(errors.NotFound, "No such drop")
+        if drop.info.ends_at is not None and now >= drop.info.ends_at:
+            return Rejection(errors.DropEnded, "This drop has ended")
+        if now < drop.info.starts_at:
+            return Rejection(errors.DropNotLive, "This drop has not started yet")
+        count = self._counts.get(cmd.user_id, 0)
+        if count >= drop.info.per_user_limit:
+            return Rejection(
+                errors.LimitReached,
+                f"You already hold or bought {count} of this drop (limit "
+                f"{drop.info.per_user_limit})",
+            )
+        if drop.stock <= 0:
+            return Rejection(errors.OutOfStock, "No units left right now")
+        reservation_id = self._ids.reservation()
+        expires_at = now + self._hold_ms
+        self._holds[reservation_id] = Hold(cmd.user_id, expires_at, now)
+        self._counts[cmd.user_id] = count + 1
+        self._set_counts(stock=drop.stock - 1, reserved=drop.reserved + 1)
+        record = ReservationRecord(
+            reservation_id, drop.id, cmd.user_id, ReservationStatus.ACTIVE, expires_at, now
+        )
+        self._new_reservations.append(record)
+        return record
+
+    def cancel(self, cmd: Cancel) -> Reply:
+        hold = self._holds.get(cmd.reservation_id)
+        if hold is None:
+            return Rejection(errors.ReservationNotActive, "This reservation is no longer active")
+        if hold.user_id != cmd.user_id:
+            return Rejection(errors.NotFound, "No such reservation")
+        if self._now >= hold.expires_at:
+            self._expire(cmd.reservation_id, hold)
+            return Rejection(errors.ReservationExpired, "This reservation has expired")
+        self._release(cmd.reservation_id, hold, ReservationStatus.CANCELLED)
+        return ReservationRecord(
+            cmd.reservation_id,
+            self._drop.id,
+            hold.user_id,
+            ReservationStatus.CANCELLED,
+            hold.expires_at,
+            hold.created_at,
+        )
+
+    def purchase(self, cmd: Purchase) -> Reply:
+        hold = self._holds.get(cmd.reservation_id)
+        if hold is None:
+            return Rejection(errors.ReservationNotActive, "This reservation is no longer active")
+        if hold.user_id != cmd.user_id:
+            return Rejection(errors.NotFound, "No such reservation")
+        if self._now >= hold.expires_at:
+            self._expire(cmd.reservation_id, hold)
+            return Rejection(errors.ReservationExpired, "This reservation has expired")
+        drop = self._drop
+        del self._holds[cmd.reservation_id]
+        # The unit moves from held to sold: the user's count (holds + purchases) is unchanged.
+        self._set_counts(reserved=drop.reserved - 1, sold=drop.sold + 1)
+        self._status_changes.append((cmd.reservation_id, ReservationStatus.COMPLETED))
+        record = PurchaseRecord(
+            self._ids.purchase(),
+            drop.id,
+            cmd.user_id,
+            cmd.reservation_id,
+            drop.info.price,
+            self._now,
+        )
+        self._new_purchases.append(record)
+        self._events.append(Purchased(drop.id, 0, record.id, cmd.username))
+        return record
+
+    def expire(self, cmd: Expire) -> Reply:
+        for reservation_id in cmd.reservation_ids:
+            hold = self._holds.get(reservation_id)
+            if hold is not None and self._now >= hold.expires_at:
+                self._expire(reservation_id, hold)
+        return None
+
+    def update(self, cmd: UpdateDrop) -> Reply:
+        drop = self._drop
+        if drop.deleted:
+            return Rejection(errors.NotFound, "No such drop")
+        info_changes = {
+            name: value
+            for name in (
+                "name",
+                "price",
+                "brand",
+                "description",
+                "image_url",
+                "per_user_limit",
+                "starts_at",
+                "ends_at",
+            )
+            if (value := getattr(cmd, name)) is not None
+        }
+        info = dataclasses.replace(drop.info, **info_changes)
+        if cmd.clear:
+            info = dataclasses.replace(
+                info,
+                brand=None if "brand" in cmd.clear else info.brand,
+                description=None if "description" in cmd.clear else info.description,
+                image_url=None if "image_url" in cmd.clear else info.image_url,
+                ends_at=None if "ends_at" in cmd.clear else info.ends_at,
+            )
+        initial, stock = drop.initial_stock, drop.stock
+        if cmd.initial_stock is not None:
+            committed = drop.reserved + drop.sold
+            if cmd.initial_stock < committed:
+                return Rejection(
+                    errors.StockBelowCommitted,
+                    f"initialStock cannot fall below reserved + sold ({committed})",
+                )
+            initial, stock = cmd.initial_stock, cmd.initial_stock - committed
+        self._drop = dataclasses.replace(
+            drop, info=info, initial_stock=initial, stock=stock, updated_at=self._now
+        )
+        self._dirty = True
+        self._events.append(DropUpdated(drop.id, 0, self._drop))
+        return self._drop
+
+    def delete(self, cmd: DeleteDrop) -> Reply:
+        drop = self._drop
+        if drop.deleted:
+            return Rejection(errors.NotFound, "No such drop")
+        if drop.sold > 0:
+            return Rejection(
+                errors.DropHasSales, f"This drop has {drop.sold} purchases and cannot be deleted"
+            )
+        for reservation_id, hold in list(self._holds.items()):
+            self._release(reservation_id, hold, ReservationStatus.CANCELLED)
+        self._drop = dataclasses.replace(self._drop, deleted=True, updated_at=self._now)
+        self._dirty = True
+        self._events.append(DropDeleted(drop.id, 0))
+        return None
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    def _expire(self, reservation_id: int, hold: Hold) -> None:
+        self._release(reservation_id, hold, ReservationStatus.EXPIRED)
+        self._events.append(Expired(self._drop.id, 0, reservation_id))
+
+    def _release(self, reservation_id: int, hold: Hold, status: ReservationStatus) -> None:
+        """End a hold without a sale: its unit goes back to stock, the user's count drops."""
+        del self._holds[reservation_id]
+        left = self._counts[hold.user_id] - 1
+        if left:
+            self._counts[hold.user_id] = left
+        else:
+            del self._counts[hold.user_id]
+        drop = self._drop
+        self._set_counts(stock=drop.stock + 1, reserved=drop.reserved - 1)
+        self._status_changes.append((reservation_id, status))
+
+    def _set_counts(
+        self, *, stock: int | None = None, reserved: int | None = None, sold: int | None = None
+    ) -> None:
+        drop = self._drop
+        self._drop = dataclasses.replace(
+            drop,
+            stock=drop.stock if stock is None else stock,
+            reserved=drop.reserved if reserved is None else reserved,
+            sold=drop.sold if sold is None else sold,
+        )
+        self._dirty = True
+
+    def finish(self) -> Outcome:
+        """The batch's result: new state, rows to write, and events numbered by version."""
+        if not self._dirty:
+            return Outcome(self._start, None, ())
+        start = self._start.drop
+        pending = list(self._events)
+        if not self._drop.deleted:
+            pending.append(StockChanged(start.id, 0, 0, 0, 0))
+        version = start.version + len(pending)
+        final = dataclasses.replace(self._drop, version=version, updated_at=self._now)
+        events: list[DropEvent] = []
+        for offset, event in enumerate(pending, start=1):
+            seq = start.version + offset
+            if isinstance(event, StockChanged):
+                event = StockChanged(start.id, seq, final.stock, final.reserved, final.sold)
+            elif isinstance(event, DropUpdated):
+                event = DropUpdated(start.id, seq, final)
+            else:
+                event = dataclasses.replace(event, seq=seq)
+            events.append(event)
+        changes = Changes(
+            drop=final,
+            expected_version=start.version,
+            new_reservations=tuple(self._new_reservations),
+            status_changes=tuple(self._status_changes),
+            new_purchases=tuple(self._new_purchases),
+        )
+        new_holds = tuple(
+            (r.expires_at, r.id) for r in self._new_reservations if r.id in self._holds
+        )
+        state = DropState(final, self._holds, self._counts)
+        return Outcome(state, changes, tuple(events), new_holds)

@@ -1,0 +1,60 @@
+"""Messages a drop's actor decides: imperative, immutable, one per caller request.
+
+Reservation ids used by `Cancel` and `Purchase` were looked up by the service layer, which
+has already checked that the reservation belongs to this drop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Reserve:
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    user_id: int
+    reservation_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    user_id: int
+    reservation_id: int
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class Expire:
+    """Expire these holds if they are due; the actor's timer sends the ids that came due."""
+
+    reservation_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateDrop:
+    """An admin's change. A field left as None is not changed; the optional fields named in
+    `clear` (brand, description, image_url, ends_at) are set to None."""
+
+    name: str | None = None
+    price: Decimal | None = None
+    brand: str | None = None
+    description: str | None = None
+    image_url: str | None = None
+    per_user_limit: int | None = None
+    starts_at: int | None = None
+    ends_at: int | None = None
+    clear: frozenset[str] = frozenset()
+    initial_stock: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteDrop:
+    pass
+
+
+Command = Reserve | Cancel | Purchase | Expire | UpdateDrop | DeleteDrop

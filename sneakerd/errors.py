@@ -1,0 +1,136 @@
+"""Every failure sneakerd names, in one place.
+
+The hierarchy::
+
+    SneakerdError
+    ├── DomainError            a request the rules refuse; carries an API.md error code
+    │   ├── NotFound               (not_found)
+    │   ├── OutOfStock             (out_of_stock)
+    │   ├── LimitReached           (limit_reached)
+    │   ├── DropNotLive            (drop_not_live)
+    │   ├── DropEnded              (drop_ended)
+    │   ├── ReservationNotActive   (reservation_not_active)
+    │   ├── ReservationExpired     (reservation_expired)
+    │   ├── EmailTaken             (email_taken)
+    │   ├── UsernameTaken          (username_taken)
+    │   ├── DropHasSales           (drop_has_sales)
+    │   └── StockBelowCommitted    (stock_below_committed)
+    ├── Unavailable            the database could not be reached or the outcome is unknown
+    │   └── ActorStopped           the drop's actor is shutting down or has stopped
+    ├── VersionConflict        another writer changed a drop row; the actor reloads, decides again
+    └── ConfigError            settings that cannot work; the CLI prints it and exits non-zero
+
+Domain errors are raised by the service layer from the actor's replies (the actor itself returns
+`Rejection` values, never raises, so one caller's refusal cannot disturb a batch). The HTTP edge
+translates each class to its status in one middleware.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class SneakerdError(Exception):
+    """Base of every error sneakerd raises on purpose."""
+
+
+class DomainError(SneakerdError):
+    """A request refused by the rules of a drop; `code` is the API.md error code."""
+
+    code: ClassVar[str] = "domain_error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message())
+
+    @classmethod
+    def default_message(cls) -> str:
+        return cls.code.replace("_", " ").capitalize()
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class OutOfStock(DomainError):
+    code = "out_of_stock"
+
+
+class LimitReached(DomainError):
+    code = "limit_reached"
+
+
+class DropNotLive(DomainError):
+    code = "drop_not_live"
+
+
+class DropEnded(DomainError):
+    code = "drop_ended"
+
+
+class ReservationNotActive(DomainError):
+    code = "reservation_not_active"
+
+
+class ReservationExpired(DomainError):
+    code = "reservation_expired"
+
+
+class EmailTaken(DomainError):
+    code = "email_taken"
+
+
+class UsernameTaken(DomainError):
+    code = "username_taken"
+
+
+class DropHasSales(DomainError):
+    code = "drop_has_sales"
+
+
+class StockBelowCommitted(DomainError):
+    code = "stock_below_committed"
+
+
+DOMAIN_ERRORS: dict[str, type[DomainError]] = {
+    cls.code: cls
+    for cls in (
+        NotFound,
+        OutOfStock,
+        LimitReached,
+        DropNotLive,
+        DropEnded,
+        ReservationNotActive,
+        ReservationExpired,
+        EmailTaken,
+        UsernameTaken,
+        DropHasSales,
+        StockBelowCommitted,
+    )
+}
+
+
+class Unavailable(SneakerdError):
+    """The store failed or could not be reached; nothing the caller asked for was done.
+
+    When a COMMIT itself fails the outcome is unknown to us, but the actor keeps its memory as
+    before the batch and reloads from the database before deciding again, so the caller's
+    retry is decided against what really committed.
+    """
+
+    code: ClassVar[str] = "unavailable"
+
+
+class ActorStopped(Unavailable):
+    """The drop's actor stopped before it could answer (shutdown, or the drop was deleted)."""
+
+
+class VersionConflict(SneakerdError):
+    """The drop row's version was not the one the actor expected: someone else wrote it."""
+
+
+class ConfigError(SneakerdError):
+    """A setting that cannot work (a short JWT secret, an unknown database URL, ...)."""

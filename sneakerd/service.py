@@ -1,0 +1,106 @@
+"""The use cases: what a request to reserve, cancel, buy or edit a drop does, end to end.
+
+The HTTP edge and the CLI call these; each one routes the write to the drop's actor and turns
+the actor's reply into a value or a `DomainError`. Terminal reservation states (expired,
+cancelled, completed) never change again, so the store is authoritative for them; the actor is
+authoritative for active holds.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from sneakerd import errors
+from sneakerd.actors.registry import Registry
+from sneakerd.clock import Clock
+from sneakerd.domain.book import Rejection, Reply
+from sneakerd.domain.commands import Cancel, Command, DeleteDrop, Purchase, Reserve, UpdateDrop
+from sneakerd.domain.model import (
+    Drop,
+    DropInfo,
+    PurchaseRecord,
+    ReservationRecord,
+    ReservationStatus,
+)
+from sneakerd.store import Store
+
+T = TypeVar("T")
+
+
+def _expect(reply: Reply, kind: type[T]) -> T:
+    if isinstance(reply, Rejection):
+        raise reply.to_error()
+    if not isinstance(reply, kind):  # a bug, not a client error
+        raise TypeError(f"expected {kind.__name__}, the actor answered {reply!r}")
+    return reply
+
+
+class DropService:
+    def __init__(self, *, store: Store, registry: Registry, clock: Clock) -> None:
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+
+    async def _ask(self, drop_id: int, command: Command) -> Reply:
+        actor = await self.registry.get(drop_id)
+        return await actor.ask(command)
+
+    async def reserve(self, user_id: int, drop_id: int) -> ReservationRecord:
+        return _expect(await self._ask(drop_id, Reserve(user_id)), ReservationRecord)
+
+    async def _owned(self, user_id: int, reservation_id: int) -> ReservationRecord:
+        record = await self.store.get_reservation(reservation_id)
+        if record is None or record.user_id != user_id:
+            raise errors.NotFound("No such reservation")
+        return record
+
+    async def cancel(self, user_id: int, reservation_id: int) -> ReservationRecord:
+        record = await self._owned(user_id, reservation_id)
+        if record.status is ReservationStatus.ACTIVE:
+            reply = await self._ask(record.drop_id, Cancel(user_id, reservation_id))
+            if not _is_not_active(reply):
+                return _expect(reply, ReservationRecord)
+            record = await self._owned(user_id, reservation_id)
+        raise _ended(record)
+
+    async def purchase(
+        self, user_id: int, username: str, reservation_id: int
+    ) -> tuple[PurchaseRecord, bool]:
+        """The purchase and whether it was made now (False: the same reservation was bought
+        before, and that purchase is returned again)."""
+        record = await self._owned(user_id, reservation_id)
+        if record.status is ReservationStatus.ACTIVE:
+            reply = await self._ask(record.drop_id, Purchase(user_id, reservation_id, username))
+            if not _is_not_active(reply):
+                return _expect(reply, PurchaseRecord), True
+            record = await self._owned(user_id, reservation_id)
+        if record.status is ReservationStatus.COMPLETED:
+            existing = await self.store.purchase_for_reservation(reservation_id)
+            if existing is not None:
+                return existing, False
+        raise _ended(record)
+
+    async def create_drop(self, info: DropInfo, initial_stock: int) -> Drop:
+        drop = await self.store.create_drop(info, initial_stock, self.clock.now_ms())
+        await self.registry.get(drop.id)
+        return drop
+
+    async def update_drop(self, drop_id: int, update: UpdateDrop) -> Drop:
+        return _expect(await self._ask(drop_id, update), Drop)
+
+    async def delete_drop(self, drop_id: int) -> None:
+        reply = await self._ask(drop_id, DeleteDrop())
+        if isinstance(reply, Rejection):
+            raise reply.to_error()
+        await self.registry.forget(drop_id)
+
+
+def _is_not_active(reply: Reply) -> bool:
+    return isinstance(reply, Rejection) and reply.error is errors.ReservationNotActive
+
+
+def _ended(record: ReservationRecord) -> errors.DomainError:
+    """The error for acting on a reservation that is no longer active."""
+    if record.status is ReservationStatus.EXPIRED:
+        return errors.ReservationExpired("This reservation has expired")
+    return errors.ReservationNotActive(f"This reservation is {record.status.value}")

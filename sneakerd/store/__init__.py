@@ -1,0 +1,21 @@
+"""Persistence: one `Store` interface, a MySQL/MariaDB adapter and an embedded SQLite one."""
+
+from __future__ import annotations
+
+from sneakerd import errors
+from sneakerd.store.base import SCHEMA_VERSION, DropPurchase, DropStats, Store, StoredAnswer
+
+__all__ = ["SCHEMA_VERSION", "DropPurchase", "DropStats", "Store", "StoredAnswer", "open_store"]
+
+
+async def open_store(url: str) -> Store:
+    """Open the store a `DATABASE_URL` names: `sqlite:///PATH` or `mysql://USER:PASS@HOST/DB`."""
+    if url.startswith("sqlite:"):
+        from sneakerd.store.sqlite import SQLiteStore
+
+        return await SQLiteStore.open(url)
+    if url.startswith(("mysql:", "mariadb:")):
+        from sneakerd.store.mysql import MySQLStore
+
+        return await MySQLStore.open(url)
+    raise errors.ConfigError(f"DATABASE_URL must start with sqlite:/// or mysql://, not {url!r}")

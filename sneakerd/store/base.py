@@ -1,0 +1,127 @@
+"""The store interface every database adapter implements, and the values it returns.
+
+Two adapters implement `Store`: `MySQLStore` (production) and `SQLiteStore` (the embedded default).
+The same contract tests in `tests/store` run against both. Every driver failure surfaces as
+`errors.Unavailable`, so callers never see a driver's exception type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from sneakerd.domain.book import Changes
+from sneakerd.domain.model import (
+    Drop,
+    DropInfo,
+    DropState,
+    PurchaseRecord,
+    ReservationRecord,
+    Role,
+    User,
+)
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DropPurchase:
+    """A purchase as the public sees it: who bought (by username), never an email or id."""
+
+    id: int
+    purchaser: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class DropStats:
+    drop: Drop
+    expiring_soon: int
+    """Active holds whose deadline falls within the next minute."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """The first answer given to a request with an Idempotency-Key."""
+
+    request: str
+    status: int
+    body: str
+
+
+class Store(Protocol):
+    """Persistence for users, drops, reservations and purchases."""
+
+    async def init_schema(self) -> None:
+        """Create every table if missing; safe to run again and again."""
+
+    async def schema_version(self) -> int | None: ...
+
+    async def ping(self) -> None:
+        """Raise `Unavailable` unless the database answers now."""
+
+    async def close(self) -> None: ...
+
+    # users
+    async def create_user(
+        self, username: str, email: str, password_hash: str, role: Role, now: int
+    ) -> User:
+        """Raise `EmailTaken` or `UsernameTaken` on a duplicate (case-insensitively)."""
+
+    async def user_by_id(self, user_id: int) -> User | None: ...
+
+    async def user_by_email(self, email: str) -> tuple[User, str] | None:
+        """The user and their password hash."""
+
+    async def set_role(self, email: str, role: Role) -> User | None: ...
+
+    # drops
+    async def create_drop(self, info: DropInfo, initial_stock: int, now: int) -> Drop: ...
+
+    async def get_drop(self, drop_id: int) -> Drop | None:
+        """A drop that has not been deleted."""
+
+    async def list_drops(self) -> list[Drop]: ...
+
+    async def drops_to_recover(self, now: int) -> list[int]:
+        """Drops whose actor should start with the server: not deleted, and not ended or still
+        holding active reservations that must be expired on time."""
+
+    async def load_state(self, drop_id: int) -> DropState | None:
+        """The drop with its active holds and per-user counts, read from one snapshot."""
+
+    async def commit(self, changes: Changes) -> None:
+        """Write one batch in one transaction; raise `VersionConflict` if the drop's version is
+        not `changes.expected_version` (and then write nothing)."""
+
+    async def allocate_ids(self, kind: str, count: int) -> int:
+        """Reserve `count` consecutive ids of `kind` ("reservations" or "purchases") and return
+        the first. Durable: no id is ever handed out twice, even across nodes."""
+
+    # reservations and purchases
+    async def get_reservation(self, reservation_id: int) -> ReservationRecord | None: ...
+
+    async def user_reservations(self, user_id: int) -> list[ReservationRecord]:
+        """Newest first."""
+
+    async def purchase_for_reservation(self, reservation_id: int) -> PurchaseRecord | None: ...
+
+    async def user_purchases(self, user_id: int) -> list[PurchaseRecord]:
+        """Newest first."""
+
+    async def drop_purchases(self, drop_id: int) -> list[DropPurchase]:
+        """Newest first."""
+
+    # idempotency keys
+    async def idempotent_answer(self, user_id: int, key: str) -> StoredAnswer | None: ...
+
+    async def save_idempotent_answer(
+        self, user_id: int, key: str, answer: StoredAnswer, now: int
+    ) -> StoredAnswer:
+        """Keep the first answer for (user, key); if one is already kept, return that one."""
+
+    # operations
+    async def check(self, now: int, grace_ms: int = 5_000) -> list[str]:
+        """Every breach of the invariants, one human sentence each; empty when healthy."""
+
+    async def stats(self, now: int) -> list[DropStats]: ...

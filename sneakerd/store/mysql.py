@@ -1,0 +1,236 @@
+"""The production store: MySQL 8 / MariaDB through aiomysql.
+
+Two pools: actors write through their own small pool so that a burst of reads can never make a
+commit wait for a connection. A connection that failed mid-transaction is closed, not reused:
+after a failed COMMIT the outcome is unknown, and the actor's version check decides it later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiomysql
+import pymysql
+
+from sneakerd import errors
+from sneakerd.clock import from_datetime, to_datetime
+from sneakerd.store.sql import DuplicateKey, Row, SqlStore
+
+# Errors that mean "the database is not there or not answering", as opposed to a bug of ours.
+DRIVER_ERRORS = (pymysql.err.MySQLError, OSError, asyncio.TimeoutError, RuntimeError)
+
+
+@dataclass(frozen=True, slots=True)
+class MySQLParams:
+    host: str
+    port: int
+    user: str
+    password: str
+    db: str
+
+    @classmethod
+    def from_url(cls, url: str) -> MySQLParams:
+        parts = urlsplit(url)
+        db = parts.path.lstrip("/")
+        if parts.scheme not in ("mysql", "mariadb") or not db:
+            raise errors.ConfigError(f"not a mysql://USER:PASS@HOST:PORT/DB URL: {url!r}")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 3306,
+            user=unquote(parts.username or "root"),
+            password=unquote(parts.password or ""),
+            db=db,
+        )
+
+
+def schema_statements() -> list[str]:
+    text = resources.files("sneakerd.store").joinpath("mysql.sql").read_text()
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+class _Tx:
+    __slots__ = ("_cur",)
+
+    def __init__(self, cur: aiomysql.Cursor) -> None:
+        self._cur = cur
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(await self._cur.execute(sql, params or None))
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._cur.executemany(sql, rows)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        await self._cur.execute(sql, params or None)
+        return list(await self._cur.fetchall())
+
+
+def _duplicate_column(exc: BaseException) -> str | None:
+    if isinstance(exc, pymysql.err.IntegrityError) and exc.args and exc.args[0] == 1062:
+        message = str(exc.args[1]) if len(exc.args) > 1 else ""
+        for column in ("email", "username"):
+            if f"uq_users_{column}" in message:
+                return column
+        return "key"
+    return None
+
+
+class MySQLStore(SqlStore):
+    LAST_ID = "LAST_INSERT_ID()"
+
+    def __init__(
+        self, params: MySQLParams, write_pool: Any, read_pool: Any, op_timeout: float = 5.0
+    ) -> None:
+        self.params = params
+        self._op_timeout = op_timeout
+        self._write_pool = write_pool
+        self._read_pool = read_pool
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        write_connections: int = 4,
+        read_connections: int = 16,
+        connect_timeout: float = 5.0,
+        op_timeout: float = 5.0,
+    ) -> MySQLStore:
+        params = MySQLParams.from_url(url)
+        common: dict[str, Any] = {
+            "host": params.host,
+            "port": params.port,
+            "user": params.user,
+            "password": params.password,
+            "charset": "utf8mb4",
+            "connect_timeout": connect_timeout,
+            "init_command": "SET time_zone = '+00:00'",
+            "pool_recycle": 3600,
+        }
+        try:
+            await cls._create_database(params, common)
+            write_pool = await aiomysql.create_pool(
+                minsize=1, maxsize=write_connections, db=params.db, autocommit=False, **common
+            )
+            read_pool = await aiomysql.create_pool(
+                minsize=1, maxsize=read_connections, db=params.db, autocommit=True, **common
+            )
+        except DRIVER_ERRORS as exc:
+            raise errors.Unavailable(
+                f"cannot reach MySQL at {params.host}:{params.port}: {exc}"
+            ) from exc
+        return cls(params, write_pool, read_pool, op_timeout)
+
+    @staticmethod
+    async def _create_database(params: MySQLParams, common: dict[str, Any]) -> None:
+        """Create the database if this user may; a missing right is not an error here."""
+        conn = await aiomysql.connect(**{k: v for k, v in common.items() if k != "pool_recycle"})
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(
+                    "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+                    (params.db,),
+                )
+                if not await cur.fetchall():
+                    name = params.db.replace("`", "``")
+                    await cur.execute(
+                        f"CREATE DATABASE IF NOT EXISTS `{name}` "
+                        "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                    )
+        except pymysql.err.MySQLError:
+            pass
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        for pool in (self._write_pool, self._read_pool):
+            pool.close()
+            await pool.wait_closed()
+
+    def _schema_statements(self) -> Iterable[str]:
+        # "Table already exists" notes are expected on every run after the first.
+        return ["SET SESSION sql_notes = 0", *schema_statements(), "SET SESSION sql_notes = 1"]
+
+    def _time(self, ms: int) -> datetime:
+        return to_datetime(ms).replace(tzinfo=None)
+
+    def _ms(self, value: Any) -> int:
+        return from_datetime(value)
+
+    def _price(self, price: Decimal) -> Decimal:
+        return price
+
+    async def _acquire(self, pool: Any) -> Any:
+        try:
+            async with asyncio.timeout(self._op_timeout):
+                return await pool.acquire()
+        except DRIVER_ERRORS as exc:
+            raise errors.Unavailable("the database is unreachable") from exc
+
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        conn = await self._acquire(self._read_pool)
+        try:
+            async with asyncio.timeout(self._op_timeout), conn.cursor() as cur:
+                await cur.execute(sql, params or None)
+                return list(await cur.fetchall())
+        except DRIVER_ERRORS as exc:
+            conn.close()
+            raise errors.Unavailable("the database did not answer") from exc
+        finally:
+            self._read_pool.release(conn)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[_Tx]:
+        """One transaction, bounded by `op_timeout` as a whole: a database that stops
+        answering mid-way (a partition, not a refusal) costs callers seconds, never a hang."""
+        conn = await self._acquire(self._write_pool)
+        try:
+            async with asyncio.timeout(self._op_timeout):
+                try:
+                    async with conn.cursor() as cur:
+                        yield _Tx(cur)
+                    await conn.commit()
+                except (errors.VersionConflict, errors.DomainError):
+                    await self._rollback(conn)
+                    raise
+                except DRIVER_ERRORS as exc:
+                    column = _duplicate_column(exc)
+                    await self._rollback(conn)
+                    if column is not None:
+                        raise DuplicateKey(column) from exc
+                    raise errors.Unavailable("the database failed during a transaction") from exc
+                except BaseException:
+                    conn.close()
+                    raise
+        except TimeoutError as exc:
+            conn.close()
+            raise errors.Unavailable("the database did not answer in time") from exc
+        finally:
+            self._write_pool.release(conn)
+
+    @staticmethod
+    async def _rollback(conn: Any) -> None:
+        try:
+            await conn.rollback()
+        except DRIVER_ERRORS:
+            conn.close()
+
+    async def connection_ids(self) -> list[int]:
+        """The server-side ids of the writer pool's idle connections (tests kill them)."""
+        ids = []
+        for conn in list(self._write_pool._free):
+            async with conn.cursor() as cur:
+                await cur.execute("SELECT CONNECTION_ID()")
+                (row,) = await cur.fetchall()
+                ids.append(int(row[0]))
+            await conn.commit()
+        return ids

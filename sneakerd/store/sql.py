@@ -1,0 +1,512 @@
+"""The SQL both adapters share; each adapter supplies connections and value conversions.
+
+Queries are written once with `%s` placeholders (the adapters translate them) and with the same
+table and column names on both databases, so the contract the tests check is one piece of code.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sneakerd import errors
+from sneakerd.domain.book import Changes
+from sneakerd.domain.model import (
+    Drop,
+    DropInfo,
+    DropState,
+    Hold,
+    PurchaseRecord,
+    ReservationRecord,
+    ReservationStatus,
+    Role,
+    User,
+)
+from sneakerd.store.base import SCHEMA_VERSION, DropPurchase, DropStats, StoredAnswer
+
+Row = Sequence[Any]
+
+# Status updates and multi-row inserts are split so that one statement stays a few hundred rows.
+CHUNK = 500
+
+DROP_COLUMNS = (
+    "id, name, brand, description, price, image_url, initial_stock, stock, reserved, sold, "
+    "per_user_limit, starts_at, ends_at, version, created_at, updated_at, deleted_at"
+)
+RESERVATION_COLUMNS = "id, drop_id, user_id, status, expires_at, created_at"
+PURCHASE_COLUMNS = "id, drop_id, user_id, reservation_id, price, created_at"
+USER_COLUMNS = "id, username, email, role, created_at"
+
+
+class DuplicateKey(Exception):
+    """A unique column refused a row; adapters raise it instead of their driver's error."""
+
+    def __init__(self, column: str) -> None:
+        super().__init__(f"duplicate {column}")
+        self.column = column
+
+
+class Tx(Protocol):
+    """One open transaction on one connection."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+
+class SqlStore(abc.ABC):
+    """Implements `Store` on top of `_read` and `_transaction`, which the adapters provide."""
+
+    # -- what an adapter supplies ------------------------------------------------------------
+
+    LAST_ID: str
+    """The SQL expression for the id the last INSERT on this connection generated."""
+
+    @abc.abstractmethod
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """A read outside any transaction (it sees only committed data)."""
+
+    @abc.abstractmethod
+    def _transaction(self) -> AbstractAsyncContextManager[Tx]:
+        """A transaction that commits when the block ends and rolls back if it raises."""
+
+    @abc.abstractmethod
+    def _time(self, ms: int) -> Any:
+        """Epoch milliseconds to the database's time value."""
+
+    @abc.abstractmethod
+    def _ms(self, value: Any) -> int:
+        """The database's time value back to epoch milliseconds."""
+
+    @abc.abstractmethod
+    def _price(self, price: Decimal) -> Any: ...
+
+    @abc.abstractmethod
+    def _schema_statements(self) -> Iterable[str]: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # -- conversions -------------------------------------------------------------------------
+
+    def _opt_time(self, ms: int | None) -> Any:
+        return None if ms is None else self._time(ms)
+
+    def _opt_ms(self, value: Any) -> int | None:
+        return None if value is None else self._ms(value)
+
+    def _drop(self, row: Row) -> Drop:
+        info = DropInfo(
+            name=row[1],
+            brand=row[2],
+            description=row[3],
+            price=Decimal(row[4]).quantize(Decimal("0.01")),
+            image_url=row[5],
+            per_user_limit=int(row[10]),
+            starts_at=self._ms(row[11]),
+            ends_at=self._opt_ms(row[12]),
+        )
+        return Drop(
+            id=int(row[0]),
+            info=info,
+            initial_stock=int(row[6]),
+            stock=int(row[7]),
+            reserved=int(row[8]),
+            sold=int(row[9]),
+            version=int(row[13]),
+            created_at=self._ms(row[14]),
+            updated_at=self._ms(row[15]),
+            deleted=row[16] is not None,
+        )
+
+    def _reservation(self, row: Row) -> ReservationRecord:
+        return ReservationRecord(
+            int(row[0]),
+            int(row[1]),
+            int(row[2]),
+            ReservationStatus(row[3]),
+            self._ms(row[4]),
+            self._ms(row[5]),
+        )
+
+    def _purchase(self, row: Row) -> PurchaseRecord:
+        return PurchaseRecord(
+            int(row[0]),
+            int(row[1]),
+            int(row[2]),
+            int(row[3]),
+            Decimal(row[4]).quantize(Decimal("0.01")),
+            self._ms(row[5]),
+        )
+
+    def _user(self, row: Row) -> User:
+        return User(int(row[0]), row[1], row[2], Role(row[3]), self._ms(row[4]))
+
+    # -- schema ------------------------------------------------------------------------------
+
+    async def init_schema(self) -> None:
+        async with self._transaction() as tx:
+            for statement in self._schema_statements():
+                await tx.execute(statement)
+
+    async def schema_version(self) -> int | None:
+        try:
+            rows = await self._read("SELECT MAX(version) FROM schema_version")
+        except errors.Unavailable:
+            return None
+        return None if not rows or rows[0][0] is None else int(rows[0][0])
+
+    async def ping(self) -> None:
+        await self._read("SELECT 1")
+
+    # -- users -------------------------------------------------------------------------------
+
+    async def create_user(
+        self, username: str, email: str, password_hash: str, role: Role, now: int
+    ) -> User:
+        try:
+            async with self._transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO users (username, email, password_hash, role, created_at) "
+                    "VALUES (%s, %s, %s, %s, %s)",
+                    (username, email, password_hash, role.value, self._time(now)),
+                )
+                rows = await tx.fetchall(
+                    f"SELECT {USER_COLUMNS} FROM users WHERE email = %s", (email,)
+                )
+        except DuplicateKey as exc:
+            if exc.column == "email":
+                raise errors.EmailTaken("That email is already registered") from None
+            raise errors.UsernameTaken("That username is taken") from None
+        return self._user(rows[0])
+
+    async def user_by_id(self, user_id: int) -> User | None:
+        rows = await self._read(f"SELECT {USER_COLUMNS} FROM users WHERE id = %s", (user_id,))
+        return self._user(rows[0]) if rows else None
+
+    async def user_by_email(self, email: str) -> tuple[User, str] | None:
+        rows = await self._read(
+            f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = %s", (email,)
+        )
+        return (self._user(rows[0]), rows[0][5]) if rows else None
+
+    async def set_role(self, email: str, role: Role) -> User | None:
+        async with self._transaction() as tx:
+            await tx.execute("UPDATE users SET role = %s WHERE email = %s", (role.value, email))
+            rows = await tx.fetchall(f"SELECT {USER_COLUMNS} FROM users WHERE email = %s", (email,))
+        return self._user(rows[0]) if rows else None
+
+    # -- drops -------------------------------------------------------------------------------
+
+    async def create_drop(self, info: DropInfo, initial_stock: int, now: int) -> Drop:
+        t = self._time(now)
+        async with self._transaction() as tx:
+            await tx.execute(
+                "INSERT INTO drops (name, brand, description, price, image_url, initial_stock, "
+                "stock, reserved, sold, per_user_limit, starts_at, ends_at, version, created_at, "
+                "updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, 0, 0, %s, %s, %s, 1, %s, %s)",
+                (
+                    info.name,
+                    info.brand,
+                    info.description,
+                    self._price(info.price),
+                    info.image_url,
+                    initial_stock,
+                    initial_stock,
+                    info.per_user_limit,
+                    self._time(info.starts_at),
+                    self._opt_time(info.ends_at),
+                    t,
+                    t,
+                ),
+            )
+            rows = await tx.fetchall(f"SELECT {DROP_COLUMNS} FROM drops WHERE id = {self.LAST_ID}")
+        return self._drop(rows[0])
+
+    async def get_drop(self, drop_id: int) -> Drop | None:
+        rows = await self._read(
+            f"SELECT {DROP_COLUMNS} FROM drops WHERE id = %s AND deleted_at IS NULL", (drop_id,)
+        )
+        return self._drop(rows[0]) if rows else None
+
+    async def list_drops(self) -> list[Drop]:
+        rows = await self._read(
+            f"SELECT {DROP_COLUMNS} FROM drops WHERE deleted_at IS NULL ORDER BY starts_at, id"
+        )
+        return [self._drop(r) for r in rows]
+
+    async def drops_to_recover(self, now: int) -> list[int]:
+        rows = await self._read(
+            "SELECT id FROM drops WHERE deleted_at IS NULL "
+            "AND (ends_at IS NULL OR ends_at > %s OR reserved > 0) ORDER BY id",
+            (self._time(now),),
+        )
+        return [int(r[0]) for r in rows]
+
+    async def load_state(self, drop_id: int) -> DropState | None:
+        async with self._transaction() as tx:
+            rows = await tx.fetchall(f"SELECT {DROP_COLUMNS} FROM drops WHERE id = %s", (drop_id,))
+            if not rows:
+                return None
+            drop = self._drop(rows[0])
+            hold_rows = await tx.fetchall(
+                "SELECT id, user_id, expires_at, created_at FROM reservations "
+                "WHERE drop_id = %s AND status = 'active'",
+                (drop_id,),
+            )
+            bought = await tx.fetchall(
+                "SELECT user_id, COUNT(*) FROM purchases WHERE drop_id = %s GROUP BY user_id",
+                (drop_id,),
+            )
+        holds = {int(r[0]): Hold(int(r[1]), self._ms(r[2]), self._ms(r[3])) for r in hold_rows}
+        counts: dict[int, int] = {int(r[0]): int(r[1]) for r in bought}
+        for hold in holds.values():
+            counts[hold.user_id] = counts.get(hold.user_id, 0) + 1
+        return DropState(drop, holds, counts)
+
+    async def commit(self, changes: Changes) -> None:
+        drop, info = changes.drop, changes.drop.info
+        t = self._time(drop.updated_at)
+        async with self._transaction() as tx:
+            matched = await tx.execute(
+                "UPDATE drops SET name = %s, brand = %s, description = %s, price = %s, "
+                "image_url = %s, initial_stock = %s, stock = %s, reserved = %s, sold = %s, "
+                "per_user_limit = %s, starts_at = %s, ends_at = %s, version = %s, "
+                "updated_at = %s, deleted_at = %s WHERE id = %s AND version = %s",
+                (
+                    info.name,
+                    info.brand,
+                    info.description,
+                    self._price(info.price),
+                    info.image_url,
+                    drop.initial_stock,
+                    drop.stock,
+                    drop.reserved,
+                    drop.sold,
+                    info.per_user_limit,
+                    self._time(info.starts_at),
+                    self._opt_time(info.ends_at),
+                    drop.version,
+                    t,
+                    t if drop.deleted else None,
+                    drop.id,
+                    changes.expected_version,
+                ),
+            )
+            if matched != 1:
+                raise errors.VersionConflict(
+                    f"drop {drop.id} is no longer at version {changes.expected_version}"
+                )
+            if changes.new_reservations:
+                await self._insert_chunks(
+                    tx,
+                    f"INSERT INTO reservations ({RESERVATION_COLUMNS}) "
+                    "VALUES (%s, %s, %s, %s, %s, %s)",
+                    [
+                        (
+                            r.id,
+                            r.drop_id,
+                            r.user_id,
+                            r.status.value,
+                            self._time(r.expires_at),
+                            self._time(r.created_at),
+                        )
+                        for r in changes.new_reservations
+                    ],
+                )
+            by_status: dict[ReservationStatus, list[int]] = {}
+            for reservation_id, status in changes.status_changes:
+                by_status.setdefault(status, []).append(reservation_id)
+            for status, ids in by_status.items():
+                for start in range(0, len(ids), CHUNK):
+                    chunk = ids[start : start + CHUNK]
+                    marks = ", ".join(["%s"] * len(chunk))
+                    await tx.execute(
+                        f"UPDATE reservations SET status = %s, ended_at = %s "
+                        f"WHERE status = 'active' AND id IN ({marks})",
+                        (status.value, t, *chunk),
+                    )
+            if changes.new_purchases:
+                await self._insert_chunks(
+                    tx,
+                    f"INSERT INTO purchases ({PURCHASE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
+                    [
+                        (
+                            p.id,
+                            p.drop_id,
+                            p.user_id,
+                            p.reservation_id,
+                            self._price(p.price),
+                            self._time(p.created_at),
+                        )
+                        for p in changes.new_purchases
+                    ],
+                )
+
+    @staticmethod
+    async def _insert_chunks(tx: Tx, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        for start in range(0, len(rows), CHUNK):
+            await tx.executemany(sql, rows[start : start + CHUNK])
+
+    async def allocate_ids(self, kind: str, count: int) -> int:
+        if kind not in ("reservations", "purchases") or count < 1:
+            raise ValueError(f"cannot allocate {count} {kind!r} ids")
+        async with self._transaction() as tx:
+            await tx.execute(
+                "UPDATE id_blocks SET next_id = next_id + %s WHERE name = %s", (count, kind)
+            )
+            rows = await tx.fetchall("SELECT next_id FROM id_blocks WHERE name = %s", (kind,))
+        return int(rows[0][0]) - count
+
+    # -- reservations and purchases ----------------------------------------------------------
+
+    async def get_reservation(self, reservation_id: int) -> ReservationRecord | None:
+        rows = await self._read(
+            f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = %s", (reservation_id,)
+        )
+        return self._reservation(rows[0]) if rows else None
+
+    async def user_reservations(self, user_id: int) -> list[ReservationRecord]:
+        rows = await self._read(
+            f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE user_id = %s "
+            "ORDER BY created_at DESC, id DESC",
+            (user_id,),
+        )
+        return [self._reservation(r) for r in rows]
+
+    async def purchase_for_reservation(self, reservation_id: int) -> PurchaseRecord | None:
+        rows = await self._read(
+            f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE reservation_id = %s",
+            (reservation_id,),
+        )
+        return self._purchase(rows[0]) if rows else None
+
+    async def user_purchases(self, user_id: int) -> list[PurchaseRecord]:
+        rows = await self._read(
+            f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE user_id = %s "
+            "ORDER BY created_at DESC, id DESC",
+            (user_id,),
+        )
+        return [self._purchase(r) for r in rows]
+
+    async def drop_purchases(self, drop_id: int) -> list[DropPurchase]:
+        rows = await self._read(
+            "SELECT p.id, u.username, p.created_at FROM purchases p "
+            "JOIN users u ON u.id = p.user_id WHERE p.drop_id = %s "
+            "ORDER BY p.created_at DESC, p.id DESC",
+            (drop_id,),
+        )
+        return [DropPurchase(int(r[0]), r[1], self._ms(r[2])) for r in rows]
+
+    # -- idempotency keys --------------------------------------------------------------------
+
+    async def idempotent_answer(self, user_id: int, key: str) -> StoredAnswer | None:
+        rows = await self._read(
+            "SELECT request, status_code, body FROM idempotency_keys "
+            "WHERE user_id = %s AND idem_key = %s",
+            (user_id, key),
+        )
+        return StoredAnswer(rows[0][0], int(rows[0][1]), rows[0][2]) if rows else None
+
+    async def save_idempotent_answer(
+        self, user_id: int, key: str, answer: StoredAnswer, now: int
+    ) -> StoredAnswer:
+        try:
+            async with self._transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO idempotency_keys "
+                    "(user_id, idem_key, request, status_code, body, created_at) "
+                    "VALUES (%s, %s, %s, %s, %s, %s)",
+                    (user_id, key, answer.request, answer.status, answer.body, self._time(now)),
+                )
+        except DuplicateKey:
+            kept = await self.idempotent_answer(user_id, key)
+            if kept is not None:
+                return kept
+            raise errors.Unavailable("idempotency key vanished") from None
+        return answer
+
+    # -- operations --------------------------------------------------------------------------
+
+    async def check(self, now: int, grace_ms: int = 5_000) -> list[str]:
+        breaches: list[str] = []
+        version = await self.schema_version()
+        if version != SCHEMA_VERSION:
+            breaches.append(f"schema version is {version}, expected {SCHEMA_VERSION}")
+            return breaches
+        drops = await self._read(f"SELECT {DROP_COLUMNS} FROM drops ORDER BY id")
+        active = _counts(
+            await self._read(
+                "SELECT drop_id, COUNT(*) FROM reservations WHERE status = 'active' "
+                "GROUP BY drop_id"
+            )
+        )
+        bought = _counts(
+            await self._read("SELECT drop_id, COUNT(*) FROM purchases GROUP BY drop_id")
+        )
+        for row in drops:
+            drop = self._drop(row)
+            name = f"drop {drop.id} ({drop.info.name})"
+            if min(drop.stock, drop.reserved, drop.sold, drop.initial_stock) < 0:
+                breaches.append(f"{name}: a negative unit count")
+            if drop.stock + drop.reserved + drop.sold != drop.initial_stock:
+                breaches.append(
+                    f"{name}: stock {drop.stock} + reserved {drop.reserved} + sold {drop.sold} "
+                    f"!= initialStock {drop.initial_stock}"
+                )
+            holds = active.get(drop.id, 0)
+            if drop.reserved != holds:
+                breaches.append(f"{name}: reserved is {drop.reserved} but {holds} holds are active")
+            sales = bought.get(drop.id, 0)
+            if drop.sold != sales:
+                breaches.append(f"{name}: sold is {drop.sold} but it has {sales} purchases")
+        overdue = await self._read(
+            "SELECT id, drop_id, expires_at FROM reservations "
+            "WHERE status = 'active' AND expires_at < %s ORDER BY expires_at LIMIT 20",
+            (self._time(now - grace_ms),),
+        )
+        for rid, drop_id, expires_at in overdue:
+            late = (now - self._ms(expires_at)) / 1000
+            breaches.append(
+                f"reservation {rid} (drop {drop_id}) is still active {late:.1f} s "
+                "after its deadline"
+            )
+        orphans = await self._read(
+            "SELECT p.id, p.reservation_id, r.status FROM purchases p "
+            "LEFT JOIN reservations r ON r.id = p.reservation_id "
+            "WHERE r.id IS NULL OR r.status <> 'completed' OR r.drop_id <> p.drop_id "
+            "OR r.user_id <> p.user_id ORDER BY p.id LIMIT 20"
+        )
+        for pid, rid, status in orphans:
+            breaches.append(
+                f"purchase {pid}: its reservation {rid} is {status or 'missing'}, not completed"
+            )
+        unpaid = await self._read(
+            "SELECT r.id FROM reservations r LEFT JOIN purchases p ON p.reservation_id = r.id "
+            "WHERE r.status = 'completed' AND p.id IS NULL ORDER BY r.id LIMIT 20"
+        )
+        for (rid,) in unpaid:
+            breaches.append(f"reservation {rid} is completed but has no purchase")
+        return breaches
+
+    async def stats(self, now: int) -> list[DropStats]:
+        drops = await self.list_drops()
+        soon = _counts(
+            await self._read(
+                "SELECT drop_id, COUNT(*) FROM reservations WHERE status = 'active' "
+                "AND expires_at < %s GROUP BY drop_id",
+                (self._time(now + 60_000),),
+            )
+        )
+        return [DropStats(d, soon.get(d.id, 0)) for d in drops]
+
+
+def _counts(rows: list[Row]) -> dict[int, int]:
+    """`SELECT key, COUNT(*) ... GROUP BY key` rows as a dict."""
+    return {int(key): int(count) for key, count in rows}

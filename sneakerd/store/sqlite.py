@@ -1,0 +1,147 @@
+"""The embedded store: one SQLite file, so `sneakerd serve` needs no database server.
+
+SQLite allows one writer at a time, so writes go through one connection behind an asyncio lock
+(a transaction's statements can never interleave with another's); reads use a second connection,
+which in WAL mode sees only committed data and never waits for the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from sneakerd import errors
+from sneakerd.store.sql import DuplicateKey, Row, SqlStore
+
+
+@lru_cache(maxsize=256)
+def _q(sql: str) -> str:
+    return sql.replace("%s", "?")
+
+
+def sqlite_path(url: str) -> Path:
+    """`sqlite:///relative.db` or `sqlite:////absolute/path.db` to a path."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise errors.ConfigError(f"not a sqlite:///PATH URL: {url!r}")
+    return Path(url[len(prefix) :])
+
+
+class _Tx:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cursor = await self._conn.execute(_q(sql), params)
+        rowcount = cursor.rowcount
+        await cursor.close()
+        return rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._conn.executemany(_q(sql), rows)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(await self._conn.execute_fetchall(_q(sql), params))
+
+
+class SQLiteStore(SqlStore):
+    LAST_ID = "last_insert_rowid()"
+
+    def __init__(
+        self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection
+    ) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, url: str, *, busy_timeout_ms: int = 5_000) -> SQLiteStore:
+        path = sqlite_path(url)
+        try:
+            if path.parent != Path():
+                path.parent.mkdir(parents=True, exist_ok=True)
+            writer = await cls._connect(path, busy_timeout_ms)
+            await writer.execute_fetchall("PRAGMA journal_mode = WAL")
+            reader = await cls._connect(path, busy_timeout_ms)
+        except (sqlite3.Error, OSError) as exc:
+            raise errors.Unavailable(f"cannot open SQLite database {path}: {exc}") from exc
+        return cls(path, writer, reader)
+
+    @staticmethod
+    async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        for pragma in (
+            f"PRAGMA busy_timeout = {int(busy_timeout_ms)}",
+            "PRAGMA foreign_keys = ON",
+            "PRAGMA synchronous = NORMAL",
+        ):
+            await conn.execute_fetchall(pragma)
+        return conn
+
+    async def close(self) -> None:
+        await self._reader.close()
+        await self._writer.close()
+
+    def _schema_statements(self) -> Iterable[str]:
+        text = resources.files("sneakerd.store").joinpath("sqlite.sql").read_text()
+        lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+        return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+    def _time(self, ms: int) -> int:
+        return ms
+
+    def _ms(self, value: Any) -> int:
+        return int(value)
+
+    def _price(self, price: Decimal) -> str:
+        return str(price)
+
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        try:
+            return list(await self._reader.execute_fetchall(_q(sql), params))
+        except (sqlite3.Error, ValueError) as exc:
+            raise errors.Unavailable("the database did not answer") from exc
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[_Tx]:
+        async with self._lock:
+            conn = self._writer
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+            except (sqlite3.Error, ValueError) as exc:
+                raise errors.Unavailable("the database is locked or unreachable") from exc
+            try:
+                yield _Tx(conn)
+                await conn.execute("COMMIT")
+            except BaseException as exc:
+                await self._rollback(conn)
+                if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc):
+                    column = (
+                        "email"
+                        if "users.email" in str(exc)
+                        else ("username" if "users.username" in str(exc) else "key")
+                    )
+                    raise DuplicateKey(column) from exc
+                if isinstance(exc, sqlite3.Error | ValueError):
+                    raise errors.Unavailable("the database failed during a transaction") from exc
+                raise
+
+    @staticmethod
+    async def _rollback(conn: aiosqlite.Connection) -> None:
+        try:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+        except (sqlite3.Error, ValueError):
+            pass

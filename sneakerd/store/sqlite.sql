@@ -1,0 +1,79 @@
+-- sneakerd schema for the embedded SQLite store: the same tables and columns as schema.sql.
+-- Times are INTEGER epoch milliseconds (UTC); prices are TEXT decimals.
+
+CREATE TABLE IF NOT EXISTS schema_version (
+  version INTEGER NOT NULL PRIMARY KEY
+);
+
+CREATE TABLE IF NOT EXISTS users (
+  id INTEGER PRIMARY KEY,
+  username TEXT NOT NULL COLLATE NOCASE UNIQUE,
+  email TEXT NOT NULL COLLATE NOCASE UNIQUE,
+  password_hash TEXT NOT NULL,
+  role TEXT NOT NULL DEFAULT 'customer' CHECK (role IN ('customer', 'admin')),
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS drops (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  brand TEXT NULL,
+  description TEXT NULL,
+  price TEXT NOT NULL,
+  image_url TEXT NULL,
+  initial_stock INTEGER NOT NULL CHECK (initial_stock >= 0),
+  stock INTEGER NOT NULL CHECK (stock >= 0),
+  reserved INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+  sold INTEGER NOT NULL DEFAULT 0 CHECK (sold >= 0),
+  per_user_limit INTEGER NOT NULL DEFAULT 1 CHECK (per_user_limit >= 1),
+  starts_at INTEGER NOT NULL,
+  ends_at INTEGER NULL,
+  version INTEGER NOT NULL DEFAULT 1,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  deleted_at INTEGER NULL,
+  CHECK (stock + reserved + sold = initial_stock)
+);
+CREATE INDEX IF NOT EXISTS idx_drops_window ON drops (deleted_at, starts_at);
+
+CREATE TABLE IF NOT EXISTS reservations (
+  id INTEGER PRIMARY KEY,
+  drop_id INTEGER NOT NULL REFERENCES drops (id),
+  user_id INTEGER NOT NULL REFERENCES users (id),
+  status TEXT NOT NULL CHECK (status IN ('active', 'expired', 'cancelled', 'completed')),
+  expires_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  ended_at INTEGER NULL
+);
+CREATE INDEX IF NOT EXISTS idx_reservations_drop_status
+  ON reservations (drop_id, status, expires_at);
+CREATE INDEX IF NOT EXISTS idx_reservations_user ON reservations (user_id, created_at);
+
+CREATE TABLE IF NOT EXISTS purchases (
+  id INTEGER PRIMARY KEY,
+  drop_id INTEGER NOT NULL REFERENCES drops (id),
+  user_id INTEGER NOT NULL REFERENCES users (id),
+  reservation_id INTEGER NOT NULL UNIQUE REFERENCES reservations (id),
+  price TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_purchases_user ON purchases (user_id, created_at);
+CREATE INDEX IF NOT EXISTS idx_purchases_drop ON purchases (drop_id, created_at);
+
+CREATE TABLE IF NOT EXISTS id_blocks (
+  name TEXT NOT NULL PRIMARY KEY,
+  next_id INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  user_id INTEGER NOT NULL REFERENCES users (id),
+  idem_key TEXT NOT NULL,
+  request TEXT NOT NULL,
+  status_code INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, idem_key)
+);
+
+INSERT OR IGNORE INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1);
+INSERT OR IGNORE INTO schema_version (version) VALUES (1);

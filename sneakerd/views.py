@@ -1,0 +1,83 @@
+"""Domain values as API.md's JSON objects: camelCase keys, ISO 8601 times, string money.
+
+The one place that knows the wire shape; the HTTP edge, the WebSocket hub and the CLI's `--json`
+all use it, so the three can never disagree.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sneakerd.clock import iso
+from sneakerd.domain.model import Drop, PurchaseRecord, ReservationRecord, User
+from sneakerd.store import DropPurchase
+
+Json = dict[str, Any]
+
+
+def money(value: Decimal) -> str:
+    return f"{value.quantize(Decimal('0.01'))}"
+
+
+def user_view(user: User) -> Json:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "role": user.role.value,
+        "createdAt": iso(user.created_at),
+    }
+
+
+def drop_view(drop: Drop, now: int) -> Json:
+    info = drop.info
+    return {
+        "id": drop.id,
+        "name": info.name,
+        "brand": info.brand,
+        "description": info.description,
+        "price": money(info.price),
+        "imageUrl": info.image_url,
+        "initialStock": drop.initial_stock,
+        "stock": drop.stock,
+        "reserved": drop.reserved,
+        "sold": drop.sold,
+        "perUserLimit": info.per_user_limit,
+        "startsAt": iso(info.starts_at),
+        "endsAt": None if info.ends_at is None else iso(info.ends_at),
+        "status": drop.status(now).value,
+        "version": drop.version,
+        "createdAt": iso(drop.created_at),
+        "updatedAt": iso(drop.updated_at),
+    }
+
+
+def reservation_view(reservation: ReservationRecord) -> Json:
+    return {
+        "id": reservation.id,
+        "dropId": reservation.drop_id,
+        "userId": reservation.user_id,
+        "status": reservation.status.value,
+        "expiresAt": iso(reservation.expires_at),
+        "createdAt": iso(reservation.created_at),
+    }
+
+
+def purchase_view(purchase: PurchaseRecord) -> Json:
+    return {
+        "id": purchase.id,
+        "dropId": purchase.drop_id,
+        "userId": purchase.user_id,
+        "reservationId": purchase.reservation_id,
+        "price": money(purchase.price),
+        "createdAt": iso(purchase.created_at),
+    }
+
+
+def drop_purchase_view(purchase: DropPurchase) -> Json:
+    return {
+        "id": purchase.id,
+        "purchaser": purchase.purchaser,
+        "createdAt": iso(purchase.created_at),
+    }

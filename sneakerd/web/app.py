@@ -1,0 +1,193 @@
+"""Builds the aiohttp application and runs it.
+
+Resources live in one cleanup context (open, yield, close), so start-up and shutdown read as one
+function: open the store and create the schema, start the drop actors (recovering their holds),
+serve; then stop the actors (each commits and answers what it has queued) and close the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import warnings
+from collections.abc import AsyncIterator
+
+import aiohttp_cors
+from aiohttp import web
+from aiohttp_apispec import setup_aiohttp_apispec
+
+from sneakerd.actors.registry import Registry
+from sneakerd.clock import Clock, SystemClock
+from sneakerd.config import Settings
+from sneakerd.passwords import decoy_hash
+from sneakerd.service import DropService
+from sneakerd.store import open_store
+from sneakerd.views import drop_view
+from sneakerd.web import keys
+from sneakerd.web.apidoc import polish
+from sneakerd.web.auth import KnownUsers, Tokens
+from sneakerd.web.hub import Hub
+from sneakerd.web.idempotency import Idempotency
+from sneakerd.web.metrics import Metrics
+from sneakerd.web.problems import error_middleware
+from sneakerd.web.ratelimit import RateLimiter
+from sneakerd.web.routes import drops, live, ops, purchases, reservations, users
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 5.0
+API_DOCS = "/api-docs"
+OPENAPI_JSON = "/api/docs/swagger.json"
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    """The whole application; `settings.jwt_secret` must be set (see `with_jwt_secret`)."""
+    if settings.jwt_secret is None:
+        raise ValueError("create_app needs settings with a JWT secret")
+    metrics = Metrics()
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[metrics.middleware(), error_middleware],
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock or SystemClock()
+    app[keys.METRICS] = metrics
+    app[keys.TOKENS] = Tokens(settings.jwt_secret, settings.jwt_ttl)
+    app[keys.AUTH_LIMIT] = RateLimiter(settings.rate_limit_auth, 60.0, what="sign-in attempts")
+    app[keys.RESERVE_LIMIT] = RateLimiter(
+        settings.rate_limit_reserve, 1.0, what="reserve and purchase requests"
+    )
+    app[keys.HUB] = Hub(lambda drop: drop_view(drop, app[keys.CLOCK].now_ms()))
+    app.cleanup_ctx.append(_resources)
+    app.on_shutdown.append(_close_watchers)
+    for module in (users, drops, reservations, purchases, ops, live):
+        module.add_routes(app)
+    _setup_docs(app)
+    _setup_cors(app, settings.client_url)
+    return app
+
+
+def _setup_docs(app: web.Application) -> None:
+    # aiohttp-apispec keeps its state under string keys, and apispec 3 uses deprecated
+    # distutils versions: theirs to fix, and harmless here, so not shown to operators.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", web.NotAppKeyWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        _apispec(app)
+    polish(app["swagger_dict"])
+
+
+def _apispec(app: web.Application) -> None:
+    setup_aiohttp_apispec(
+        app,
+        title="sneakerd",
+        version="1.0.0",
+        url=OPENAPI_JSON,
+        swagger_path=API_DOCS,
+        static_path="/api-docs/static",
+        in_place=True,
+        info={"description": "Limited-stock sneaker drops: holds, purchases, live stock."},
+        securityDefinitions={
+            "bearer": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "Bearer <JWT>",
+            }
+        },
+        consumes=["application/json"],
+        produces=["application/json"],
+    )
+
+
+def _setup_cors(app: web.Application, origin: str | None) -> None:
+    if not origin:
+        return
+    cors = aiohttp_cors.setup(
+        app,
+        defaults={
+            origin: aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
+                allow_credentials=False,
+                expose_headers=("Retry-After", "Idempotent-Replayed"),
+                allow_headers=("Authorization", "Content-Type", "Idempotency-Key"),
+                allow_methods=["GET", "POST", "PUT", "DELETE"],
+            )
+        },
+    )
+    for route in list(app.router.routes()):
+        if route.method != "HEAD":
+            cors.add(route)
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings, clock = app[keys.SETTINGS], app[keys.CLOCK]
+    await asyncio.to_thread(decoy_hash, settings.bcrypt_rounds)
+    store = await open_store(settings.database_url)
+    try:
+        await store.init_schema()
+        hub = app[keys.HUB]
+        registry = Registry(
+            store=store,
+            sink=hub,
+            clock=clock,
+            hold_ms=settings.reservation_duration_ms,
+            observer=app[keys.METRICS],
+        )
+        app[keys.STORE] = store
+        app[keys.REGISTRY] = registry
+        app[keys.SERVICE] = DropService(store=store, registry=registry, clock=clock)
+        app[keys.KNOWN_USERS] = KnownUsers(store)
+        app[keys.IDEMPOTENCY] = Idempotency(store, clock)
+        app[keys.METRICS].watch(registry)
+        hub.start()
+        try:
+            await registry.start()
+            try:
+                yield
+            finally:
+                await registry.stop_all()
+        finally:
+            await hub.stop()
+    finally:
+        await store.close()
+
+
+async def _close_watchers(app: web.Application) -> None:
+    """On shutdown every WebSocket is closed with 1001 (going away) so its handler ends."""
+    app[keys.HUB].close_all(1001)
+
+
+async def serve(settings: Settings) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully."""
+    app = create_app(settings)
+    # In-flight requests get SHUTDOWN_GRACE seconds to finish; then the actors drain and commit.
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        for address in runner.addresses:
+            host, port = address[0], address[1]
+            print(
+                f"sneakerd listening on http://{host}:{port} (store: {_store_name(settings)})",
+                flush=True,
+            )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("sneakerd: shutting down", flush=True)
+    finally:
+        await runner.cleanup()
+
+
+def _store_name(settings: Settings) -> str:
+    url = settings.database_url
+    if url.startswith("mysql") and "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://…@{rest.split('@', 1)[1]}"  # never print a password
+    return url

@@ -1,0 +1,132 @@
+"""Bearer tokens (PyJWT, HS256 only) and who is asking.
+
+Tokens carry API.md's claims: `sub` (the user id as a string), `role`, `iat`, `exp`. Decoding
+pins the algorithm list to HS256, so `alg: none`, RS/HS confusion and other algorithms are
+refused, and requires every claim, so a token without `exp` never validates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jwt
+from aiohttp import web
+
+from sneakerd.domain.model import Role, User
+from sneakerd.store import Store
+from sneakerd.web.problems import ApiError
+
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: int
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+class Tokens:
+    def __init__(
+        self,
+        secret: str,
+        ttl_seconds: int,
+        *,
+        cache_size: int = 100_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._secret = secret
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._cache_size = cache_size
+        self._verified: OrderedDict[str, tuple[Principal, int]] = OrderedDict()
+        """Tokens whose signature and claims checked out, with their `exp`. Verifying is
+        deterministic, so a token good once stays good until `exp`; a shopper's client sends
+        the same token with every request of a drop, and PyJWT's decode is the largest single
+        cost of a reservation."""
+
+    def issue(self, user: User) -> str:
+        now = int(time.time())
+        claims = {"sub": str(user.id), "role": user.role.value, "iat": now, "exp": now + self._ttl}
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None:
+            principal, expires = known
+            if self._clock() < expires:
+                return principal
+            del self._verified[token]
+        principal, expires = self._decode(token)
+        self._verified[token] = (principal, expires)
+        if len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)
+        return principal
+
+    def _decode(self, token: str) -> tuple[Principal, int]:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["sub", "role", "iat", "exp"]},
+            )
+            user_id = int(claims["sub"])
+            role = Role(claims["role"])
+            expires = int(claims["exp"])
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            raise unauthorized("The token is invalid or has expired") from None
+        if user_id < 1:
+            raise unauthorized("The token is invalid or has expired")
+        return Principal(user_id, role), expires
+
+
+def unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("Send Authorization: Bearer <token>")
+    return token.strip()
+
+
+class KnownUsers:
+    """User ids seen to exist, with their usernames, so the hot path does not read the users
+    table on every request; a validly signed token for a user this database does not have
+    (another environment's token, say) is refused before it can reach a drop's batch."""
+
+    def __init__(self, store: Store, capacity: int = 200_000) -> None:
+        self._store = store
+        self._names: OrderedDict[int, str] = OrderedDict()
+        self._capacity = capacity
+
+    async def username(self, user_id: int) -> str:
+        name = self._names.get(user_id)
+        if name is not None:
+            return name
+        user = await self._store.user_by_id(user_id)
+        if user is None:
+            raise unauthorized("The token's user does not exist")
+        self.remember(user)
+        return user.username
+
+    def remember(self, user: User) -> None:
+        self._names[user.id] = user.username
+        if len(self._names) > self._capacity:
+            self._names.popitem(last=False)
+
+
+def forbidden() -> ApiError:
+    return ApiError(403, "forbidden", "Only an admin may do this")
+
+
+__all__ = ["KnownUsers", "Principal", "Tokens", "bearer", "forbidden", "unauthorized"]

@@ -1,0 +1,92 @@
+"""`Idempotency-Key` on reserve and purchase: the same key from the same user gets the first
+answer again and never acts twice.
+
+The first answer (success or a refusal, never a 429 or 503, which did nothing) is kept in the
+`idempotency_keys` table. Requests with a key already in flight in this process wait for the
+first one instead of racing it, so a client that retries on a timeout cannot make two holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from sneakerd.clock import Clock
+from sneakerd.store import Store, StoredAnswer
+from sneakerd.web.jsonio import JSON
+from sneakerd.web.problems import ApiError, error_body, to_api_error
+
+KEY_PATTERN = re.compile(r"[ -~]{1,255}")
+REPLAYED = "Idempotent-Replayed"
+
+Answer = tuple[int, dict[str, Any]]
+
+
+class Idempotency:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+        self._inflight: dict[tuple[int, str], asyncio.Future[None]] = {}
+
+    async def run(
+        self, request: web.Request, user_id: int, act: Callable[[], Awaitable[Answer]]
+    ) -> web.Response:
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            status, body = await act()
+            return _response(status, body)
+        if not KEY_PATTERN.fullmatch(key):
+            raise ApiError(
+                422,
+                "validation_error",
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+                {"Idempotency-Key": ["Must be 1-255 visible ASCII characters or spaces."]},
+            )
+        slot = (user_id, key)
+        while (waiting := self._inflight.get(slot)) is not None:
+            await asyncio.shield(waiting)
+        # Claimed before any await, so a concurrent twin waits above instead of racing us.
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._inflight[slot] = done
+        try:
+            kept = await self._store.idempotent_answer(user_id, key)
+            if kept is not None:
+                return _replay(kept)
+            try:
+                status, body = await act()
+            except Exception as exc:
+                api_error = to_api_error(exc)
+                if api_error is None or api_error.status in (429, 503):
+                    raise
+                status = api_error.status
+                body = error_body(api_error.code, api_error.message, api_error.details)
+            answer = StoredAnswer(
+                f"{request.method} {request.path}", status, orjson.dumps(body).decode()
+            )
+            kept = await self._store.save_idempotent_answer(
+                user_id, key, answer, self._clock.now_ms()
+            )
+            if kept is not answer:
+                return _replay(kept)
+            return _response(status, body)
+        finally:
+            del self._inflight[slot]
+            done.set_result(None)
+
+
+def _response(status: int, body: dict[str, Any]) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type=JSON)
+
+
+def _replay(answer: StoredAnswer) -> web.Response:
+    return web.Response(
+        body=answer.body.encode(),
+        status=answer.status,
+        content_type=JSON,
+        headers={REPLAYED: "true"},
+    )

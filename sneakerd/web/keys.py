@@ -1,0 +1,29 @@
+"""Typed application keys: every shared resource of the aiohttp app, named once."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from sneakerd.actors.registry import Registry
+from sneakerd.clock import Clock
+from sneakerd.config import Settings
+from sneakerd.service import DropService
+from sneakerd.store import Store
+from sneakerd.web.auth import KnownUsers, Tokens
+from sneakerd.web.hub import Hub
+from sneakerd.web.idempotency import Idempotency
+from sneakerd.web.metrics import Metrics
+from sneakerd.web.ratelimit import RateLimiter
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+STORE = web.AppKey("store", Store)
+REGISTRY = web.AppKey("registry", Registry)
+SERVICE = web.AppKey("service", DropService)
+TOKENS = web.AppKey("tokens", Tokens)
+KNOWN_USERS = web.AppKey("known_users", KnownUsers)
+AUTH_LIMIT = web.AppKey("auth_limit", RateLimiter)
+RESERVE_LIMIT = web.AppKey("reserve_limit", RateLimiter)
+IDEMPOTENCY = web.AppKey("idempotency", Idempotency)
+METRICS = web.AppKey("metrics", Metrics)
+HUB = web.AppKey("hub", Hub)

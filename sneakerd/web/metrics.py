@@ -1,0 +1,138 @@
+"""Prometheus metrics, in a registry of the application's own (tests start many apps).
+
+Request counts and latencies by route; reservations by outcome; per drop: mailbox depth (read at
+scrape time from the actors), batch size and commit latency (told by the actors after each
+commit), and expiry lag (deadline to commit of the expiry).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+
+from sneakerd.actors.registry import Registry
+from sneakerd.web.problems import Handler
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+"""Any other method a client invents is counted as OTHER, so labels stay bounded."""
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "sneakerd_http_requests",
+            "HTTP requests answered",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "sneakerd_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.reservations = Counter(
+            "sneakerd_reservations", "Reservation requests by outcome", ["outcome"], registry=r
+        )
+        self.batch_size = Histogram(
+            "sneakerd_actor_batch_size",
+            "Messages decided per committed batch",
+            ["drop"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 500),
+            registry=r,
+        )
+        self.commit_seconds = Histogram(
+            "sneakerd_actor_commit_seconds",
+            "Time to commit one batch",
+            ["drop"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.expiry_lag = Histogram(
+            "sneakerd_expiry_lag_seconds",
+            "From a hold's deadline to its expiry's commit",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
+            registry=r,
+        )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def count_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Resolve each label combination's children once: `labels()` takes a lock and
+        builds a key on every call, and this runs for every request."""
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    # ActorObserver
+    def batch_committed(self, drop_id: int, size: int, commit_seconds: float) -> None:
+        label = str(drop_id)
+        self.batch_size.labels(label).observe(size)
+        self.commit_seconds.labels(label).observe(commit_seconds)
+
+    def hold_expired(self, drop_id: int, lag_ms: int) -> None:
+        self.expiry_lag.observe(lag_ms / 1000)
+
+    def watch(self, actors: Registry) -> None:
+        self.registry.register(_ActorCollector(actors))
+
+    def middleware(self) -> web.middleware:  # type: ignore[valid-type]
+        @web.middleware
+        async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+            started = time.perf_counter()
+            status = 500
+            try:
+                response = await handler(request)
+                status = response.status
+                return response
+            except web.HTTPException as exc:
+                status = exc.status
+                raise
+            finally:
+                info = request.match_info.route.resource
+                route = info.canonical if info is not None else "unmatched"
+                method = request.method if request.method in METHODS else "OTHER"
+                self.count_request(method, route, status, time.perf_counter() - started)
+
+        return measure
+
+    async def handler(self, request: web.Request) -> web.Response:
+        body = generate_latest(self.registry)
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+
+class _ActorCollector(Collector):
+    def __init__(self, actors: Registry) -> None:
+        self._actors = actors
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        depth = GaugeMetricFamily(
+            "sneakerd_actor_mailbox_depth", "Messages waiting in a drop's mailbox", labels=["drop"]
+        )
+        last = GaugeMetricFamily(
+            "sneakerd_actor_last_batch_size", "Size of a drop's latest batch", labels=["drop"]
+        )
+        for actor in self._actors.running():
+            depth.add_metric([str(actor.drop_id)], actor.mailbox_depth)
+            last.add_metric([str(actor.drop_id)], actor.stats.last_batch_size)
+        yield depth
+        yield last

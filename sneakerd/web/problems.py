@@ -1,0 +1,133 @@
+"""Every failure becomes API.md's error envelope, in one middleware.
+
+`{"error": {"code", "message", "details"?}}` with the status of API.md's table. Domain errors
+map by class, marshmallow's validation errors become 422 with per-field details, aiohttp's own
+HTTP errors (404, 405, 413) keep their status, and anything unexpected is logged and answered
+with a bare 500 envelope: never an HTML page, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+from marshmallow import ValidationError
+
+from sneakerd import errors
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+STATUS_BY_CODE: dict[str, int] = {
+    "not_found": 404,
+    "out_of_stock": 409,
+    "limit_reached": 409,
+    "drop_not_live": 409,
+    "drop_ended": 409,
+    "reservation_not_active": 409,
+    "reservation_expired": 409,
+    "email_taken": 409,
+    "username_taken": 409,
+    "drop_has_sales": 409,
+    "stock_below_committed": 409,
+}
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    429: "rate_limited",
+}
+
+
+class ApiError(Exception):
+    """An error answered as-is: status, API.md code, message, optional details and headers."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return {"error": error}
+
+
+def to_api_error(exc: BaseException) -> ApiError | None:
+    """The envelope for an exception we understand; None for a bug."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, errors.DomainError):
+        return ApiError(STATUS_BY_CODE.get(exc.code, 409), exc.code, exc.message)
+    if isinstance(exc, errors.Unavailable):
+        return ApiError(
+            503,
+            "unavailable",
+            "The service is briefly unavailable; nothing was done. Retry.",
+            headers={"Retry-After": "1"},
+        )
+    if isinstance(exc, ValidationError):
+        details = _field_messages(exc.messages)
+        return ApiError(422, "validation_error", "The request has invalid fields", details)
+    return None
+
+
+def _field_messages(messages: Any) -> dict[str, Any]:
+    if isinstance(messages, dict):
+        return {str(k): v if isinstance(v, list | dict) else [str(v)] for k, v in messages.items()}
+    return {"_schema": messages if isinstance(messages, list) else [str(messages)]}
+
+
+def respond(error: ApiError) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(error_body(error.code, error.message, error.details)),
+        status=error.status,
+        content_type="application/json",
+        headers=error.headers,
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status == 413:
+            return respond(ApiError(413, "payload_too_large", "The request body is too large"))
+        code = HTTP_CODES.get(exc.status, "bad_request" if exc.status < 500 else "unavailable")
+        message = "No such resource" if exc.status == 404 else (exc.reason or code)
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        return respond(ApiError(exc.status, code, message, headers=headers))
+    except Exception as exc:
+        api_error = to_api_error(exc)
+        if api_error is not None:
+            return respond(api_error)
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return respond(ApiError(500, "internal_error", "Something went wrong on our side"))
+
+
+def retry_after(seconds: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}

@@ -1,0 +1,148 @@
+"""The drops: list and get for anyone; create, update and delete for admins.
+
+Reads come from the store (committed state); writes to an existing drop go through its actor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from marshmallow import ValidationError
+
+from sneakerd.domain.commands import UpdateDrop
+from sneakerd.domain.model import DropInfo
+from sneakerd.views import drop_view
+from sneakerd.web import keys
+from sneakerd.web.apidoc import docs, querystring_schema, request_schema, response_schema
+from sneakerd.web.jsonio import json_response, read_object
+from sneakerd.web.problems import ApiError
+from sneakerd.web.routes.common import BEARER, admin, errors_doc, path_id
+from sneakerd.web.schemas import (
+    CREATE_DROP,
+    DROP_QUERY,
+    READ_ONLY_DROP_KEYS,
+    UPDATE_DROP,
+    CreateDropRequest,
+    DropEnvelope,
+    DropList,
+    DropQuery,
+    UpdateDropRequest,
+)
+
+
+@docs(tags=["drops"], summary="Every drop, optionally of one status", responses=errors_doc(422))
+@querystring_schema(DropQuery)
+@response_schema(DropList, 200)
+async def list_drops(request: web.Request) -> web.Response:
+    query = DROP_QUERY.load(dict(request.query))
+    wanted = query.get("status")
+    now = request.app[keys.CLOCK].now_ms()
+    views = [drop_view(d, now) for d in await request.app[keys.STORE].list_drops()]
+    if wanted:
+        views = [v for v in views if v["status"] == wanted]
+    return json_response({"drops": views})
+
+
+@docs(tags=["drops"], summary="One drop", responses=errors_doc(404))
+@response_schema(DropEnvelope, 200)
+async def get_drop(request: web.Request) -> web.Response:
+    drop = await request.app[keys.STORE].get_drop(path_id(request))
+    if drop is None:
+        raise ApiError(404, "not_found", "No such drop")
+    return json_response({"drop": drop_view(drop, request.app[keys.CLOCK].now_ms())})
+
+
+@docs(
+    tags=["drops"],
+    summary="Create a drop (admin)",
+    security=BEARER,
+    responses=errors_doc(400, 401, 403, 413, 422),
+)
+@request_schema(CreateDropRequest)
+@response_schema(DropEnvelope, 201)
+async def create_drop(request: web.Request) -> web.Response:
+    admin(request)
+    data = CREATE_DROP.load(await read_object(request))
+    clock = request.app[keys.CLOCK]
+    info = DropInfo(
+        name=data["name"],
+        price=data["price"],
+        brand=data.get("brand"),
+        description=data.get("description"),
+        image_url=data.get("image_url"),
+        per_user_limit=data.get("per_user_limit", 1),
+        starts_at=data.get("starts_at", clock.now_ms()),
+        ends_at=data.get("ends_at"),
+    )
+    if info.ends_at is not None and info.ends_at <= info.starts_at:
+        raise ValidationError("endsAt must be after startsAt", "endsAt")
+    drop = await request.app[keys.SERVICE].create_drop(info, data["initial_stock"])
+    return json_response({"drop": drop_view(drop, clock.now_ms())}, 201)
+
+
+@docs(
+    tags=["drops"],
+    summary="Change a drop (admin): any field; restock or reduce stock",
+    description="`initialStock` may rise, or fall to no less than reserved + sold. "
+    "Read-only fields (id, stock, reserved, sold, status, version, createdAt, updatedAt) "
+    "are ignored, so a GET body can be edited and sent back.",
+    security=BEARER,
+    responses=errors_doc(400, 401, 403, 404, 413, 422, 409, conflicts="stock_below_committed"),
+)
+@request_schema(UpdateDropRequest)
+@response_schema(DropEnvelope, 200)
+async def update_drop(request: web.Request) -> web.Response:
+    admin(request)
+    drop_id = path_id(request)
+    raw = {k: v for k, v in (await read_object(request)).items() if k not in READ_ONLY_DROP_KEYS}
+    data: dict[str, Any] = UPDATE_DROP.load(raw)
+    app = request.app
+    current = await app[keys.STORE].get_drop(drop_id)
+    if current is None:
+        raise ApiError(404, "not_found", "No such drop")
+    starts = data.get("starts_at", current.info.starts_at)
+    ends = data.get("ends_at", current.info.ends_at)
+    if ends is not None and ends <= starts:
+        raise ValidationError("endsAt must be after startsAt", "endsAt")
+    clear = frozenset(
+        k for k in ("brand", "description", "image_url", "ends_at") if k in data and data[k] is None
+    )
+    update = UpdateDrop(
+        name=data.get("name"),
+        price=data.get("price"),
+        brand=data.get("brand"),
+        description=data.get("description"),
+        image_url=data.get("image_url"),
+        per_user_limit=data.get("per_user_limit"),
+        starts_at=data.get("starts_at"),
+        ends_at=data.get("ends_at"),
+        initial_stock=data.get("initial_stock"),
+        clear=clear,
+    )
+    drop = await app[keys.SERVICE].update_drop(drop_id, update)
+    return json_response({"drop": drop_view(drop, app[keys.CLOCK].now_ms())})
+
+
+@docs(
+    tags=["drops"],
+    summary="Delete a drop (admin); its active holds are cancelled",
+    security=BEARER,
+    responses={
+        204: {"description": "Deleted"},
+        **errors_doc(401, 403, 404, 409, conflicts="drop_has_sales"),
+    },
+)
+async def delete_drop(request: web.Request) -> web.Response:
+    admin(request)
+    await request.app[keys.SERVICE].delete_drop(path_id(request))
+    # A 204 has no body; the header only keeps strict OpenAPI checkers from tripping on it.
+    return web.Response(status=204, content_type="application/json")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/drops", list_drops)
+    app.router.add_post("/api/drops", create_drop)
+    app.router.add_get(r"/api/drops/{id:\d+}", get_drop)
+    app.router.add_put(r"/api/drops/{id:\d+}", update_drop)
+    app.router.add_delete(r"/api/drops/{id:\d+}", delete_drop)

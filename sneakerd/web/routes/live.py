@@ -1,0 +1,200 @@
+"""GET /api/drops/{id}/ws: live stock for one drop over a native aiohttp WebSocket.
+
+The handler owns two loops: it reads the client's messages itself (pings, and nothing else is
+expected) and runs the subscriber's writer as a task it cancels and awaits on the way out. The
+first message is a `snapshot`; later ones come from the hub, each with a `seq` above the last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from typing import Any
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from sneakerd import errors
+from sneakerd.views import drop_view
+from sneakerd.web import keys
+from sneakerd.web.hub import Hub, Subscriber
+from sneakerd.web.problems import ApiError
+from sneakerd.web.routes.common import path_id
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 20.0
+MAX_CLIENT_MESSAGE = 4096
+FLOOD_MESSAGES = 30
+FLOOD_WINDOW = 10.0
+SEND_BUFFER = 64 * 1024
+"""A socket's kernel send buffer: bounds what one slow watcher can hold, so that it fills up
+(and is resynchronised or closed) instead of buffering megabytes per watcher."""
+
+
+async def watch(request: web.Request) -> web.StreamResponse:
+    drop_id = path_id(request)
+    app = request.app
+    try:
+        await app[keys.REGISTRY].get(drop_id)
+    except errors.NotFound:
+        raise ApiError(404, "not_found", "No such drop") from None
+    ws = web.WebSocketResponse(
+        heartbeat=HEARTBEAT_SECONDS, compress=False, max_msg_size=MAX_CLIENT_MESSAGE
+    )
+    transport = request.transport
+    await ws.prepare(request)
+    _bound_send_buffer(transport)
+    hub = app[keys.HUB]
+    subscriber = hub.subscribe(drop_id)
+    writer = asyncio.create_task(
+        _write(request, ws, transport, subscriber, hub), name=f"ws-{drop_id}"
+    )
+    try:
+        await _read(ws, subscriber)
+    finally:
+        hub.unsubscribe(subscriber)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        if not ws.closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 1.0)
+    return ws
+
+
+def _bound_send_buffer(transport: asyncio.Transport | None) -> None:
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+
+
+async def _snapshot(request: web.Request, subscriber: Subscriber) -> bytes | None:
+    """A fresh `snapshot` frame from the actor's committed state; None if the drop is gone."""
+    app = request.app
+    try:
+        actor = await app[keys.REGISTRY].get(subscriber.drop_id)
+    except (errors.NotFound, errors.Unavailable):
+        return None
+    state = actor.state
+    if state is None or state.drop.deleted:
+        return None
+    drop = state.drop
+    subscriber.last_seq = drop.version
+    return orjson.dumps(
+        {
+            "type": "snapshot",
+            "dropId": drop.id,
+            "seq": drop.version,
+            "drop": drop_view(drop, app[keys.CLOCK].now_ms()),
+        }
+    )
+
+
+async def _write(
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    transport: asyncio.Transport | None,
+    subscriber: Subscriber,
+    hub: Hub,
+) -> None:
+    """The subscriber's writer: snapshot first, then its outbox, resyncing when it overflowed."""
+    try:
+        first = await _snapshot(request, subscriber)
+        if first is None:
+            await _close(ws, transport, 1000, b"drop deleted", hub.stuck_seconds)
+            return
+        await _send(ws, first, hub.stuck_seconds)
+        subscriber.transport = transport  # live: the hub may now write to it directly
+        while True:
+            await subscriber.wakeup.wait()
+            subscriber.wakeup.clear()
+            subscriber.busy = True
+            if subscriber.resync:
+                subscriber.resync = False
+                frame = await _snapshot(request, subscriber)
+                if frame is not None:
+                    await _send(ws, frame, hub.stuck_seconds)
+            outbox = subscriber.outbox
+            while outbox:
+                seq, frame = outbox.popleft()
+                if seq > subscriber.last_seq:
+                    await _send(ws, frame, hub.stuck_seconds)
+                    subscriber.last_seq = seq
+            subscriber.busy = False
+            if subscriber.closing is not None:
+                await _close(ws, transport, subscriber.closing, b"", hub.stuck_seconds)
+                return
+    except TimeoutError:
+        # Its socket has not taken a byte for `stuck_seconds`: a close frame (1013) could
+        # not get through either, so the connection is cut.
+        log.info("drop %s: a watcher stayed stuck; dropping it (1013)", subscriber.drop_id)
+        if transport is not None:
+            transport.abort()
+    except (ConnectionError, RuntimeError):
+        return  # the peer went away; the reader sees it too
+
+
+async def _send(ws: web.WebSocketResponse, frame: bytes, stuck_seconds: float) -> None:
+    async with asyncio.timeout(stuck_seconds):
+        await ws.send_frame(frame, WSMsgType.TEXT)
+
+
+async def _close(
+    ws: web.WebSocketResponse,
+    transport: asyncio.Transport | None,
+    code: int,
+    message: bytes,
+    wait: float,
+) -> None:
+    """Close politely within `wait` seconds, else drop the connection: a peer that reads
+    nothing would never let the close frame (or a graceful transport close) through, and the
+    reader loop only ends once the connection is gone."""
+    try:
+        await asyncio.wait_for(ws.close(code=code, message=message), wait)
+    except (TimeoutError, ConnectionError, RuntimeError):
+        if transport is not None:
+            transport.abort()
+
+
+async def _read(ws: web.WebSocketResponse, subscriber: Subscriber) -> None:
+    """Answer pings; close a client that floods (1008) or sends binary (1003)."""
+    window_start, count = time.monotonic(), 0
+    async for message in ws:
+        now = time.monotonic()
+        if now - window_start > FLOOD_WINDOW:
+            window_start, count = now, 0
+        count += 1
+        if count > FLOOD_MESSAGES:
+            await ws.close(code=1008, message=b"too many messages")
+            return
+        if message.type is WSMsgType.BINARY:
+            await ws.close(code=1003, message=b"send JSON text frames")
+            return
+        if message.type is not WSMsgType.TEXT:
+            continue
+        reply = _answer(message.data, subscriber)
+        await ws.send_frame(orjson.dumps(reply), WSMsgType.TEXT)
+
+
+def _answer(text: str, subscriber: Subscriber) -> dict[str, Any]:
+    base = {"dropId": subscriber.drop_id, "seq": subscriber.last_seq}
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and data.get("type") == "ping":
+        return {"type": "pong", **base}
+    return {
+        "type": "error",
+        **base,
+        "error": {"code": "bad_request", "message": 'The only client message is {"type": "ping"}'},
+    }
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(r"/api/drops/{id:\d+}/ws", watch)

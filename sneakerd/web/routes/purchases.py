@@ -1,0 +1,92 @@
+"""Purchases: buy my hold (through the drop's actor), list mine, list a drop's (public)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from sneakerd.views import drop_purchase_view, purchase_view
+from sneakerd.web import keys
+from sneakerd.web.apidoc import docs, request_schema, response_schema
+from sneakerd.web.idempotency import Answer
+from sneakerd.web.jsonio import json_response
+from sneakerd.web.problems import ApiError
+from sneakerd.web.routes.common import (
+    BEARER,
+    IDEMPOTENCY_HEADER,
+    customer_write,
+    errors_doc,
+    path_id,
+    principal,
+)
+from sneakerd.web.schemas import (
+    PURCHASE,
+    PublicPurchaseList,
+    PurchaseEnvelope,
+    PurchaseList,
+    PurchaseRequest,
+)
+
+
+@docs(
+    tags=["purchases"],
+    summary="Buy my held unit at the drop's current price",
+    description="Buying the same reservation again answers 200 with the same purchase.",
+    security=BEARER,
+    parameters=[IDEMPOTENCY_HEADER],
+    responses={
+        200: {"schema": PurchaseEnvelope, "description": "Already bought: the same purchase again"},
+        **errors_doc(
+            400,
+            401,
+            404,
+            413,
+            422,
+            429,
+            409,
+            conflicts="reservation_expired, reservation_not_active",
+        ),
+    },
+)
+@request_schema(PurchaseRequest)
+@response_schema(PurchaseEnvelope, 201)
+async def purchase(request: web.Request) -> web.Response:
+    who, username, data = await customer_write(request, PURCHASE)
+    app = request.app
+
+    async def act() -> Answer:
+        bought, created = await app[keys.SERVICE].purchase(
+            who.user_id, username, data["reservation_id"]
+        )
+        return (201 if created else 200), {"purchase": purchase_view(bought)}
+
+    return await app[keys.IDEMPOTENCY].run(request, who.user_id, act)
+
+
+@docs(
+    tags=["purchases"],
+    summary="My purchases, newest first",
+    security=BEARER,
+    responses=errors_doc(401),
+)
+@response_schema(PurchaseList, 200)
+async def my_purchases(request: web.Request) -> web.Response:
+    who = principal(request)
+    rows = await request.app[keys.STORE].user_purchases(who.user_id)
+    return json_response({"purchases": [purchase_view(p) for p in rows]})
+
+
+@docs(tags=["purchases"], summary="Who bought a drop (usernames only)", responses=errors_doc(404))
+@response_schema(PublicPurchaseList, 200)
+async def drop_purchases(request: web.Request) -> web.Response:
+    drop_id = path_id(request)
+    store = request.app[keys.STORE]
+    if await store.get_drop(drop_id) is None:
+        raise ApiError(404, "not_found", "No such drop")
+    rows = await store.drop_purchases(drop_id)
+    return json_response({"purchases": [drop_purchase_view(p) for p in rows]})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/purchases", purchase)
+    app.router.add_get("/api/purchases/user", my_purchases)
+    app.router.add_get(r"/api/purchases/drop/{id:\d+}", drop_purchases)

@@ -1,0 +1,93 @@
+"""Holds: reserve (through the drop's actor), list mine, cancel."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from sneakerd import errors
+from sneakerd.views import reservation_view
+from sneakerd.web import keys
+from sneakerd.web.apidoc import docs, request_schema, response_schema
+from sneakerd.web.idempotency import Answer
+from sneakerd.web.jsonio import json_response
+from sneakerd.web.routes.common import (
+    BEARER,
+    IDEMPOTENCY_HEADER,
+    customer_write,
+    errors_doc,
+    path_id,
+    principal,
+)
+from sneakerd.web.schemas import RESERVE, ReservationEnvelope, ReservationList, ReserveRequest
+
+
+@docs(
+    tags=["reservations"],
+    summary="Hold one unit of a drop",
+    description="The hold lasts RESERVATION_DURATION ms (60 s by default). perUserLimit "
+    "counts a user's active holds plus purchases in the drop.",
+    security=BEARER,
+    parameters=[IDEMPOTENCY_HEADER],
+    responses=errors_doc(
+        400,
+        401,
+        404,
+        413,
+        422,
+        429,
+        409,
+        conflicts="out_of_stock, limit_reached, drop_not_live, drop_ended",
+    ),
+)
+@request_schema(ReserveRequest)
+@response_schema(ReservationEnvelope, 201)
+async def reserve(request: web.Request) -> web.Response:
+    who, _, data = await customer_write(request, RESERVE)
+    app = request.app
+    outcomes = app[keys.METRICS].reservations
+
+    async def act() -> Answer:
+        try:
+            hold = await app[keys.SERVICE].reserve(who.user_id, data["drop_id"])
+        except errors.DomainError as exc:
+            outcomes.labels(exc.code).inc()
+            raise
+        except errors.Unavailable:
+            outcomes.labels("unavailable").inc()
+            raise
+        outcomes.labels("reserved").inc()
+        return 201, {"reservation": reservation_view(hold)}
+
+    return await app[keys.IDEMPOTENCY].run(request, who.user_id, act)
+
+
+@docs(
+    tags=["reservations"],
+    summary="My reservations, newest first",
+    security=BEARER,
+    responses=errors_doc(401),
+)
+@response_schema(ReservationList, 200)
+async def my_reservations(request: web.Request) -> web.Response:
+    who = principal(request)
+    rows = await request.app[keys.STORE].user_reservations(who.user_id)
+    return json_response({"reservations": [reservation_view(r) for r in rows]})
+
+
+@docs(
+    tags=["reservations"],
+    summary="Cancel my hold; its unit returns to stock at once",
+    security=BEARER,
+    responses=errors_doc(401, 404, 409, conflicts="reservation_not_active, reservation_expired"),
+)
+@response_schema(ReservationEnvelope, 200)
+async def cancel(request: web.Request) -> web.Response:
+    who = principal(request)
+    record = await request.app[keys.SERVICE].cancel(who.user_id, path_id(request))
+    return json_response({"reservation": reservation_view(record)})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/reservations", reserve)
+    app.router.add_get("/api/reservations/user", my_reservations)
+    app.router.add_delete(r"/api/reservations/{id:\d+}", cancel)

@@ -1,0 +1,399 @@
+"""marshmallow 3 schemas: they validate request bodies and, through aiohttp-apispec, write the
+OpenAPI document, so the two can never disagree.
+
+Keys are camelCase on the wire (`data_key`) and snake_case in Python. Unknown keys are refused
+(422) so that a typo never silently does nothing; a PUT may echo a drop's read-only fields back
+and they are ignored.
+"""
+
+from __future__ import annotations
+
+import numbers
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from sneakerd.clock import iso, parse_iso
+
+MAX_ID = 2**53 - 1
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+STATUSES = ("upcoming", "live", "sold_out", "ended")
+TIME_EXAMPLE = "2026-11-24T10:00:00.000Z"
+URL_PATTERN = r"^https?://[^\s/?#]+[^\s]*$"
+PRICE_DOC = {
+    "type": "string",
+    "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$",
+    "example": "199.99",
+    "description": "A decimal string with at most two places; a JSON number is accepted too.",
+}
+TIME_DOC = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": "^(19[7-9][0-9]|[2-9][0-9]{3})-",
+    "example": TIME_EXAMPLE,
+    "description": "ISO 8601; without an offset it is UTC. Years 1970-9999.",
+}
+
+
+class StrictInt(fields.Integer):
+    """A JSON integer: not a bool, not a float, not a string of digits."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise self.make_error("invalid")
+        return int(value)
+
+
+class Money(fields.Field):
+    """A non-negative amount with at most two decimals, given as a string or a number."""
+
+    default_error_messages = {  # noqa: RUF012 - marshmallow's convention
+        "invalid": 'Not a valid amount: use a string or number like "199.99".',
+        "range": "Must be between 0 and 9999999999.99 with at most two decimals.",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self.make_error("invalid")
+        try:
+            amount = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise self.make_error("invalid") from None
+        if (
+            not amount.is_finite()
+            or amount < 0
+            or amount >= Decimal("10000000000")
+            or amount != amount.quantize(Decimal("0.01"))
+        ):
+            raise self.make_error("range")
+        return amount.quantize(Decimal("0.01"))
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else f"{Decimal(value).quantize(Decimal('0.01'))}"
+
+
+class Instant(fields.Field):
+    """An ISO 8601 time; one without an offset is taken as UTC. Loads to epoch milliseconds."""
+
+    default_error_messages = {  # noqa: RUF012
+        "invalid": "Not a valid ISO 8601 time, e.g. 2026-11-24T10:00:00.000Z.",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str) or len(value) > 40:
+            raise self.make_error("invalid")
+        try:
+            ms = parse_iso(value)
+        except (ValueError, OverflowError):
+            raise self.make_error("invalid") from None
+        if not 0 <= ms < 253_402_300_800_000:  # years 1970 to 9999
+            raise self.make_error("invalid")
+        return ms
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else iso(int(value))
+
+
+def text(max_len: int, *, required: bool = False, example: str = "", **kw: Any) -> fields.String:
+    metadata: dict[str, Any] = {"example": example} if example else {}
+    if kw.get("allow_none"):
+        metadata["x-nullable"] = True
+    return fields.String(
+        required=required,
+        validate=validate.Length(min=1, max=max_len),
+        metadata=metadata,
+        **kw,
+    )
+
+
+# -- requests -------------------------------------------------------------------------------
+
+
+class RequestSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class RegisterRequest(RequestSchema):
+    username = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=3, max=32),
+            validate.Regexp(USERNAME_PATTERN, error="Use only letters, digits, _ . and -."),
+        ],
+        metadata={"example": "sole_collector"},
+    )
+    email = fields.Email(
+        required=True,
+        validate=validate.Length(max=254),
+        metadata={"example": "ana@example.com"},
+    )
+    password = fields.String(
+        required=True,
+        validate=validate.Length(min=8, max=128),
+        load_only=True,
+        metadata={"example": "correct horse battery"},
+    )
+
+
+class LoginRequest(RequestSchema):
+    email = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=254),
+        metadata={"example": "ana@example.com"},
+    )
+    password = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=1024),
+        load_only=True,
+        metadata={"example": "correct horse battery"},
+    )
+
+
+class DropFields(RequestSchema):
+    """The writable fields of a drop, shared by create and update."""
+
+    name = text(200, example="Air Jordan 1 Retro High OG 'Chicago'")
+    price = Money(metadata=PRICE_DOC)
+    initial_stock = StrictInt(
+        data_key="initialStock",
+        validate=validate.Range(min=0, max=10_000_000),
+        metadata={"example": 500},
+    )
+    brand = text(100, allow_none=True, example="Nike")
+    description = text(5000, allow_none=True, example="The 1985 colourway, back at last.")
+
+    image_url = fields.String(
+        data_key="imageUrl",
+        allow_none=True,
+        validate=[
+            validate.Length(max=2048),
+            validate.Regexp(URL_PATTERN, error="Must be an http:// or https:// URL."),
+        ],
+        metadata={"example": "https://img.example.com/aj1.png", "x-nullable": True},
+    )
+    per_user_limit = StrictInt(
+        data_key="perUserLimit",
+        validate=validate.Range(min=1, max=1000),
+        metadata={"example": 1},
+    )
+    starts_at = Instant(
+        data_key="startsAt",
+        metadata={"example": TIME_EXAMPLE, "type": "string", "format": "date-time"},
+    )
+    ends_at = Instant(
+        data_key="endsAt",
+        allow_none=True,
+        metadata={"example": None, "type": "string", "format": "date-time"},
+    )
+
+    @validates_schema
+    def _window(self, data: dict[str, Any], **kwargs: Any) -> None:
+        starts, ends = data.get("starts_at"), data.get("ends_at")
+        if starts is not None and ends is not None and ends <= starts:
+            raise ValidationError("endsAt must be after startsAt", "endsAt")
+
+
+class CreateDropRequest(DropFields):
+    name = text(200, required=True, example="Air Jordan 1 Retro High OG 'Chicago'")
+    price = Money(required=True, metadata=PRICE_DOC)
+    initial_stock = StrictInt(
+        data_key="initialStock",
+        required=True,
+        validate=validate.Range(min=0, max=10_000_000),
+        metadata={"example": 500},
+    )
+
+
+READ_ONLY_DROP_KEYS = frozenset(
+    {"id", "stock", "reserved", "sold", "status", "version", "createdAt", "updatedAt"}
+)
+
+
+class UpdateDropRequest(DropFields):
+    """Any writable field; read-only fields echoed back from a GET are ignored."""
+
+
+class ReserveRequest(RequestSchema):
+    drop_id = StrictInt(
+        data_key="dropId",
+        required=True,
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"example": 1},
+    )
+
+
+class PurchaseRequest(RequestSchema):
+    reservation_id = StrictInt(
+        data_key="reservationId",
+        required=True,
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"example": 42},
+    )
+
+
+class DropQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    status = fields.String(validate=validate.OneOf(STATUSES), metadata={"example": "live"})
+
+
+# -- responses (for the document; views.py writes the bodies) -------------------------------
+
+
+class UserOut(Schema):
+    id = fields.Integer(required=True, metadata={"example": 7})
+    username = fields.String(required=True, metadata={"example": "sole_collector"})
+    email = fields.String(required=True, metadata={"example": "ana@example.com"})
+    role = fields.String(
+        required=True,
+        validate=validate.OneOf(["customer", "admin"]),
+        metadata={"example": "customer"},
+    )
+    created_at = fields.String(
+        data_key="createdAt",
+        required=True,
+        metadata={"example": TIME_EXAMPLE, "format": "date-time"},
+    )
+
+
+class AuthOut(Schema):
+    user = fields.Nested(UserOut, required=True)
+    token = fields.String(required=True, metadata={"example": "eyJhbGciOiJIUzI1NiJ9..."})
+
+
+class ProfileOut(Schema):
+    user = fields.Nested(UserOut, required=True)
+
+
+def _time_out(key: str, *, nullable: bool = False) -> fields.String:
+    return fields.String(
+        data_key=key,
+        required=True,
+        allow_none=nullable,
+        metadata={
+            "example": TIME_EXAMPLE,
+            "format": "date-time",
+            **({"x-nullable": True} if nullable else {}),
+        },
+    )
+
+
+def _nullable(example: str) -> fields.String:
+    return fields.String(
+        required=True, allow_none=True, metadata={"example": example, "x-nullable": True}
+    )
+
+
+class DropOut(Schema):
+    id = fields.Integer(required=True, metadata={"example": 1})
+    name = fields.String(required=True, metadata={"example": "Air Jordan 1 'Chicago'"})
+    brand = _nullable("Nike")
+    description = _nullable("The 1985 colourway.")
+    price = fields.String(required=True, metadata={"example": "199.99"})
+    image_url = fields.String(
+        data_key="imageUrl",
+        required=True,
+        allow_none=True,
+        metadata={"example": "https://img.example.com/aj1.png", "x-nullable": True},
+    )
+    initial_stock = fields.Integer(
+        data_key="initialStock", required=True, metadata={"example": 500}
+    )
+    stock = fields.Integer(required=True, metadata={"example": 420})
+    reserved = fields.Integer(required=True, metadata={"example": 60})
+    sold = fields.Integer(required=True, metadata={"example": 20})
+    per_user_limit = fields.Integer(data_key="perUserLimit", required=True, metadata={"example": 1})
+    starts_at = _time_out("startsAt")
+    ends_at = _time_out("endsAt", nullable=True)
+    status = fields.String(
+        required=True, validate=validate.OneOf(STATUSES), metadata={"example": "live"}
+    )
+    version = fields.Integer(required=True, metadata={"example": 81})
+    created_at = _time_out("createdAt")
+    updated_at = _time_out("updatedAt")
+
+
+class DropEnvelope(Schema):
+    drop = fields.Nested(DropOut, required=True)
+
+
+class DropList(Schema):
+    drops = fields.List(fields.Nested(DropOut), required=True)
+
+
+class ReservationOut(Schema):
+    id = fields.Integer(required=True, metadata={"example": 42})
+    drop_id = fields.Integer(data_key="dropId", required=True, metadata={"example": 1})
+    user_id = fields.Integer(data_key="userId", required=True, metadata={"example": 7})
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(["active", "expired", "cancelled", "completed"]),
+        metadata={"example": "active"},
+    )
+    expires_at = _time_out("expiresAt")
+    created_at = _time_out("createdAt")
+
+
+class ReservationEnvelope(Schema):
+    reservation = fields.Nested(ReservationOut, required=True)
+
+
+class ReservationList(Schema):
+    reservations = fields.List(fields.Nested(ReservationOut), required=True)
+
+
+class PurchaseOut(Schema):
+    id = fields.Integer(required=True, metadata={"example": 9})
+    drop_id = fields.Integer(data_key="dropId", required=True, metadata={"example": 1})
+    user_id = fields.Integer(data_key="userId", required=True, metadata={"example": 7})
+    reservation_id = fields.Integer(
+        data_key="reservationId", required=True, metadata={"example": 42}
+    )
+    price = fields.String(required=True, metadata={"example": "199.99"})
+    created_at = _time_out("createdAt")
+
+
+class PurchaseEnvelope(Schema):
+    purchase = fields.Nested(PurchaseOut, required=True)
+
+
+class PurchaseList(Schema):
+    purchases = fields.List(fields.Nested(PurchaseOut), required=True)
+
+
+class PublicPurchaseOut(Schema):
+    id = fields.Integer(required=True, metadata={"example": 9})
+    purchaser = fields.String(required=True, metadata={"example": "sole_collector"})
+    created_at = _time_out("createdAt")
+
+
+class PublicPurchaseList(Schema):
+    purchases = fields.List(fields.Nested(PublicPurchaseOut), required=True)
+
+
+class ErrorBody(Schema):
+    code = fields.String(required=True, metadata={"example": "out_of_stock"})
+    message = fields.String(required=True, metadata={"example": "No units left right now"})
+    details = fields.Dict(metadata={"example": {"dropId": ["Missing data for required field."]}})
+
+
+class ErrorOut(Schema):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class HealthOut(Schema):
+    status = fields.String(required=True, metadata={"example": "ok"})
+
+
+# One instance per request schema, made once: building a Schema costs more than loading a
+# small body with it, and an instance keeps no per-request state.
+REGISTER = RegisterRequest()
+LOGIN = LoginRequest()
+CREATE_DROP = CreateDropRequest()
+UPDATE_DROP = UpdateDropRequest()
+RESERVE = ReserveRequest()
+PURCHASE = PurchaseRequest()
+DROP_QUERY = DropQuery()

@@ -1,0 +1,149 @@
+"""Rate limits (RATE_LIMIT_AUTH, RATE_LIMIT_RESERVE) and CORS (CLIENT_URL), each on a server
+of the test's own with that setting."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from tests.api.conftest import Api
+
+SHOP = "http://shop.example"
+
+
+def assert_rate_limited(status: int, body: Any, headers: Any) -> None:
+    assert status == 429, body
+    assert isinstance(body, dict) and body["error"]["code"] == "rate_limited", body
+    assert body["error"]["message"], body
+    retry_after = headers.get("Retry-After")
+    assert retry_after is not None, headers
+    assert retry_after.isdigit() and 1 <= int(retry_after) <= 60, retry_after
+
+
+async def test_fourth_login_attempt_in_a_minute_is_rate_limited(
+    start_api: Callable[..., Api],
+) -> None:
+    api = start_api(RATE_LIMIT_AUTH="3")
+    attempt = {"email": f"{api.unique()}@example.com", "password": "not-the-password"}
+    for _ in range(3):
+        status, body, _ = await api.call("POST", "/api/users/login", json=attempt)
+        assert status == 401, body
+        assert body["error"]["code"] == "invalid_credentials", body
+    status, body, headers = await api.call("POST", "/api/users/login", json=attempt)
+    assert_rate_limited(status, body, headers)
+
+
+async def test_auth_limit_is_per_ip_across_accounts(start_api: Callable[..., Api]) -> None:
+    api = start_api(RATE_LIMIT_AUTH="3")
+    answers = []
+    for _ in range(4):
+        attempt = {"email": f"{api.unique()}@example.com", "password": "not-the-password"}
+        answers.append(await api.call("POST", "/api/users/login", json=attempt))
+    assert [status for status, _, _ in answers[:3]] == [401, 401, 401], answers
+    assert_rate_limited(*answers[3])
+
+
+async def test_auth_limit_counts_register_attempts(start_api: Callable[..., Api]) -> None:
+    api = start_api(RATE_LIMIT_AUTH="3")
+    answers = []
+    for _ in range(4):
+        name = api.unique()
+        payload = {"username": name, "email": f"{name}@example.com", "password": "hunter2hunter2"}
+        answers.append(await api.call("POST", "/api/users/register", json=payload))
+    assert [status for status, _, _ in answers[:3]] == [201, 201, 201], answers
+    assert_rate_limited(*answers[3])
+
+
+async def test_burst_of_reserves_is_rate_limited(start_api: Callable[..., Api]) -> None:
+    api = start_api(RATE_LIMIT_RESERVE="2")
+    admin = await api.admin()
+    drop = await api.drop(admin, initialStock=20, perUserLimit=20)
+    _, token = await api.register()
+    answers = await asyncio.gather(
+        *(
+            api.call("POST", "/api/reservations", token=token, json={"dropId": drop["id"]})
+            for _ in range(10)
+        )
+    )
+    statuses = Counter(status for status, _, _ in answers)
+    assert set(statuses) <= {201, 429}, answers
+    assert 1 <= statuses[201] <= 4, statuses
+    for answer in answers:
+        if answer[0] == 429:
+            assert_rate_limited(*answer)
+    status, body, _ = await api.call("GET", f"/api/drops/{drop['id']}")
+    assert status == 200, body
+    assert body["drop"]["reserved"] == statuses[201], body
+
+
+async def test_reserve_limit_is_per_user(start_api: Callable[..., Api]) -> None:
+    api = start_api(RATE_LIMIT_RESERVE="2")
+    admin = await api.admin()
+    drop = await api.drop(admin, initialStock=20, perUserLimit=20)
+    tokens = [(await api.register())[1] for _ in range(4)]
+    answers = await asyncio.gather(
+        *(
+            api.call("POST", "/api/reservations", token=token, json={"dropId": drop["id"]})
+            for token in tokens
+        )
+    )
+    assert [status for status, _, _ in answers] == [201] * 4, answers
+
+
+async def test_cors_preflight_from_the_client_url_is_allowed(start_api: Callable[..., Api]) -> None:
+    api = start_api(CLIENT_URL=SHOP)
+    status, body, headers = await api.call(
+        "OPTIONS",
+        "/api/reservations",
+        headers={
+            "Origin": SHOP,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type, idempotency-key",
+        },
+    )
+    assert 200 <= status < 300, body
+    assert headers.get("Access-Control-Allow-Origin") == SHOP, headers
+    allowed_methods = headers.get("Access-Control-Allow-Methods", "").upper()
+    assert "POST" in allowed_methods, headers
+    allowed_headers = headers.get("Access-Control-Allow-Headers", "").lower()
+    assert "authorization" in allowed_headers, headers
+    assert "content-type" in allowed_headers, headers
+
+
+async def test_cors_simple_request_from_the_client_url_is_allowed(
+    start_api: Callable[..., Api],
+) -> None:
+    api = start_api(CLIENT_URL=SHOP)
+    status, body, headers = await api.call("GET", "/api/drops", headers={"Origin": SHOP})
+    assert status == 200, body
+    assert headers.get("Access-Control-Allow-Origin") == SHOP, headers
+
+
+async def test_cors_preflight_from_another_origin_gets_no_allow_header(
+    start_api: Callable[..., Api],
+) -> None:
+    api = start_api(CLIENT_URL=SHOP)
+    status, body, headers = await api.call(
+        "OPTIONS",
+        "/api/reservations",
+        headers={
+            "Origin": "http://evil.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+    assert status < 500, body
+    assert "Access-Control-Allow-Origin" not in headers, headers
+
+
+async def test_cors_simple_request_from_another_origin_gets_no_allow_header(
+    start_api: Callable[..., Api],
+) -> None:
+    api = start_api(CLIENT_URL=SHOP)
+    status, body, headers = await api.call(
+        "GET", "/api/drops", headers={"Origin": "http://evil.example"}
+    )
+    assert status == 200, body
+    assert "Access-Control-Allow-Origin" not in headers, headers

@@ -1,0 +1,352 @@
+"""The drop actor against real databases: races, expiry timing, recovery, failed commits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+
+from sneakerd import errors
+from sneakerd.actors.registry import Registry
+from sneakerd.clock import SystemClock
+from sneakerd.domain.book import Rejection
+from sneakerd.domain.commands import Reserve
+from sneakerd.domain.events import Expired, StockChanged
+from sneakerd.domain.model import DropInfo, ReservationRecord, Role
+from sneakerd.events import RecordingSink
+from sneakerd.service import DropService
+from sneakerd.store import Store, open_store
+from tests.store.helpers import sql
+
+CLOCK = SystemClock()
+
+
+async def make_users(store: Store, n: int) -> list[int]:
+    now = CLOCK.now_ms()
+    return [
+        (await store.create_user(f"u{i}", f"u{i}@example.com", "x", Role.CUSTOMER, now)).id
+        for i in range(n)
+    ]
+
+
+async def make_drop(store: Store, stock: int, **info: object) -> int:
+    drop = await store.create_drop(
+        DropInfo(name="Dunk Low", price=Decimal("110.00"), **info),  # type: ignore[arg-type]
+        stock,
+        CLOCK.now_ms(),
+    )
+    return drop.id
+
+
+@pytest.fixture
+async def sink() -> RecordingSink:
+    return RecordingSink()
+
+
+@pytest.fixture
+async def registry(store: Store, sink: RecordingSink) -> AsyncIterator[Registry]:
+    reg = Registry(store=store, sink=sink, clock=CLOCK, hold_ms=60_000)
+    yield reg
+    await reg.stop_all()
+
+
+async def test_a_thousand_racing_users_get_exactly_the_stock(
+    store: Store, registry: Registry, sink: RecordingSink
+) -> None:
+    users = await make_users(store, 1000)
+    drop_id = await make_drop(store, 100)
+    actor = await registry.get(drop_id)
+    replies = await asyncio.gather(*(actor.ask(Reserve(u)) for u in users))
+    held = [r for r in replies if isinstance(r, ReservationRecord)]
+    refused = Counter(r.error.code for r in replies if isinstance(r, Rejection))
+    assert len(held) == 100 and refused == {"out_of_stock": 900}
+    assert len({r.id for r in held}) == 100 and len({r.user_id for r in held}) == 100
+    # The database agrees, row by row.
+    drop = await store.get_drop(drop_id)
+    assert drop is not None and (drop.stock, drop.reserved, drop.sold) == (0, 100, 0)
+    [(active,)] = await sql(
+        store,
+        "SELECT COUNT(*) FROM reservations WHERE drop_id = %s AND status = 'active'",
+        (drop_id,),
+    )
+    assert active == 100
+    assert await store.check(CLOCK.now_ms()) == []
+    assert actor.stats.max_batch_size > 1, "racing callers should share batches"
+    # Events went out after the commits, and the last one shows the final stock.
+    stock_events = [e for e in sink.events if isinstance(e, StockChanged)]
+    assert stock_events[-1].stock == 0 and stock_events[-1].seq == drop.version
+    seqs = [e.seq for e in sink.events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+async def test_a_hold_expires_on_time_and_its_unit_is_back_in_the_database(
+    store: Store, sink: RecordingSink
+) -> None:
+    [user] = await make_users(store, 1)
+    drop_id = await make_drop(store, 1)
+    registry = Registry(store=store, sink=sink, clock=CLOCK, hold_ms=300)
+    try:
+        actor = await registry.get(drop_id)
+        hold = await actor.ask(Reserve(user))
+        assert isinstance(hold, ReservationRecord)
+        drop = await store.get_drop(drop_id)
+        assert drop is not None and drop.stock == 0
+        while True:
+            drop = await store.get_drop(drop_id)
+            assert drop is not None
+            if drop.stock == 1:
+                back_at = CLOCK.now_ms()
+                break
+            assert CLOCK.now_ms() < hold.expires_at + 1_000, "the hold never expired"
+            await asyncio.sleep(0.005)
+        lag = back_at - hold.expires_at
+        assert 0 <= lag <= 250, f"unit came back {lag} ms after the deadline"
+        record = await store.get_reservation(hold.id)
+        assert record is not None and record.status.value == "expired"
+        # The commit is visible to other readers a moment before the actor resumes to publish.
+        for _ in range(100):
+            if any(isinstance(e, Expired) for e in sink.events):
+                break
+            await asyncio.sleep(0.005)
+        assert next(e for e in sink.events if isinstance(e, Expired)).reservation_id == hold.id
+    finally:
+        await registry.stop_all()
+
+
+async def test_a_new_registry_recovers_every_hold_with_its_deadline(
+    store_url: str, store: Store
+) -> None:
+    users = await make_users(store, 30)
+    drop_id = await make_drop(store, 50, per_user_limit=2)
+    short = Registry(store=store, sink=RecordingSink(), clock=CLOCK, hold_ms=400)
+    actor = await short.get(drop_id)
+    early = [await actor.ask(Reserve(u)) for u in users[:10]]
+    await short.stop_all()  # the process "dies": its memory is gone, the database stays
+    long = Registry(store=store, sink=RecordingSink(), clock=CLOCK, hold_ms=60_000)
+    actor = await long.get(drop_id)
+    late = [await actor.ask(Reserve(u)) for u in users[10:]]
+    await long.stop_all()
+    holds = {r.id: r.expires_at for r in early + late if isinstance(r, ReservationRecord)}
+    assert len(holds) == 30
+
+    # A fresh store connection and registry: nothing shared with the ones above.
+    fresh_store = await open_store(store_url)
+    revived = Registry(store=fresh_store, sink=RecordingSink(), clock=CLOCK, hold_ms=60_000)
+    try:
+        await revived.start()
+        assert revived.recovered
+        actor = await revived.get(drop_id)
+        assert actor.state is not None
+        recovered = {rid: h.expires_at for rid, h in actor.state.holds.items()}
+        # The 400 ms holds may already be past due; every other hold keeps its deadline.
+        assert {rid: d for rid, d in holds.items() if d > CLOCK.now_ms() + 1_000}.items() <= (
+            recovered.items()
+        )
+        await asyncio.sleep(0.5)  # every short hold is overdue now; they expire promptly
+        drop = await fresh_store.get_drop(drop_id)
+        assert drop is not None and (drop.stock, drop.reserved) == (30, 20)
+        assert set(actor.state.holds) == {r.id for r in late if isinstance(r, ReservationRecord)}
+        assert await fresh_store.check(CLOCK.now_ms()) == []
+    finally:
+        await revived.stop_all()
+        await fresh_store.close()
+
+
+async def test_a_commit_that_fails_midway_changes_nothing(
+    store: Store, registry: Registry, sink: RecordingSink
+) -> None:
+    """The next reservation id is already taken, so the INSERT fails after the UPDATE ran."""
+    [user, other] = await make_users(store, 2)
+    drop_id = await make_drop(store, 5)
+    actor = await registry.get(drop_id)
+    [(next_id,)] = await sql(store, "SELECT next_id FROM id_blocks WHERE name = 'reservations'")
+    other_drop = await make_drop(store, 1)
+    await sql(
+        store,
+        "INSERT INTO reservations (id, drop_id, user_id, status, expires_at, created_at) "
+        "VALUES (%s, %s, %s, 'cancelled', %s, %s)",
+        (next_id, other_drop, other, *(_time(store, CLOCK.now_ms()),) * 2),
+    )
+    before_db = await store.get_drop(drop_id)
+    before_memory = actor.state
+    with pytest.raises(errors.Unavailable):
+        await actor.ask(Reserve(user))
+    assert await store.get_drop(drop_id) == before_db
+    assert actor.state is before_memory
+    assert sink.events == []
+    assert await sql(store, "SELECT id FROM reservations WHERE drop_id = %s", (drop_id,)) == []
+    # The actor reloads and serves the next request correctly.
+    hold = await actor.ask(Reserve(user))
+    assert isinstance(hold, ReservationRecord) and hold.id != next_id
+    assert await store.check(CLOCK.now_ms()) == []
+
+
+async def test_a_broken_connection_answers_unavailable_and_changes_nothing(
+    store_url: str, store: Store, registry: Registry, sink: RecordingSink
+) -> None:
+    [user, other] = await make_users(store, 2)
+    drop_id = await make_drop(store, 5)
+    actor = await registry.get(drop_id)
+    first = await actor.ask(Reserve(user))  # warm up: the id block is allocated
+    assert isinstance(first, ReservationRecord)
+    before_db, before_memory = await store.get_drop(drop_id), actor.state
+    events = len(sink.events)
+    async with _broken(store_url, store):
+        with pytest.raises(errors.Unavailable):
+            await actor.ask(Reserve(other))
+    assert await store.get_drop(drop_id) == before_db
+    assert actor.state is before_memory and len(sink.events) == events
+    # Once the database is back, requests are decided on what really committed.
+    assert isinstance(await actor.ask(Reserve(other)), ReservationRecord)
+    reply = await actor.ask(Reserve(user))
+    assert isinstance(reply, Rejection) and reply.error is errors.LimitReached
+    assert await store.check(CLOCK.now_ms()) == []
+
+
+async def test_a_second_writer_is_caught_by_the_version_check(
+    store: Store, registry: Registry
+) -> None:
+    users = await make_users(store, 4)
+    drop_id = await make_drop(store, 2)
+    actor = await registry.get(drop_id)
+    assert isinstance(await actor.ask(Reserve(users[0])), ReservationRecord)
+    # An operator restocks by hand, bumping the version as the schema asks. The actor's memory
+    # still says one unit is left; its next commit finds the version moved and reloads.
+    await sql(
+        store,
+        "UPDATE drops SET initial_stock = initial_stock + 2, stock = stock + 2, "
+        "version = version + 1 WHERE id = %s",
+        (drop_id,),
+    )
+    replies = await asyncio.gather(*(actor.ask(Reserve(u)) for u in users[1:]))
+    assert all(isinstance(r, ReservationRecord) for r in replies), replies
+    assert actor.stats.conflicts >= 1
+    drop = await store.get_drop(drop_id)
+    assert drop is not None and (drop.initial_stock, drop.stock, drop.reserved) == (4, 0, 4)
+    assert actor.state is not None and actor.state.drop == drop
+    assert await store.check(CLOCK.now_ms()) == []
+
+
+async def test_service_rules_end_to_end(store: Store, registry: Registry) -> None:
+    [ana, bob] = await make_users(store, 2)
+    service = DropService(store=store, registry=registry, clock=CLOCK)
+    drop_id = await make_drop(store, 3, per_user_limit=2)
+    hold = await service.reserve(ana, drop_id)
+    with pytest.raises(errors.NotFound):
+        await service.purchase(bob, "u1", hold.id)  # a stranger's reservation does not exist
+    purchase, created = await service.purchase(ana, "u0", hold.id)
+    assert created and purchase.price == Decimal("110.00")
+    again, created = await service.purchase(ana, "u0", hold.id)
+    assert again == purchase and not created
+    with pytest.raises(errors.ReservationNotActive):
+        await service.cancel(ana, hold.id)
+    second = await service.reserve(ana, drop_id)
+    with pytest.raises(errors.LimitReached):
+        await service.reserve(ana, drop_id)
+    cancelled = await service.cancel(ana, second.id)
+    assert cancelled.status.value == "cancelled"
+    with pytest.raises(errors.ReservationNotActive):
+        await service.purchase(ana, "u0", second.id)
+    with pytest.raises(errors.DropHasSales):
+        await service.delete_drop(drop_id)
+    with pytest.raises(errors.StockBelowCommitted):
+        from sneakerd.domain.commands import UpdateDrop
+
+        await service.update_drop(drop_id, UpdateDrop(initial_stock=0))
+    with pytest.raises(errors.NotFound):
+        await service.reserve(ana, 999_999)
+    assert await store.check(CLOCK.now_ms()) == []
+
+
+def _time(store: Store, value: int) -> object:
+    from tests.store.helpers import ms
+
+    return ms(store, value)
+
+
+class _broken:
+    """Break the store's write path for real: kill MySQL's connections, lock SQLite's file."""
+
+    def __init__(self, url: str, store: Store) -> None:
+        self.url, self.store = url, store
+
+    async def __aenter__(self) -> None:
+        if self.url.startswith("mysql"):
+            from tests.conftest import _admin_connection
+
+            ids = await self.store.connection_ids()  # type: ignore[attr-defined]
+            conn = _admin_connection()
+            with conn.cursor() as cur:
+                for cid in ids:
+                    cur.execute(f"KILL {cid}")
+            conn.close()
+            self._lock = None
+        else:
+            import sqlite3
+
+            await self.store._writer.execute_fetchall("PRAGMA busy_timeout = 50")  # type: ignore[attr-defined]
+            self._lock = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=1)
+            self._lock.execute("BEGIN EXCLUSIVE")
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._lock is not None:
+            self._lock.rollback()
+            self._lock.close()
+            await self.store._writer.execute_fetchall("PRAGMA busy_timeout = 5000")  # type: ignore[attr-defined]
+
+
+async def test_delete_cancels_holds_in_the_database(store: Store, registry: Registry) -> None:
+    users = await make_users(store, 3)
+    service = DropService(store=store, registry=registry, clock=CLOCK)
+    drop_id = await make_drop(store, 5)
+    holds = [await service.reserve(u, drop_id) for u in users]
+    await service.delete_drop(drop_id)
+    assert await store.get_drop(drop_id) is None
+    for hold in holds:
+        record = await store.get_reservation(hold.id)
+        assert record is not None and record.status.value == "cancelled"
+    with pytest.raises(errors.NotFound):
+        await service.reserve(users[0], drop_id)
+    with pytest.raises(errors.NotFound):
+        await service.delete_drop(drop_id)
+    assert await store.check(CLOCK.now_ms()) == []
+
+
+async def test_the_sale_window_through_the_actor(store: Store, registry: Registry) -> None:
+    [user] = await make_users(store, 1)
+    service = DropService(store=store, registry=registry, clock=CLOCK)
+    now = CLOCK.now_ms()
+    upcoming = await make_drop(store, 5, starts_at=now + 3_600_000)
+    ended = await make_drop(store, 5, starts_at=now - 7_200_000, ends_at=now - 3_600_000)
+    with pytest.raises(errors.DropNotLive):
+        await service.reserve(user, upcoming)
+    with pytest.raises(errors.DropEnded):
+        await service.reserve(user, ended)
+
+
+async def test_stop_answers_everything_queued_then_refuses(store: Store) -> None:
+    users = await make_users(store, 50)
+    drop_id = await make_drop(store, 20)
+    registry = Registry(store=store, sink=RecordingSink(), clock=CLOCK, hold_ms=60_000)
+    actor = await registry.get(drop_id)
+    pending = [asyncio.ensure_future(actor.ask(Reserve(u))) for u in users]
+    await registry.stop_all()
+    replies = await asyncio.gather(*pending)
+    assert sum(isinstance(r, ReservationRecord) for r in replies) == 20
+    with pytest.raises(errors.ActorStopped):
+        await actor.ask(Reserve(users[0]))
+    with pytest.raises(errors.ActorStopped):
+        await registry.get(drop_id)
+    drop = await store.get_drop(drop_id)
+    assert drop is not None and drop.reserved == 20
+
+
+async def test_concurrent_first_use_starts_one_actor(store: Store, registry: Registry) -> None:
+    drop_id = await make_drop(store, 1)
+    actors = await asyncio.gather(*(registry.get(drop_id) for _ in range(20)))
+    assert len({id(a) for a in actors}) == 1
+    with pytest.raises(errors.NotFound):
+        await registry.get(123_456)
