@@ -86,7 +86,7 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
   status_code SMALLINT UNSIGNED NOT NULL,
   body MEDIUMTEXT NOT NULL,
   created_at DATETIME(3) NOT NULL,
-  PRIMARY KEY (user_id, idem_key),
+  PRIMARY KEY (user_id, request, idem_key),
   CONSTRAINT fk_idempotency_user FOREIGN KEY (user_id) REFERENCES users (id)
 ) ENGINE=InnoDB;
 

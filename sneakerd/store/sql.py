@@ -406,11 +406,13 @@ class SqlStore(abc.ABC):
 
     # -- idempotency keys --------------------------------------------------------------------
 
-    async def idempotent_answer(self, user_id: int, key: str) -> StoredAnswer | None:
+    async def idempotent_answer(
+        self, user_id: int, request: str, key: str
+    ) -> StoredAnswer | None:
         rows = await self._read(
             "SELECT request, status_code, body FROM idempotency_keys "
-            "WHERE user_id = %s AND idem_key = %s",
-            (user_id, key),
+            "WHERE user_id = %s AND request = %s AND idem_key = %s",
+            (user_id, request, key),
         )
         return StoredAnswer(rows[0][0], int(rows[0][1]), rows[0][2]) if rows else None
 
@@ -426,7 +428,7 @@ class SqlStore(abc.ABC):
                     (user_id, key, answer.request, answer.status, answer.body, self._time(now)),
                 )
         except DuplicateKey:
-            kept = await self.idempotent_answer(user_id, key)
+            kept = await self.idempotent_answer(user_id, answer.request, key)
             if kept is not None:
                 return kept
             raise errors.Unavailable("idempotency key vanished") from None

@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
   status_code INTEGER NOT NULL,
   body TEXT NOT NULL,
   created_at INTEGER NOT NULL,
-  PRIMARY KEY (user_id, idem_key)
+  PRIMARY KEY (user_id, request, idem_key)
 );
 
 INSERT OR IGNORE INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1);

@@ -1,6 +1,10 @@
 """`Idempotency-Key` on reserve and purchase: the same key from the same user gets the first
 answer again and never acts twice.
 
+A key is scoped to its endpoint: clients commonly derive keys from a per-checkout id, so the
+same key on POST /api/reservations and then POST /api/purchases are two different attempts,
+and replaying the hold as the purchase's answer would tell the client it had paid.
+
 The first answer (success or a refusal, never a 429 or 503, which did nothing) is kept in the
 `idempotency_keys` table. Requests with a key already in flight in this process wait for the
 first one instead of racing it, so a client that retries on a timeout cannot make two holds.
@@ -31,7 +35,7 @@ class Idempotency:
     def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
         self._clock = clock
-        self._inflight: dict[tuple[int, str], asyncio.Future[None]] = {}
+        self._inflight: dict[tuple[int, str, str], asyncio.Future[None]] = {}
 
     async def run(
         self, request: web.Request, user_id: int, act: Callable[[], Awaitable[Answer]]
@@ -47,14 +51,15 @@ class Idempotency:
                 "Idempotency-Key must be 1-255 visible ASCII characters",
                 {"Idempotency-Key": ["Must be 1-255 visible ASCII characters or spaces."]},
             )
-        slot = (user_id, key)
+        request_line = f"{request.method} {request.path}"
+        slot = (user_id, request_line, key)
         while (waiting := self._inflight.get(slot)) is not None:
             await asyncio.shield(waiting)
         # Claimed before any await, so a concurrent twin waits above instead of racing us.
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._inflight[slot] = done
         try:
-            kept = await self._store.idempotent_answer(user_id, key)
+            kept = await self._store.idempotent_answer(user_id, request_line, key)
             if kept is not None:
                 return _replay(kept)
             try:
@@ -65,9 +70,7 @@ class Idempotency:
                     raise
                 status = api_error.status
                 body = error_body(api_error.code, api_error.message, api_error.details)
-            answer = StoredAnswer(
-                f"{request.method} {request.path}", status, orjson.dumps(body).decode()
-            )
+            answer = StoredAnswer(request_line, status, orjson.dumps(body).decode())
             kept = await self._store.save_idempotent_answer(
                 user_id, key, answer, self._clock.now_ms()
             )
