@@ -113,16 +113,15 @@ class Store(Protocol):
         """Newest first."""
 
     # idempotency keys
-    async def idempotent_answer(
-        self, user_id: int, request: str, key: str
-    ) -> StoredAnswer | None:
+    async def idempotent_answer(self, user_id: int, request: str, key: str) -> StoredAnswer | None:
         """The answer kept for this key on this endpoint (`request` is "METHOD /path"): a key
         names one attempt at one operation, so reusing it on another endpoint starts afresh."""
 
     async def save_idempotent_answer(
         self, user_id: int, key: str, answer: StoredAnswer, now: int
     ) -> StoredAnswer:
-        """Keep the first answer for (user, answer.request, key); if one is already kept, return that one."""
+        """Keep the first answer for (user, answer.request, key); if one is already kept,
+        return that one."""
 
     # operations
     async def check(self, now: int, grace_ms: int = 5_000) -> list[str]:

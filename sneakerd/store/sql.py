@@ -406,9 +406,7 @@ class SqlStore(abc.ABC):
 
     # -- idempotency keys --------------------------------------------------------------------
 
-    async def idempotent_answer(
-        self, user_id: int, request: str, key: str
-    ) -> StoredAnswer | None:
+    async def idempotent_answer(self, user_id: int, request: str, key: str) -> StoredAnswer | None:
         rows = await self._read(
             "SELECT request, status_code, body FROM idempotency_keys "
             "WHERE user_id = %s AND request = %s AND idem_key = %s",
