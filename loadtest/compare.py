@@ -6,7 +6,9 @@ What is measured: every request does the full reserve path and succeeds. Each (r
 a fresh drop whose stock equals the number of requests, perUserLimit 1, and each user reserves
 once per drop, so no request is a cheap 409. Before the rounds every server gets one warm-up pass
 over every user (so sneakerd's user-existence cache is warm and pools are full): the rounds
-measure steady-state holds, 201 each, closed loop over C keep-alive connections.
+measure steady-state holds, 201 each, closed loop over C keep-alive connections. Every pass sends
+newly minted tokens (unless --reuse-tokens), so every server verifies every token it is sent,
+and every 201 sneakerd gave must be a reservation row of that pass's drop.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+import orjson
 
 from loadtest import client, probes, report
 from loadtest.servers import (
@@ -34,6 +38,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--users", type=int, default=4000, help="users = requests per round")
     p.add_argument("--concurrency", "-c", type=int, default=64)
     p.add_argument("--rounds", "-r", type=int, default=3)
+    p.add_argument(
+        "--reuse-tokens",
+        dest="fresh_tokens",
+        action="store_false",
+        help="send the same token per user in every pass (sneakerd's token cache then hits)",
+    )
 
 
 class Targets:
@@ -84,11 +94,15 @@ async def run(args: argparse.Namespace) -> int:
             targets.admin_token = mint(people.admin, "admin")
             for server in targets.servers.values():
                 server.start()
-            tokens = [mint(u) for u in people.customers]
             mariadb = probes.mariadb_pid()
+            editions = iter(range(1, 1_000_000))
 
             async def one_pass(name: str) -> tuple[float, str]:
                 server = targets.servers[name]
+                # Fresh tokens every pass: sneakerd caches verified tokens, and the ceiling
+                # verifies every one, so reused tokens would compare different work.
+                edition = next(editions) if args.fresh_tokens else 0
+                tokens = [mint(u, edition=edition) for u in people.customers]
                 drop_id = await targets.fresh_drop(name, len(tokens))
                 body = {"dropId": drop_id}
                 batch = [
@@ -100,6 +114,22 @@ async def run(args: argparse.Namespace) -> int:
                 cpu = meter.stop()
                 outcomes = client.outcomes_of(results)
                 ok = outcomes.count("201")
+                if name == "sneakerd":
+                    seen = sorted(
+                        int(orjson.loads(r.body)["reservation"]["id"])
+                        for r in results
+                        if r.status == 201
+                    )
+                    stored = [
+                        int(r[0])
+                        for r in sql(
+                            targets.db,
+                            "SELECT id FROM reservations WHERE drop_id = %s ORDER BY id",
+                            (drop_id,),
+                        )
+                    ]
+                    if seen != stored:
+                        bad.append(f"sneakerd drop {drop_id}: 201 ids differ from the database")
                 if ok != len(batch):
                     others = {k: len(v) for k, v in outcomes.latencies.items() if k != "201"}
                     bad.append(f"{name}: {len(batch) - ok} requests not 201: {others}")

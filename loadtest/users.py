@@ -28,9 +28,11 @@ class Population:
     admin: int
 
 
-def mint(user_id: int, role: str = "customer", ttl: int = 86_400) -> str:
+def mint(user_id: int, role: str = "customer", ttl: int = 86_400, *, edition: int = 0) -> str:
+    """`edition` shifts `exp` by that many seconds, so each edition is a different token for
+    the same user: a server that caches verified tokens has to verify each edition afresh."""
     now = int(time.time())
-    claims = {"sub": str(user_id), "role": role, "iat": now, "exp": now + ttl}
+    claims = {"sub": str(user_id), "role": role, "iat": now, "exp": now + ttl + edition}
     return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
 
 
