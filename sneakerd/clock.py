@@ -8,6 +8,7 @@ the edges.
 from __future__ import annotations
 
 import calendar
+import functools
 import time
 from datetime import UTC, datetime
 from typing import Protocol
@@ -54,7 +55,24 @@ def from_datetime(value: datetime) -> int:
 
 def iso(ms: int) -> str:
     """Epoch milliseconds as API.md's time format: `2026-11-24T10:00:00.000Z`."""
-    return to_datetime(ms).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return f"{_iso_second(ms // 1000)}{ms % 1000:03d}Z"
+
+
+def sql_datetime(ms: int) -> str:
+    """Epoch milliseconds as a UTC `DATETIME(3)` literal: `2026-11-24 10:00:00.000`."""
+    return f"{_sql_second(ms // 1000)}{ms % 1000:03d}"
+
+
+# A reply carries two timestamps and a batch writes several, nearly all within the same few
+# seconds: formatting the seconds once each (strftime is ~3 µs) is a measurable share of a hold.
+@functools.lru_cache(maxsize=1024)
+def _iso_second(second: int) -> str:
+    return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+
+
+@functools.lru_cache(maxsize=1024)
+def _sql_second(second: int) -> str:
+    return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.")
 
 
 def parse_iso(text: str) -> int:

@@ -95,6 +95,11 @@ class DropBook:
     def __init__(self, state: DropState, *, now: int, hold_ms: int, ids: Ids) -> None:
         self._start = state
         self._drop = state.drop
+        # The counts move with every message; the frozen Drop is rebuilt from them only when
+        # someone needs it (an edit, the batch's end), not once per reservation.
+        self._stock = state.drop.stock
+        self._reserved = state.drop.reserved
+        self._sold = state.drop.sold
         self._holds = dict(state.holds)
         self._counts = dict(state.user_counts)
         self._now = now
@@ -116,7 +121,7 @@ class DropBook:
 
     @property
     def drop(self) -> Drop:
-        return self._drop
+        return self._current()
 
     def decide(self, command: Command) -> Reply:
         """Decide one message of any kind."""
@@ -139,13 +144,15 @@ class DropBook:
                 f"You already hold or bought {count} of this drop (limit "
                 f"{drop.info.per_user_limit})",
             )
-        if drop.stock <= 0:
+        if self._stock <= 0:
             return Rejection(errors.OutOfStock, "No units left right now")
         reservation_id = self._ids.reservation()
         expires_at = now + self._hold_ms
         self._holds[reservation_id] = Hold(cmd.user_id, expires_at, now)
         self._counts[cmd.user_id] = count + 1
-        self._set_counts(stock=drop.stock - 1, reserved=drop.reserved + 1)
+        self._stock -= 1
+        self._reserved += 1
+        self._dirty = True
         record = ReservationRecord(
             reservation_id, drop.id, cmd.user_id, ReservationStatus.ACTIVE, expires_at, now
         )
@@ -183,7 +190,9 @@ class DropBook:
         drop = self._drop
         del self._holds[cmd.reservation_id]
         # The unit moves from held to sold: the user's count (holds + purchases) is unchanged.
-        self._set_counts(reserved=drop.reserved - 1, sold=drop.sold + 1)
+        self._reserved -= 1
+        self._sold += 1
+        self._dirty = True
         self._status_changes.append((cmd.reservation_id, ReservationStatus.COMPLETED))
         record = PurchaseRecord(
             self._ids.purchase(),
@@ -205,7 +214,7 @@ class DropBook:
         return None
 
     def update(self, cmd: UpdateDrop) -> Reply:
-        drop = self._drop
+        drop = self._current()
         if drop.deleted:
             return Rejection(errors.NotFound, "No such drop")
         info_changes = {
@@ -243,12 +252,13 @@ class DropBook:
         self._drop = dataclasses.replace(
             drop, info=info, initial_stock=initial, stock=stock, updated_at=self._now
         )
+        self._stock = stock
         self._dirty = True
         self._events.append(DropUpdated(drop.id, 0, self._drop))
         return self._drop
 
     def delete(self, cmd: DeleteDrop) -> Reply:
-        drop = self._drop
+        drop = self._current()
         if drop.deleted:
             return Rejection(errors.NotFound, "No such drop")
         if drop.sold > 0:
@@ -257,7 +267,7 @@ class DropBook:
             )
         for reservation_id, hold in list(self._holds.items()):
             self._release(reservation_id, hold, ReservationStatus.CANCELLED)
-        self._drop = dataclasses.replace(self._drop, deleted=True, updated_at=self._now)
+        self._drop = dataclasses.replace(self._current(), deleted=True, updated_at=self._now)
         self._dirty = True
         self._events.append(DropDeleted(drop.id, 0))
         return None
@@ -276,21 +286,18 @@ class DropBook:
             self._counts[hold.user_id] = left
         else:
             del self._counts[hold.user_id]
-        drop = self._drop
-        self._set_counts(stock=drop.stock + 1, reserved=drop.reserved - 1)
+        self._stock += 1
+        self._reserved -= 1
+        self._dirty = True
         self._status_changes.append((reservation_id, status))
 
-    def _set_counts(
-        self, *, stock: int | None = None, reserved: int | None = None, sold: int | None = None
-    ) -> None:
+    def _current(self) -> Drop:
         drop = self._drop
-        self._drop = dataclasses.replace(
-            drop,
-            stock=drop.stock if stock is None else stock,
-            reserved=drop.reserved if reserved is None else reserved,
-            sold=drop.sold if sold is None else sold,
-        )
-        self._dirty = True
+        if (drop.stock, drop.reserved, drop.sold) != (self._stock, self._reserved, self._sold):
+            drop = self._drop = dataclasses.replace(
+                drop, stock=self._stock, reserved=self._reserved, sold=self._sold
+            )
+        return drop
 
     def finish(self) -> Outcome:
         """The batch's result: new state, rows to write, and events numbered by version."""
@@ -298,10 +305,10 @@ class DropBook:
             return Outcome(self._start, None, ())
         start = self._start.drop
         pending = list(self._events)
-        if not self._drop.deleted:
+        if not self._current().deleted:
             pending.append(StockChanged(start.id, 0, 0, 0, 0))
         version = start.version + len(pending)
-        final = dataclasses.replace(self._drop, version=version, updated_at=self._now)
+        final = dataclasses.replace(self._current(), version=version, updated_at=self._now)
         events: list[DropEvent] = []
         for offset, event in enumerate(pending, start=1):
             seq = start.version + offset

@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 from typing import Any
@@ -21,7 +20,7 @@ import aiomysql
 import pymysql
 
 from sneakerd import errors
-from sneakerd.clock import from_datetime, to_datetime
+from sneakerd.clock import from_datetime, sql_datetime
 from sneakerd.store.sql import DuplicateKey, Row, SqlStore
 
 # Errors that mean "the database is not there or not answering", as opposed to a bug of ours.
@@ -160,8 +159,9 @@ class MySQLStore(SqlStore):
         # "Table already exists" notes are expected on every run after the first.
         return ["SET SESSION sql_notes = 0", *schema_statements(), "SET SESSION sql_notes = 1"]
 
-    def _time(self, ms: int) -> datetime:
-        return to_datetime(ms).replace(tzinfo=None)
+    def _time(self, ms: int) -> str:
+        # A literal string rather than a datetime that pymysql would format again.
+        return sql_datetime(ms)
 
     def _ms(self, value: Any) -> int:
         return from_datetime(value)
