@@ -7,6 +7,7 @@ The same contract tests in `tests/store` run against both. Every driver failure 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -69,6 +70,9 @@ class Store(Protocol):
         """Raise `EmailTaken` or `UsernameTaken` on a duplicate (case-insensitively)."""
 
     async def user_by_id(self, user_id: int) -> User | None: ...
+
+    async def users_by_ids(self, user_ids: Sequence[int]) -> dict[int, User]:
+        """Those of the given users that exist, by id (one query for a crowd's first requests)."""
 
     async def user_by_email(self, email: str) -> tuple[User, str] | None:
         """The user and their password hash."""

@@ -190,6 +190,20 @@ class SqlStore(abc.ABC):
         rows = await self._read(f"SELECT {USER_COLUMNS} FROM users WHERE id = %s", (user_id,))
         return self._user(rows[0]) if rows else None
 
+    async def users_by_ids(self, user_ids: Sequence[int]) -> dict[int, User]:
+        found: dict[int, User] = {}
+        ids = list(dict.fromkeys(user_ids))
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            marks = ", ".join(["%s"] * len(chunk))
+            rows = await self._read(
+                f"SELECT {USER_COLUMNS} FROM users WHERE id IN ({marks})", tuple(chunk)
+            )
+            for row in rows:
+                user = self._user(row)
+                found[user.id] = user
+        return found
+
     async def user_by_email(self, email: str) -> tuple[User, str] | None:
         rows = await self._read(
             f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = %s", (email,)

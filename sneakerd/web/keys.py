@@ -9,9 +9,10 @@ from sneakerd.clock import Clock
 from sneakerd.config import Settings
 from sneakerd.service import DropService
 from sneakerd.store import Store
-from sneakerd.web.auth import KnownUsers, Tokens
+from sneakerd.web.auth import Tokens
 from sneakerd.web.hub import Hub
 from sneakerd.web.idempotency import Idempotency
+from sneakerd.web.known_users import KnownUsers
 from sneakerd.web.metrics import Metrics
 from sneakerd.web.ratelimit import RateLimiter
 
