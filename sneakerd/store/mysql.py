@@ -18,10 +18,11 @@ from urllib.parse import unquote, urlsplit
 
 import aiomysql
 import pymysql
+from pymysql.constants import CLIENT
 
 from sneakerd import errors
 from sneakerd.clock import from_datetime, sql_datetime
-from sneakerd.store.sql import DuplicateKey, Row, SqlStore
+from sneakerd.store.sql import DuplicateKey, Row, SqlStore, Statement
 
 # Errors that mean "the database is not there or not answering", as opposed to a bug of ours.
 DRIVER_ERRORS = (pymysql.err.MySQLError, OSError, asyncio.TimeoutError, RuntimeError)
@@ -65,8 +66,16 @@ class _Tx:
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return int(await self._cur.execute(sql, params or None))
 
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self._cur.executemany(sql, rows)
+    async def execute_script(self, script: Sequence[Statement]) -> list[int]:
+        # One multi-statement query (the write pool's connections allow them; every value is
+        # escaped by the driver's mogrify, exactly as a parameterised execute would).
+        cur = self._cur
+        await cur.execute(";\n".join(cur.mogrify(sql, params or None) for sql, params in script))
+        counts = [int(cur.rowcount)]
+        for _ in script[1:]:
+            await cur.nextset()
+            counts.append(int(cur.rowcount))
+        return counts
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         await self._cur.execute(sql, params or None)
@@ -117,8 +126,15 @@ class MySQLStore(SqlStore):
         }
         try:
             await cls._create_database(params, common)
+            # Only the writers may send multi-statement scripts (a batch's commit); readers,
+            # which run the queries that carry user input most directly, may not.
             write_pool = await aiomysql.create_pool(
-                minsize=1, maxsize=write_connections, db=params.db, autocommit=False, **common
+                minsize=1,
+                maxsize=write_connections,
+                db=params.db,
+                autocommit=False,
+                client_flag=CLIENT.MULTI_STATEMENTS,
+                **common,
             )
             read_pool = await aiomysql.create_pool(
                 minsize=1, maxsize=read_connections, db=params.db, autocommit=True, **common

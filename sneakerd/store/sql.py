@@ -49,13 +49,30 @@ class DuplicateKey(Exception):
         self.column = column
 
 
+Statement = tuple[str, Sequence[Any]]
+
+
+def _multi_row_inserts(head: str, rows: list[tuple[Any, ...]]) -> list[Statement]:
+    """`head VALUES (...), (...)` statements of at most CHUNK rows, parameters flattened:
+    one statement per chunk on either database, with no driver-specific rewriting."""
+    statements: list[Statement] = []
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        one = "(" + ", ".join(["%s"] * len(chunk[0])) + ")"
+        flat = [value for row in chunk for value in row]
+        statements.append((f"{head} VALUES " + ", ".join([one] * len(chunk)), flat))
+    return statements
+
+
 class Tx(Protocol):
     """One open transaction on one connection."""
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return the number of rows it changed."""
 
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    async def execute_script(self, script: Sequence[Statement]) -> list[int]:
+        """Run the statements in order, in as few round trips as the driver allows; return
+        each one's changed-row count. A failing statement raises; the caller rolls back."""
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
@@ -285,10 +302,17 @@ class SqlStore(abc.ABC):
         return DropState(drop, holds, counts)
 
     async def commit(self, changes: Changes) -> None:
+        """Write one batch: the version-checked drop UPDATE and every row the batch made.
+
+        All of it goes to the database as one script (one round trip on MySQL), then COMMIT:
+        each round trip is a wait on a loop that is busy with HTTP, so a batch costs two
+        waits whatever it holds. The UPDATE's row count is checked before COMMIT; if another
+        writer moved the version, the rows written after it are rolled back with it.
+        """
         drop, info = changes.drop, changes.drop.info
         t = self._time(drop.updated_at)
-        async with self._transaction() as tx:
-            matched = await tx.execute(
+        script: list[Statement] = [
+            (
                 "UPDATE drops SET name = %s, brand = %s, description = %s, price = %s, "
                 "image_url = %s, initial_stock = %s, stock = %s, reserved = %s, sold = %s, "
                 "per_user_limit = %s, starts_at = %s, ends_at = %s, version = %s, "
@@ -313,60 +337,55 @@ class SqlStore(abc.ABC):
                     changes.expected_version,
                 ),
             )
-            if matched != 1:
-                raise errors.VersionConflict(
-                    f"drop {drop.id} is no longer at version {changes.expected_version}"
+        ]
+        script += _multi_row_inserts(
+            f"INSERT INTO reservations ({RESERVATION_COLUMNS})",
+            [
+                (
+                    r.id,
+                    r.drop_id,
+                    r.user_id,
+                    r.status.value,
+                    self._time(r.expires_at),
+                    self._time(r.created_at),
                 )
-            if changes.new_reservations:
-                await self._insert_chunks(
-                    tx,
-                    f"INSERT INTO reservations ({RESERVATION_COLUMNS}) "
-                    "VALUES (%s, %s, %s, %s, %s, %s)",
-                    [
-                        (
-                            r.id,
-                            r.drop_id,
-                            r.user_id,
-                            r.status.value,
-                            self._time(r.expires_at),
-                            self._time(r.created_at),
-                        )
-                        for r in changes.new_reservations
-                    ],
-                )
-            by_status: dict[ReservationStatus, list[int]] = {}
-            for reservation_id, status in changes.status_changes:
-                by_status.setdefault(status, []).append(reservation_id)
-            for status, ids in by_status.items():
-                for start in range(0, len(ids), CHUNK):
-                    chunk = ids[start : start + CHUNK]
-                    marks = ", ".join(["%s"] * len(chunk))
-                    await tx.execute(
+                for r in changes.new_reservations
+            ],
+        )
+        by_status: dict[ReservationStatus, list[int]] = {}
+        for reservation_id, status in changes.status_changes:
+            by_status.setdefault(status, []).append(reservation_id)
+        for status, ids in by_status.items():
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start : start + CHUNK]
+                marks = ", ".join(["%s"] * len(chunk))
+                script.append(
+                    (
                         f"UPDATE reservations SET status = %s, ended_at = %s "
                         f"WHERE status = 'active' AND id IN ({marks})",
                         (status.value, t, *chunk),
                     )
-            if changes.new_purchases:
-                await self._insert_chunks(
-                    tx,
-                    f"INSERT INTO purchases ({PURCHASE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
-                    [
-                        (
-                            p.id,
-                            p.drop_id,
-                            p.user_id,
-                            p.reservation_id,
-                            self._price(p.price),
-                            self._time(p.created_at),
-                        )
-                        for p in changes.new_purchases
-                    ],
                 )
-
-    @staticmethod
-    async def _insert_chunks(tx: Tx, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        for start in range(0, len(rows), CHUNK):
-            await tx.executemany(sql, rows[start : start + CHUNK])
+        script += _multi_row_inserts(
+            f"INSERT INTO purchases ({PURCHASE_COLUMNS})",
+            [
+                (
+                    p.id,
+                    p.drop_id,
+                    p.user_id,
+                    p.reservation_id,
+                    self._price(p.price),
+                    self._time(p.created_at),
+                )
+                for p in changes.new_purchases
+            ],
+        )
+        async with self._transaction() as tx:
+            counts = await tx.execute_script(script)
+            if counts[0] != 1:
+                raise errors.VersionConflict(
+                    f"drop {drop.id} is no longer at version {changes.expected_version}"
+                )
 
     async def allocate_ids(self, kind: str, count: int) -> int:
         if kind not in ("reservations", "purchases") or count < 1:
