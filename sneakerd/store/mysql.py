@@ -108,7 +108,9 @@ class MySQLStore(SqlStore):
         cls,
         url: str,
         *,
-        write_connections: int = 4,
+        # Every drop's actor commits on its own schedule: with a handful of connections the
+        # quiet drops' commits queued behind the others' (multidrop's p99 fell ~30% at 16).
+        write_connections: int = 16,
         read_connections: int = 16,
         connect_timeout: float = 5.0,
         op_timeout: float = 5.0,
