@@ -9,7 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from types import ModuleType
 
-from loadtest import compare, hotdrop, multidrop, probes, sellout, watchers
+from loadtest import compare, hotdrop, multidrop, probes, sellout, soak, watchers
 
 SCENARIOS: dict[str, ModuleType] = {
     "watchers": watchers,
@@ -17,6 +17,7 @@ SCENARIOS: dict[str, ModuleType] = {
     "compare": compare,
     "sellout": sellout,
     "multidrop": multidrop,
+    "soak": soak,
 }
 
 
