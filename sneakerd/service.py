@@ -14,7 +14,15 @@ from sneakerd import errors
 from sneakerd.actors.registry import Registry
 from sneakerd.clock import Clock
 from sneakerd.domain.book import Rejection, Reply
-from sneakerd.domain.commands import Cancel, Command, DeleteDrop, Purchase, Reserve, UpdateDrop
+from sneakerd.domain.commands import (
+    Cancel,
+    Command,
+    DeleteDrop,
+    Purchase,
+    RequestKey,
+    Reserve,
+    UpdateDrop,
+)
 from sneakerd.domain.model import (
     Drop,
     DropInfo,
@@ -45,8 +53,10 @@ class DropService:
         actor = await self.registry.get(drop_id)
         return await actor.ask(command)
 
-    async def reserve(self, user_id: int, drop_id: int) -> ReservationRecord:
-        return _expect(await self._ask(drop_id, Reserve(user_id)), ReservationRecord)
+    async def reserve(
+        self, user_id: int, drop_id: int, key: RequestKey | None = None
+    ) -> ReservationRecord:
+        return _expect(await self._ask(drop_id, Reserve(user_id, key)), ReservationRecord)
 
     async def _owned(self, user_id: int, reservation_id: int) -> ReservationRecord:
         record = await self.store.get_reservation(reservation_id)
@@ -64,13 +74,16 @@ class DropService:
         raise _ended(record)
 
     async def purchase(
-        self, user_id: int, username: str, reservation_id: int
+        self, user_id: int, username: str, reservation_id: int, key: RequestKey | None = None
     ) -> tuple[PurchaseRecord, bool]:
         """The purchase and whether it was made now (False: the same reservation was bought
-        before, and that purchase is returned again)."""
+        before, and that purchase is returned again). A purchase made now was recorded under
+        `key` in its own commit."""
         record = await self._owned(user_id, reservation_id)
         if record.status is ReservationStatus.ACTIVE:
-            reply = await self._ask(record.drop_id, Purchase(user_id, reservation_id, username))
+            reply = await self._ask(
+                record.drop_id, Purchase(user_id, reservation_id, username, key)
+            )
             if not _is_not_active(reply):
                 return _expect(reply, PurchaseRecord), True
             record = await self._owned(user_id, reservation_id)

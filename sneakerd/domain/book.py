@@ -24,6 +24,7 @@ from sneakerd.domain.commands import (
     DeleteDrop,
     Expire,
     Purchase,
+    RequestKey,
     Reserve,
     UpdateDrop,
 )
@@ -76,6 +77,19 @@ class Changes:
     new_reservations: tuple[ReservationRecord, ...]
     status_changes: tuple[tuple[int, ReservationStatus], ...]
     new_purchases: tuple[PurchaseRecord, ...]
+    keyed: tuple[KeyedSuccess, ...] = ()
+    """Successes made under an Idempotency-Key, to record with the rows they made."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedSuccess:
+    """`ref_id` is the reservation made (reserve) or bought (purchase): the first answer is
+    rebuilt from it, as both records are immutable in what that answer shows."""
+
+    user_id: int
+    key: RequestKey
+    ref_id: int
+    at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +122,7 @@ class DropBook:
         self._new_reservations: list[ReservationRecord] = []
         self._status_changes: list[tuple[int, ReservationStatus]] = []
         self._new_purchases: list[PurchaseRecord] = []
+        self._keyed: list[KeyedSuccess] = []
         self._events: list[DropEvent] = []
         self._dirty = False
         self._handlers: dict[type, Callable[..., Reply]] = {
@@ -157,6 +172,8 @@ class DropBook:
             reservation_id, drop.id, cmd.user_id, ReservationStatus.ACTIVE, expires_at, now
         )
         self._new_reservations.append(record)
+        if cmd.key is not None:
+            self._keyed.append(KeyedSuccess(cmd.user_id, cmd.key, reservation_id, now))
         return record
 
     def cancel(self, cmd: Cancel) -> Reply:
@@ -203,6 +220,8 @@ class DropBook:
             self._now,
         )
         self._new_purchases.append(record)
+        if cmd.key is not None:
+            self._keyed.append(KeyedSuccess(cmd.user_id, cmd.key, cmd.reservation_id, self._now))
         self._events.append(Purchased(drop.id, 0, record.id, cmd.username))
         return record
 
@@ -325,6 +344,7 @@ class DropBook:
             new_reservations=tuple(self._new_reservations),
             status_changes=tuple(self._status_changes),
             new_purchases=tuple(self._new_purchases),
+            keyed=tuple(self._keyed),
         )
         new_holds = tuple(
             (r.expires_at, r.id) for r in self._new_reservations if r.id in self._holds

@@ -11,8 +11,21 @@ from decimal import Decimal
 
 
 @dataclass(frozen=True, slots=True)
+class RequestKey:
+    """A client's Idempotency-Key for one endpoint (`scope`, e.g. "POST /api/reservations").
+
+    A command that carries one has its success recorded under that key in the same commit as
+    the hold or sale it made, so a crash can never leave a done act without its key (a retry
+    would then act twice) nor a key without its act."""
+
+    scope: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reserve:
     user_id: int
+    key: RequestKey | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +39,7 @@ class Purchase:
     user_id: int
     reservation_id: int
     username: str
+    key: RequestKey | None = None
 
 
 @dataclass(frozen=True, slots=True)

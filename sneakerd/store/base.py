@@ -48,6 +48,10 @@ class StoredAnswer:
     request: str
     status: int
     body: str
+    ref_id: int | None = None
+    """Set for a success recorded with its act (see `RequestKey`); the body is then empty
+    and the answer is rebuilt from the reservation (or, for a purchase, the reservation it
+    bought)."""
 
 
 class Store(Protocol):

@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
   request VARCHAR(64) NOT NULL,
   status_code SMALLINT UNSIGNED NOT NULL,
   body MEDIUMTEXT NOT NULL,
+  ref_id BIGINT UNSIGNED NULL,
   created_at DATETIME(3) NOT NULL,
   PRIMARY KEY (user_id, request, idem_key),
   CONSTRAINT fk_idempotency_user FOREIGN KEY (user_id) REFERENCES users (id)

@@ -380,6 +380,14 @@ class SqlStore(abc.ABC):
                 for p in changes.new_purchases
             ],
         )
+        script += _multi_row_inserts(
+            "INSERT INTO idempotency_keys "
+            "(user_id, idem_key, request, status_code, body, ref_id, created_at)",
+            [
+                (k.user_id, k.key.key, k.key.scope, 201, "", k.ref_id, self._time(k.at))
+                for k in changes.keyed
+            ],
+        )
         async with self._transaction() as tx:
             counts = await tx.execute_script(script)
             if counts[0] != 1:
@@ -441,11 +449,16 @@ class SqlStore(abc.ABC):
 
     async def idempotent_answer(self, user_id: int, request: str, key: str) -> StoredAnswer | None:
         rows = await self._read(
-            "SELECT request, status_code, body FROM idempotency_keys "
+            "SELECT request, status_code, body, ref_id FROM idempotency_keys "
             "WHERE user_id = %s AND request = %s AND idem_key = %s",
             (user_id, request, key),
         )
-        return StoredAnswer(rows[0][0], int(rows[0][1]), rows[0][2]) if rows else None
+        if not rows:
+            return None
+        request_line, status, body, ref_id = rows[0]
+        return StoredAnswer(
+            request_line, int(status), body, None if ref_id is None else int(ref_id)
+        )
 
     async def save_idempotent_answer(
         self, user_id: int, key: str, answer: StoredAnswer, now: int

@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
   request TEXT NOT NULL,
   status_code INTEGER NOT NULL,
   body TEXT NOT NULL,
+  ref_id INTEGER,
   created_at INTEGER NOT NULL,
   PRIMARY KEY (user_id, request, idem_key)
 );

@@ -13,9 +13,9 @@ from sneakerd import errors
 from sneakerd.actors.registry import Registry
 from sneakerd.clock import SystemClock
 from sneakerd.domain.book import Rejection
-from sneakerd.domain.commands import Reserve
+from sneakerd.domain.commands import Purchase, RequestKey, Reserve
 from sneakerd.domain.events import Expired, StockChanged
-from sneakerd.domain.model import DropInfo, ReservationRecord, Role
+from sneakerd.domain.model import DropInfo, PurchaseRecord, ReservationRecord, Role
 from sneakerd.events import RecordingSink
 from sneakerd.service import DropService
 from sneakerd.store import Store, open_store
@@ -350,3 +350,47 @@ async def test_concurrent_first_use_starts_one_actor(store: Store, registry: Reg
     assert len({id(a) for a in actors}) == 1
     with pytest.raises(errors.NotFound):
         await registry.get(123_456)
+
+
+async def test_a_keyed_success_is_recorded_in_the_same_commit_as_its_act(
+    store: Store, registry: Registry
+) -> None:
+    """Idempotency-Key: the key row and the hold (or sale) it made commit together, so a crash
+    between them cannot exist; when the commit fails, neither is there."""
+
+    [user, other] = await make_users(store, 2)
+    drop_id = await make_drop(store, 5, per_user_limit=3)
+    actor = await registry.get(drop_id)
+    reserve_key = RequestKey("POST /api/reservations", "k-1")
+    hold = await actor.ask(Reserve(user, reserve_key))
+    assert isinstance(hold, ReservationRecord)
+    kept = await store.idempotent_answer(user, reserve_key.scope, reserve_key.key)
+    assert kept is not None and (kept.status, kept.ref_id) == (201, hold.id)
+    buy_key = RequestKey("POST /api/purchases", "k-1")
+    bought = await actor.ask(Purchase(user, hold.id, "u0", buy_key))
+    assert isinstance(bought, PurchaseRecord)
+    kept = await store.idempotent_answer(user, buy_key.scope, buy_key.key)
+    assert kept is not None and (kept.status, kept.ref_id) == (201, hold.id)
+    # A refusal records nothing in the batch (the web layer saves it: it changed nothing).
+    await sql(
+        store,
+        "UPDATE drops SET per_user_limit = 1, version = version + 1 WHERE id = %s",
+        (drop_id,),
+    )
+    refused = await actor.ask(Reserve(user, RequestKey("POST /api/reservations", "k-2")))
+    assert isinstance(refused, Rejection)
+    assert await store.idempotent_answer(user, "POST /api/reservations", "k-2") is None
+    # A commit that fails midway (the next reservation id is taken) leaves no key behind.
+    fresh_drop = await make_drop(store, 5)
+    [(next_id,)] = await sql(store, "SELECT next_id FROM id_blocks WHERE name = 'reservations'")
+    await sql(
+        store,
+        "INSERT INTO reservations (id, drop_id, user_id, status, expires_at, created_at) "
+        "VALUES (%s, %s, %s, 'cancelled', %s, %s)",
+        (next_id, drop_id, other, *(_time(store, CLOCK.now_ms()),) * 2),
+    )
+    fresh = await registry.get(fresh_drop)
+    with pytest.raises(errors.Unavailable):
+        await fresh.ask(Reserve(other, RequestKey("POST /api/reservations", "k-3")))
+    assert await store.idempotent_answer(other, "POST /api/reservations", "k-3") is None
+    assert await store.check(CLOCK.now_ms()) == []

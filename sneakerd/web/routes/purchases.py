@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
+from sneakerd.domain.commands import RequestKey
 from sneakerd.views import drop_purchase_view, purchase_view
 from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, request_schema, response_schema
@@ -53,13 +56,18 @@ async def purchase(request: web.Request) -> web.Response:
     who, username, data = await customer_write(request, PURCHASE)
     app = request.app
 
-    async def act() -> Answer:
+    async def act(key: RequestKey | None) -> Answer:
         bought, created = await app[keys.SERVICE].purchase(
-            who.user_id, username, data["reservation_id"]
+            who.user_id, username, data["reservation_id"], key
         )
-        return (201 if created else 200), {"purchase": purchase_view(bought)}
+        body = {"purchase": purchase_view(bought)}
+        return Answer(201, body, recorded=key is not None) if created else Answer(200, body)
 
-    return await app[keys.IDEMPOTENCY].run(request, who.user_id, act)
+    async def rebuild(reservation_id: int) -> dict[str, Any] | None:
+        bought = await app[keys.STORE].purchase_for_reservation(reservation_id)
+        return None if bought is None else {"purchase": purchase_view(bought)}
+
+    return await app[keys.IDEMPOTENCY].run(request, who.user_id, act, rebuild)
 
 
 @docs(

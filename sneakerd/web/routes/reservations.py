@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from aiohttp import web
 
 from sneakerd import errors
+from sneakerd.domain.commands import RequestKey
+from sneakerd.domain.model import ReservationStatus
 from sneakerd.views import reservation_view
 from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, request_schema, response_schema
@@ -46,9 +51,9 @@ async def reserve(request: web.Request) -> web.Response:
     app = request.app
     outcomes = app[keys.METRICS].reservations
 
-    async def act() -> Answer:
+    async def act(key: RequestKey | None) -> Answer:
         try:
-            hold = await app[keys.SERVICE].reserve(who.user_id, data["drop_id"])
+            hold = await app[keys.SERVICE].reserve(who.user_id, data["drop_id"], key)
         except errors.DomainError as exc:
             outcomes.labels(exc.code).inc()
             raise
@@ -56,9 +61,16 @@ async def reserve(request: web.Request) -> web.Response:
             outcomes.labels("unavailable").inc()
             raise
         outcomes.labels("reserved").inc()
-        return 201, {"reservation": reservation_view(hold)}
+        return Answer(201, {"reservation": reservation_view(hold)}, recorded=key is not None)
 
-    return await app[keys.IDEMPOTENCY].run(request, who.user_id, act)
+    async def rebuild(reservation_id: int) -> dict[str, Any] | None:
+        # The first answer showed the hold as it was made: active, whatever became of it.
+        hold = await app[keys.STORE].get_reservation(reservation_id)
+        if hold is None:
+            return None
+        return {"reservation": reservation_view(replace(hold, status=ReservationStatus.ACTIVE))}
+
+    return await app[keys.IDEMPOTENCY].run(request, who.user_id, act, rebuild)
 
 
 @docs(
