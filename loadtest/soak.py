@@ -48,6 +48,18 @@ def fd_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def listen_overflows() -> int:
+    """The kernel's count of handshakes dropped because an accept queue was full (all
+    sockets on this machine: read it as a delta over a run with nothing else listening)."""
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+            return int(table.get("ListenOverflows", 0))
+    return 0
+
+
 async def run(args: argparse.Namespace) -> int:
     raise_nofile()
     rng = random.Random(args.seed)
@@ -204,6 +216,7 @@ async def run(args: argparse.Namespace) -> int:
                 }
             )
             meter.start()
+            overflows_before = listen_overflows()
             await asyncio.gather(
                 *(shopper() for _ in range(args.concurrency)),
                 restocker(),
@@ -211,6 +224,7 @@ async def run(args: argparse.Namespace) -> int:
                 sampler(),
             )
             meter.stop()
+            overflows = listen_overflows() - overflows_before
             elapsed = time.monotonic() - t0
             await asyncio.gather(*holders, return_exceptions=True)
             await asyncio.sleep(hold + 1.0)  # the last holds expire; their units come back
@@ -257,7 +271,7 @@ async def run(args: argparse.Namespace) -> int:
         f"MiB/min = {growth:+.1%} over the steady part; fds {first_fd} -> {last_fd} "
         f"(min {min(fds)} max {max(fds)})",
         f"  after the traffic stopped and holds expired: RSS {settled[0] / 1024:.1f} MiB, "
-        f"fds {settled[1]}",
+        f"fds {settled[1]}; kernel ListenOverflows during the run: {overflows}",
         "",
         report.check(passed, f"sneakerd db check: {output.splitlines()[-1] if output else ''}"),
         report.check(

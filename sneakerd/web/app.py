@@ -34,11 +34,12 @@ from sneakerd.web.known_users import KnownUsers
 from sneakerd.web.metrics import Metrics
 from sneakerd.web.problems import error_middleware
 from sneakerd.web.ratelimit import RateLimiter
-from sneakerd.web.routes import drops, live, ops, purchases, reservations, users
+from sneakerd.web.routes import drops, live, ops, pages, purchases, reservations, users
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0
+LISTEN_BACKLOG = 4096
 API_DOCS = "/api-docs"
 OPENAPI_JSON = "/api/docs/swagger.json"
 
@@ -63,7 +64,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.HUB] = Hub(lambda drop: drop_view(drop, app[keys.CLOCK].now_ms()))
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_watchers)
-    for module in (users, drops, reservations, purchases, ops, live):
+    for module in (users, drops, reservations, purchases, ops, live, pages):
         module.add_routes(app)
     _setup_docs(app)
     _setup_cors(app, settings.client_url)
@@ -171,7 +172,12 @@ async def serve(settings: Settings) -> None:
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
+        # A drop opens with thousands of connections at once; with aiohttp's default backlog
+        # of 128 the kernel dropped handshakes whenever the loop was busy, and the clients
+        # waited out SYN-ACK retransmits (1, 3, 7, 15 s) before their first byte was read
+        # (the soak test saw 14 s purchases and 7,994 ListenOverflows). The kernel caps this
+        # at net.core.somaxconn.
+        site = web.TCPSite(runner, settings.host, settings.port, backlog=LISTEN_BACKLOG)
         await site.start()
         _settle_garbage_collector()
         for address in runner.addresses:

@@ -1,0 +1,172 @@
+"""The shop window: `/` lists the drops, `/drops/{id}` shows one selling out live.
+
+Plain HTML, CSS and one script from `sneakerd/web/static/`, with no build step: the page talks
+to the same REST API and WebSocket as any other client. The files are read once when the app is
+made and served from memory. Each page names its assets with a content hash (`app.js?v=…`), so
+an asset asked for by its current hash may be cached for a year, while the pages themselves are
+revalidated on every visit (`no-cache` with an ETag): a new release is seen at once.
+
+Every answer carries a Content-Security-Policy that lets the page load only its own files and
+connect only to its own origin (REST and WebSocket); product images may also come over https,
+since a drop's `imageUrl` usually points at a CDN. None of these handlers carries apispec docs,
+so the OpenAPI document keeps listing the API alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from sneakerd import errors
+from sneakerd.web import keys
+from sneakerd.web.schemas import MAX_ID
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+STATIC_PREFIX = "/static/"
+PAGES = {"index": "index.html", "drop": "drop.html"}
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+_ASSET_REF = re.compile(r'(?P<attr>src|href)="/static/(?P<name>[A-Za-z0-9_.-]+)"')
+_SAFE_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+_TYPES = {
+    ".html": "text/html",
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".webmanifest": "application/manifest+json",
+}
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    content_type: str
+    etag: str
+    """A strong validator: the first 16 hex digits of the body's SHA-256."""
+
+    @classmethod
+    def of(cls, body: bytes, content_type: str) -> Asset:
+        return cls(body, content_type, hashlib.sha256(body).hexdigest()[:16])
+
+
+@dataclass(frozen=True)
+class Site:
+    """The static files and the pages that reference them by content hash."""
+
+    assets: dict[str, Asset]
+    pages: dict[str, Asset]
+
+    @classmethod
+    def load(cls, directory: Path = STATIC_DIR) -> Site:
+        assets: dict[str, Asset] = {}
+        for path in sorted(directory.iterdir()):
+            if path.is_file() and path.suffix != ".html" and not path.name.startswith("."):
+                content_type = _TYPES.get(path.suffix) or (
+                    mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                )
+                assets[path.name] = Asset.of(path.read_bytes(), content_type)
+
+        def versioned(match: re.Match[str]) -> str:
+            name = match["name"]
+            asset = assets.get(name)
+            if asset is None:
+                raise ValueError(f"a page references a missing static file: {name}")
+            return f'{match["attr"]}="{STATIC_PREFIX}{name}?v={asset.etag}"'
+
+        pages = {
+            key: Asset.of(
+                _ASSET_REF.sub(versioned, (directory / name).read_text("utf-8")).encode(),
+                "text/html",
+            )
+            for key, name in PAGES.items()
+        }
+        return cls(assets, pages)
+
+
+SITE = web.AppKey("site", Site)
+
+
+def content_security_policy(host: str | None) -> str:
+    """Only this origin: its scripts, styles, images and fetches, and its WebSocket."""
+    connect = "'self'"
+    if host and _SAFE_HOST.match(host):
+        connect += f" ws://{host} wss://{host}"
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' https: data:",
+            f"connect-src {connect}",
+            "manifest-src 'self'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+def _answer(
+    request: web.Request, asset: Asset, cache_control: str, status: int = 200
+) -> web.Response:
+    headers = {
+        "Cache-Control": cache_control,
+        "ETag": f'"{asset.etag}"',
+        "Content-Security-Policy": content_security_policy(request.host),
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "same-origin",
+    }
+    if status == 200 and f'"{asset.etag}"' in _etags(request.headers.get("If-None-Match", "")):
+        return web.Response(status=304, headers=headers)
+    charset = "utf-8" if asset.content_type.startswith("text/") else None
+    return web.Response(
+        body=asset.body,
+        status=status,
+        content_type=asset.content_type,
+        charset=charset,
+        headers=headers,
+    )
+
+
+def _etags(header: str) -> set[str]:
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+
+
+async def index_page(request: web.Request) -> web.Response:
+    return _answer(request, request.app[SITE].pages["index"], REVALIDATE)
+
+
+async def drop_page(request: web.Request) -> web.Response:
+    """The drop's page; a 404 status (with the same page, which explains) for an unknown drop."""
+    page = request.app[SITE].pages["drop"]
+    drop_id = int(request.match_info["id"])
+    if not 0 < drop_id <= MAX_ID:
+        return _answer(request, page, REVALIDATE, status=404)
+    try:
+        drop = await request.app[keys.STORE].get_drop(drop_id)
+    except errors.Unavailable:
+        return _answer(request, page, REVALIDATE)  # the page retries and explains itself
+    return _answer(request, page, REVALIDATE, status=200 if drop is not None else 404)
+
+
+async def static_file(request: web.Request) -> web.Response:
+    asset = request.app[SITE].assets.get(request.match_info["name"])
+    if asset is None:
+        raise web.HTTPNotFound()
+    fresh = request.query.get("v") == asset.etag
+    return _answer(request, asset, IMMUTABLE if fresh else REVALIDATE)
+
+
+def add_routes(app: web.Application) -> None:
+    app[SITE] = Site.load()
+    app.router.add_get("/", index_page)
+    app.router.add_get(r"/drops/{id:\d{1,20}}", drop_page)
+    app.router.add_get(STATIC_PREFIX + "{name:[A-Za-z0-9_.-]+}", static_file)
