@@ -53,6 +53,12 @@ class DropService:
         actor = await self.registry.get(drop_id)
         return await actor.ask(command)
 
+    async def early_refusal(self, user_id: int, drop_id: int) -> errors.DomainError | None:
+        """The refusal a reserve would get, if the drop's committed state already says so;
+        None if only the drop's actor can tell."""
+        refused = (await self.registry.get(drop_id)).refusal(user_id)
+        return None if refused is None else refused.to_error()
+
     async def reserve(
         self, user_id: int, drop_id: int, key: RequestKey | None = None
     ) -> ReservationRecord:

@@ -28,7 +28,7 @@ from sneakerd.actors.deadlines import DeadlineQueue
 from sneakerd.actors.ids import ActorIds
 from sneakerd.actors.mailbox import Envelope, Mailbox
 from sneakerd.clock import Clock
-from sneakerd.domain.book import DropBook, Outcome, Reply
+from sneakerd.domain.book import DropBook, Outcome, Rejection, Reply, reserve_refusal
 from sneakerd.domain.commands import Command, Expire, Purchase, Reserve
 from sneakerd.domain.events import Expired
 from sneakerd.domain.model import Drop, DropState
@@ -146,6 +146,16 @@ class DropActor:
     @property
     def mailbox_depth(self) -> int:
         return self._mailbox.statistics().depth
+
+    def refusal(self, user_id: int) -> Rejection | None:
+        """A reserve's refusal read from the last committed state, without queueing; None when
+        it might succeed or when memory may be behind the database (after a failure, before
+        the reload), so that only the batch decides those."""
+        state = self._state
+        if state is None or self._stale or self._deleted or not self.running:
+            return None
+        count = state.user_counts.get(user_id, 0)
+        return reserve_refusal(state.drop, state.drop.stock, count, self._clock.now_ms())
 
     async def ask(self, command: Command) -> Reply:
         """Send a command and wait for its reply (after the commit that carries it)."""

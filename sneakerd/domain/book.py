@@ -103,6 +103,30 @@ class Outcome:
     """(expires_at, reservation_id) of every hold created, for the actor's timer queue."""
 
 
+def reserve_refusal(drop: Drop, stock: int, count: int, now: int) -> Rejection | None:
+    """Why one more hold for a user who has `count` (holds + purchases) would be refused,
+    checked in this order; None if it would be granted.
+
+    The book decides every reserve with it. The edge also asks it about the drop's last
+    committed state to refuse without queueing: a refusal read from a committed state is a
+    true answer as of that moment, and in a burst nearly every request is one.
+    """
+    if drop.deleted:
+        return Rejection(errors.NotFound, "No such drop")
+    if drop.info.ends_at is not None and now >= drop.info.ends_at:
+        return Rejection(errors.DropEnded, "This drop has ended")
+    if now < drop.info.starts_at:
+        return Rejection(errors.DropNotLive, "This drop has not started yet")
+    if count >= drop.info.per_user_limit:
+        return Rejection(
+            errors.LimitReached,
+            f"You already hold or bought {count} of this drop (limit {drop.info.per_user_limit})",
+        )
+    if stock <= 0:
+        return Rejection(errors.OutOfStock, "No units left right now")
+    return None
+
+
 class DropBook:
     """Decides a batch of messages for one drop at one instant `now`."""
 
@@ -146,21 +170,10 @@ class DropBook:
 
     def reserve(self, cmd: Reserve) -> Reply:
         drop, now = self._drop, self._now
-        if drop.deleted:
-            return Rejection(errors.NotFound, "No such drop")
-        if drop.info.ends_at is not None and now >= drop.info.ends_at:
-            return Rejection(errors.DropEnded, "This drop has ended")
-        if now < drop.info.starts_at:
-            return Rejection(errors.DropNotLive, "This drop has not started yet")
         count = self._counts.get(cmd.user_id, 0)
-        if count >= drop.info.per_user_limit:
-            return Rejection(
-                errors.LimitReached,
-                f"You already hold or bought {count} of this drop (limit "
-                f"{drop.info.per_user_limit})",
-            )
-        if self._stock <= 0:
-            return Rejection(errors.OutOfStock, "No units left right now")
+        refused = reserve_refusal(drop, self._stock, count, now)
+        if refused is not None:
+            return refused
         reservation_id = self._ids.reservation()
         expires_at = now + self._hold_ms
         self._holds[reservation_id] = Hold(cmd.user_id, expires_at, now)

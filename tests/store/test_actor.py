@@ -394,3 +394,23 @@ async def test_a_keyed_success_is_recorded_in_the_same_commit_as_its_act(
         await fresh.ask(Reserve(other, RequestKey("POST /api/reservations", "k-3")))
     assert await store.idempotent_answer(other, "POST /api/reservations", "k-3") is None
     assert await store.check(CLOCK.now_ms()) == []
+
+
+async def test_a_refusal_is_read_from_the_committed_state_without_queueing(
+    store: Store, registry: Registry
+) -> None:
+    """What the edge may answer without the actor: only refusals, and only from a state
+    that is known to be the database's."""
+    users = await make_users(store, 3)
+    drop_id = await make_drop(store, 1, per_user_limit=1)
+    actor = await registry.get(drop_id)
+    assert actor.refusal(users[0]) is None  # might succeed: only the batch decides
+    assert isinstance(await actor.ask(Reserve(users[0])), ReservationRecord)
+    limit, sold_out = actor.refusal(users[0]), actor.refusal(users[1])
+    assert limit is not None and limit.error is errors.LimitReached
+    assert sold_out is not None and sold_out.error is errors.OutOfStock
+    batches = actor.stats.batches
+    assert actor.refusal(users[2]) is not None and actor.stats.batches == batches
+    # After a failure the memory may be behind the database: no early answers until reloaded.
+    actor._stale = True
+    assert actor.refusal(users[1]) is None

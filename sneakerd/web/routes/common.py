@@ -65,13 +65,17 @@ def path_id(request: web.Request, name: str = "id") -> int:
     return value
 
 
-async def customer_write(request: web.Request, schema: Schema) -> tuple[Principal, str, Any]:
+async def customer_front(request: web.Request, schema: Schema) -> tuple[Principal, Any]:
     """The shared front of reserve and purchase, in the order that keeps refusals cheap: who
-    is asking (401), their request rate (429), the body (400/422), then that the user exists
-    (a cached lookup). Returns the principal, the username and the loaded body."""
+    is asking (401), their request rate (429), the body (400/422). Returns the principal and
+    the loaded body; the caller then checks that the user exists (`known_user`)."""
     who = principal(request)
-    app = request.app
-    app[keys.RESERVE_LIMIT].check(who.user_id)
+    request.app[keys.RESERVE_LIMIT].check(who.user_id)
     data = schema.load(await read_object(request))
-    username = await app[keys.KNOWN_USERS].username(who.user_id)
-    return who, username, data
+    return who, data
+
+
+async def known_user(request: web.Request, who: Principal) -> str:
+    """The user's name, or 401 if the token's user does not exist here (a cached lookup,
+    batched for a crowd's first requests): such a user must not reach a drop's batch."""
+    return await request.app[keys.KNOWN_USERS].username(who.user_id)

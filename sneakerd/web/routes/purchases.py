@@ -16,8 +16,9 @@ from sneakerd.web.problems import ApiError
 from sneakerd.web.routes.common import (
     BEARER,
     IDEMPOTENCY_HEADER,
-    customer_write,
+    customer_front,
     errors_doc,
+    known_user,
     path_id,
     principal,
 )
@@ -53,7 +54,8 @@ from sneakerd.web.schemas import (
 @request_schema(PurchaseRequest)
 @response_schema(PurchaseEnvelope, 201)
 async def purchase(request: web.Request) -> web.Response:
-    who, username, data = await customer_write(request, PURCHASE)
+    who, data = await customer_front(request, PURCHASE)
+    username = await known_user(request, who)
     app = request.app
 
     async def act(key: RequestKey | None) -> Answer:

@@ -18,8 +18,9 @@ from sneakerd.web.jsonio import json_response
 from sneakerd.web.routes.common import (
     BEARER,
     IDEMPOTENCY_HEADER,
-    customer_write,
+    customer_front,
     errors_doc,
+    known_user,
     path_id,
     principal,
 )
@@ -47,13 +48,20 @@ from sneakerd.web.schemas import RESERVE, ReservationEnvelope, ReservationList, 
 @request_schema(ReserveRequest)
 @response_schema(ReservationEnvelope, 201)
 async def reserve(request: web.Request) -> web.Response:
-    who, _, data = await customer_write(request, RESERVE)
+    who, data = await customer_front(request, RESERVE)
     app = request.app
+    service = app[keys.SERVICE]
     outcomes = app[keys.METRICS].reservations
 
     async def act(key: RequestKey | None) -> Answer:
         try:
-            hold = await app[keys.SERVICE].reserve(who.user_id, data["drop_id"], key)
+            # Refusals the drop's committed state already shows (sold out, limit reached, not
+            # live) are answered here, before the user lookup and the actor's queue.
+            refused = await service.early_refusal(who.user_id, data["drop_id"])
+            if refused is not None:
+                raise refused
+            await known_user(request, who)
+            hold = await service.reserve(who.user_id, data["drop_id"], key)
         except errors.DomainError as exc:
             outcomes.labels(exc.code).inc()
             raise
