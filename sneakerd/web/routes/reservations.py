@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -59,6 +60,10 @@ async def reserve(request: web.Request) -> web.Response:
             # live) are answered here, before the user lookup and the actor's queue.
             refused = await service.early_refusal(who.user_id, data["drop_id"])
             if refused is not None:
+                # A fairness point: this answer needs no I/O, so without a yield a crowd
+                # hammering a sold-out drop keeps the loop's turns long for everyone else
+                # (multidrop, closed loop: the quiet drops' p99 went from ~30 to ~150 ms).
+                await asyncio.sleep(0)
                 raise refused
             await known_user(request, who)
             hold = await service.reserve(who.user_id, data["drop_id"], key)
