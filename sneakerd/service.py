@@ -8,6 +8,8 @@ authoritative for active holds.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from sneakerd import errors
@@ -53,16 +55,29 @@ class DropService:
         actor = await self.registry.get(drop_id)
         return await actor.ask(command)
 
-    async def early_refusal(self, user_id: int, drop_id: int) -> errors.DomainError | None:
-        """The refusal a reserve would get, if the drop's committed state already says so;
-        None if only the drop's actor can tell."""
-        refused = (await self.registry.get(drop_id)).refusal(user_id)
-        return None if refused is None else refused.to_error()
-
     async def reserve(
-        self, user_id: int, drop_id: int, key: RequestKey | None = None
+        self,
+        user_id: int,
+        drop_id: int,
+        key: RequestKey | None = None,
+        *,
+        admit: Callable[[], Awaitable[object]] | None = None,
     ) -> ReservationRecord:
-        return _expect(await self._ask(drop_id, Reserve(user_id, key)), ReservationRecord)
+        """Hold one unit. A refusal the drop's committed state already shows (sold out, limit
+        reached, not live) is raised at once, without queueing: it is true as of this moment,
+        and in a burst nearly every request is one. Otherwise `admit` runs (the edge's check
+        that the user exists) and the drop's actor decides."""
+        actor = await self.registry.get(drop_id)
+        refused = actor.refusal(user_id)
+        if refused is not None:
+            # A fairness point: this answer needs no I/O, so without a yield a crowd hammering
+            # a sold-out drop keeps the loop's turns long for everyone else (multidrop, closed
+            # loop: the quiet drops' p99 went from ~30 to ~150 ms).
+            await asyncio.sleep(0)
+            raise refused.to_error()
+        if admit is not None:
+            await admit()
+        return _expect(await actor.ask(Reserve(user_id, key)), ReservationRecord)
 
     async def _owned(self, user_id: int, reservation_id: int) -> ReservationRecord:
         record = await self.store.get_reservation(reservation_id)
