@@ -13,7 +13,7 @@ from sneakerd import errors
 from sneakerd.actors.registry import Registry
 from sneakerd.clock import SystemClock
 from sneakerd.domain.book import Rejection
-from sneakerd.domain.commands import Purchase, RequestKey, Reserve
+from sneakerd.domain.commands import Cancel, Purchase, RequestKey, Reserve
 from sneakerd.domain.events import Expired, StockChanged
 from sneakerd.domain.model import DropInfo, PurchaseRecord, ReservationRecord, Role
 from sneakerd.events import RecordingSink
@@ -161,8 +161,9 @@ async def test_a_commit_that_fails_midway_changes_nothing(
     """The next reservation id is already taken, so the INSERT fails after the UPDATE ran."""
     [user, other] = await make_users(store, 2)
     drop_id = await make_drop(store, 5)
-    actor = await registry.get(drop_id)
+    # The actor takes its first block of ids as it starts: the block begins at next_id.
     [(next_id,)] = await sql(store, "SELECT next_id FROM id_blocks WHERE name = 'reservations'")
+    actor = await registry.get(drop_id)
     other_drop = await make_drop(store, 1)
     await sql(
         store,
@@ -190,7 +191,7 @@ async def test_a_broken_connection_answers_unavailable_and_changes_nothing(
     [user, other] = await make_users(store, 2)
     drop_id = await make_drop(store, 5)
     actor = await registry.get(drop_id)
-    first = await actor.ask(Reserve(user))  # warm up: the id block is allocated
+    first = await actor.ask(Reserve(user))  # warm up
     assert isinstance(first, ReservationRecord)
     before_db, before_memory = await store.get_drop(drop_id), actor.state
     events = len(sink.events)
@@ -414,3 +415,57 @@ async def test_a_refusal_is_read_from_the_committed_state_without_queueing(
     # After a failure the memory may be behind the database: no early answers until reloaded.
     actor._stale = True
     assert actor.refusal(users[1]) is None
+
+
+class _CountingIds:
+    """The real store, with its id allocations counted by kind."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.allocations: Counter[str] = Counter()
+
+    async def allocate_ids(self, kind: str, count: int) -> int:
+        self.allocations[kind] += 1
+        return await self._store.allocate_ids(kind, count)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+
+async def test_a_drop_that_can_sell_takes_its_id_blocks_before_its_first_shopper(
+    store: Store, sink: RecordingSink
+) -> None:
+    counting = _CountingIds(store)
+    registry = Registry(store=counting, sink=sink, clock=CLOCK, hold_ms=60_000)  # type: ignore[arg-type]
+    service = DropService(store=counting, registry=registry, clock=CLOCK)  # type: ignore[arg-type]
+    try:
+        [ana] = await make_users(store, 1)
+        drop_id = await make_drop(store, 5)
+        await registry.get(drop_id)  # started, and holding its blocks already
+        assert counting.allocations == {"reservations": 1, "purchases": 1}
+        hold = await service.reserve(ana, drop_id)
+        await service.purchase(ana, "u0", hold.id)
+        assert counting.allocations == {"reservations": 1, "purchases": 1}
+    finally:
+        await registry.stop_all()
+
+
+@pytest.mark.parametrize("kind", ["ended", "sold out"])
+async def test_a_drop_that_cannot_sell_takes_no_ids(
+    store: Store, sink: RecordingSink, kind: str
+) -> None:
+    counting = _CountingIds(store)
+    registry = Registry(store=counting, sink=sink, clock=CLOCK, hold_ms=60_000)  # type: ignore[arg-type]
+    try:
+        now = CLOCK.now_ms()
+        if kind == "ended":
+            drop_id = await make_drop(store, 5, starts_at=now - 60_000, ends_at=now - 1_000)
+        else:
+            drop_id = await make_drop(store, 0)
+        actor = await registry.get(drop_id)
+        # A cancel of a hold that is not there takes no ids either.
+        reply = await actor.ask(Cancel(user_id=1, reservation_id=999_999))
+        assert isinstance(reply, Rejection)
+        assert counting.allocations == {}
+    finally:
+        await registry.stop_all()

@@ -101,12 +101,13 @@ async def test_a_burst_reaches_every_watcher_in_order_and_ends_on_the_true_stock
 async def test_nothing_is_sent_for_a_commit_that_failed(live_server: LiveFactory) -> None:
     live = await live_server()
     store = live.app[keys.STORE]
+    # A drop's actor takes its first block of ids as it starts: the block begins at next_id.
+    [(next_id,)] = await sql(store, "SELECT next_id FROM id_blocks WHERE name = 'reservations'")
     drop = await live.drop(initialStock=3)
     token = await live.customer("unlucky")
     async with live.http.ws_connect(live.url(f"/api/drops/{drop['id']}/ws")) as ws:
         assert (await next_json(ws))["type"] == "snapshot"
         # Take the id the actor will use next, so its INSERT fails after its UPDATE ran.
-        [(next_id,)] = await sql(store, "SELECT next_id FROM id_blocks WHERE name = 'reservations'")
         other = await live.drop(initialStock=1)
         [(user_id,)] = await sql(store, "SELECT id FROM users WHERE username = 'unlucky'")
         await sql(
