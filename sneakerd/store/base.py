@@ -75,8 +75,9 @@ class Store(Protocol):
 
     async def user_by_id(self, user_id: int) -> User | None: ...
 
-    async def users_by_ids(self, user_ids: Sequence[int]) -> dict[int, User]:
-        """Those of the given users that exist, by id (one query for a crowd's first requests)."""
+    async def usernames_by_ids(self, user_ids: Sequence[int]) -> dict[int, str]:
+        """The names of those of the given users that exist, by id: one query for a crowd's
+        first requests, reading only the two columns the hot path's user check needs."""
 
     async def user_by_email(self, email: str) -> tuple[User, str] | None:
         """The user and their password hash."""

@@ -207,18 +207,17 @@ class SqlStore(abc.ABC):
         rows = await self._read(f"SELECT {USER_COLUMNS} FROM users WHERE id = %s", (user_id,))
         return self._user(rows[0]) if rows else None
 
-    async def users_by_ids(self, user_ids: Sequence[int]) -> dict[int, User]:
-        found: dict[int, User] = {}
+    async def usernames_by_ids(self, user_ids: Sequence[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
         ids = list(dict.fromkeys(user_ids))
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
             marks = ", ".join(["%s"] * len(chunk))
             rows = await self._read(
-                f"SELECT {USER_COLUMNS} FROM users WHERE id IN ({marks})", tuple(chunk)
+                f"SELECT id, username FROM users WHERE id IN ({marks})", tuple(chunk)
             )
-            for row in rows:
-                user = self._user(row)
-                found[user.id] = user
+            for user_id, username in rows:
+                found[int(user_id)] = username
         return found
 
     async def user_by_email(self, email: str) -> tuple[User, str] | None:
@@ -304,10 +303,9 @@ class SqlStore(abc.ABC):
     async def commit(self, changes: Changes) -> None:
         """Write one batch: the version-checked drop UPDATE and every row the batch made.
 
-        All of it goes to the database as one script (one round trip on MySQL), then COMMIT:
-        each round trip is a wait on a loop that is busy with HTTP, so a batch costs two
-        waits whatever it holds. The UPDATE's row count is checked before COMMIT; if another
-        writer moved the version, the rows written after it are rolled back with it.
+        All of it goes to the database as one script with its COMMIT (one round trip on
+        MySQL): each round trip is a wait on a loop that is busy with HTTP. If another writer
+        moved the version, the rows written after the UPDATE are rolled back with it.
         """
         drop, info = changes.drop, changes.drop.info
         t = self._time(drop.updated_at)
@@ -388,12 +386,18 @@ class SqlStore(abc.ABC):
                 for k in changes.keyed
             ],
         )
+        await self._commit_script(
+            script, f"drop {drop.id} is no longer at version {changes.expected_version}"
+        )
+
+    async def _commit_script(self, script: list[Statement], stale: str) -> None:
+        """Run a batch's script, whose first statement is the version-checked UPDATE, and
+        commit it; raise `VersionConflict(stale)`, having written nothing, if that UPDATE
+        matched no row. Adapters that can do this in fewer round trips override it."""
         async with self._transaction() as tx:
             counts = await tx.execute_script(script)
             if counts[0] != 1:
-                raise errors.VersionConflict(
-                    f"drop {drop.id} is no longer at version {changes.expected_version}"
-                )
+                raise errors.VersionConflict(stale)
 
     async def allocate_ids(self, kind: str, count: int) -> int:
         if kind not in ("reservations", "purchases") or count < 1:

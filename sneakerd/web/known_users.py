@@ -72,7 +72,10 @@ class KnownUsers:
         return name
 
     def remember(self, user: User) -> None:
-        self._names[user.id] = user.username
+        self._remember(user.id, user.username)
+
+    def _remember(self, user_id: int, username: str) -> None:
+        self._names[user_id] = username
         if len(self._names) > self._capacity:
             self._names.popitem(last=False)
 
@@ -86,19 +89,18 @@ class KnownUsers:
                     del self._wanted[user_id]
                 try:
                     self.lookups += 1
-                    found = await self._store.users_by_ids(list(batch))
+                    found = await self._store.usernames_by_ids(list(batch))
                 except errors.Unavailable as exc:
                     self._settle(batch, exc)
                     continue
                 except BaseException:
                     self._settle(batch, errors.Unavailable("the user lookup failed"))
                     raise
-                for user in found.values():
-                    self.remember(user)
+                for user_id, username in found.items():
+                    self._remember(user_id, username)
                 for user_id, future in batch.items():
                     if not future.done():
-                        hit = found.get(user_id)
-                        future.set_result(hit.username if hit is not None else None)
+                        future.set_result(found.get(user_id))
 
     @staticmethod
     def _settle(batch: dict[int, asyncio.Future[str | None]], exc: BaseException) -> None:

@@ -16,15 +16,15 @@ from sneakerd.web.problems import ApiError
 NOW = 1_795_510_800_123
 
 
-async def test_users_by_ids_returns_the_existing_ones(store: Store) -> None:
+async def test_usernames_by_ids_returns_the_existing_ones(store: Store) -> None:
     made = [
         await store.create_user(f"u{i}", f"u{i}@example.com", "h", Role.CUSTOMER, NOW)
         for i in range(3)
     ]
     ids = [u.id for u in made]
-    found = await store.users_by_ids([*ids, ids[0], 999_999])
-    assert found == {u.id: u for u in made}
-    assert await store.users_by_ids([]) == {}
+    found = await store.usernames_by_ids([*ids, ids[0], 999_999])
+    assert found == {u.id: u.username for u in made}
+    assert await store.usernames_by_ids([]) == {}
 
 
 async def test_a_crowd_of_first_requests_is_looked_up_in_a_few_queries(store: Store) -> None:
