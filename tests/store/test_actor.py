@@ -161,16 +161,9 @@ async def test_a_commit_that_fails_midway_changes_nothing(
     """The next reservation id is already taken, so the INSERT fails after the UPDATE ran."""
     [user, other] = await make_users(store, 2)
     drop_id = await make_drop(store, 5)
-    # The actor takes its first block of ids as it starts: the block begins at next_id.
-    [(next_id,)] = await sql(store, "SELECT next_id FROM id_blocks WHERE name = 'reservations'")
-    actor = await registry.get(drop_id)
     other_drop = await make_drop(store, 1)
-    await sql(
-        store,
-        "INSERT INTO reservations (id, drop_id, user_id, status, expires_at, created_at) "
-        "VALUES (%s, %s, %s, 'cancelled', %s, %s)",
-        (next_id, other_drop, other, *(_time(store, CLOCK.now_ms()),) * 2),
-    )
+    next_id = await _occupy_next_reservation_id(store, other_drop, other)
+    actor = await registry.get(drop_id)
     before_db = await store.get_drop(drop_id)
     before_memory = actor.state
     with pytest.raises(errors.Unavailable):
@@ -260,6 +253,20 @@ async def test_service_rules_end_to_end(store: Store, registry: Registry) -> Non
     with pytest.raises(errors.NotFound):
         await service.reserve(ana, 999_999)
     assert await store.check(CLOCK.now_ms()) == []
+
+
+async def _occupy_next_reservation_id(store: Store, drop_id: int, user_id: int) -> int:
+    """Write a (cancelled) reservation under the id the next actor to start will hand out
+    first, so that actor's first INSERT fails after its UPDATE ran. Actors take their first
+    block of ids as they start, and the block begins at `id_blocks.next_id`."""
+    [(next_id,)] = await sql(store, "SELECT next_id FROM id_blocks WHERE name = 'reservations'")
+    await sql(
+        store,
+        "INSERT INTO reservations (id, drop_id, user_id, status, expires_at, created_at) "
+        "VALUES (%s, %s, %s, 'cancelled', %s, %s)",
+        (next_id, drop_id, user_id, *(_time(store, CLOCK.now_ms()),) * 2),
+    )
+    return int(next_id)
 
 
 def _time(store: Store, value: int) -> object:
@@ -383,13 +390,7 @@ async def test_a_keyed_success_is_recorded_in_the_same_commit_as_its_act(
     assert await store.idempotent_answer(user, "POST /api/reservations", "k-2") is None
     # A commit that fails midway (the next reservation id is taken) leaves no key behind.
     fresh_drop = await make_drop(store, 5)
-    [(next_id,)] = await sql(store, "SELECT next_id FROM id_blocks WHERE name = 'reservations'")
-    await sql(
-        store,
-        "INSERT INTO reservations (id, drop_id, user_id, status, expires_at, created_at) "
-        "VALUES (%s, %s, %s, 'cancelled', %s, %s)",
-        (next_id, drop_id, other, *(_time(store, CLOCK.now_ms()),) * 2),
-    )
+    await _occupy_next_reservation_id(store, drop_id, other)
     fresh = await registry.get(fresh_drop)
     with pytest.raises(errors.Unavailable):
         await fresh.ask(Reserve(other, RequestKey("POST /api/reservations", "k-3")))
