@@ -39,6 +39,8 @@ class Settings:
     rate_limit_auth: int = 30
     rate_limit_reserve: int = 10
     max_body_bytes: int = 65_536
+    idempotency_ttl: int = 86_400
+    """Seconds an Idempotency-Key's first answer is kept (IDEMPOTENCY_TTL)."""
 
     @classmethod
     def load(
@@ -82,6 +84,7 @@ class Settings:
             rate_limit_auth=number("RATE_LIMIT_AUTH", d.rate_limit_auth, 0),
             rate_limit_reserve=number("RATE_LIMIT_RESERVE", d.rate_limit_reserve, 0),
             max_body_bytes=number("MAX_BODY_BYTES", d.max_body_bytes, 1),
+            idempotency_ttl=number("IDEMPOTENCY_TTL", d.idempotency_ttl, 1),
         )
         if settings.jwt_secret is not None:
             check_secret(settings.jwt_secret)

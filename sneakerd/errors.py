@@ -14,10 +14,14 @@ The hierarchy::
     │   ├── EmailTaken             (email_taken)
     │   ├── UsernameTaken          (username_taken)
     │   ├── DropHasSales           (drop_has_sales)
-    │   └── StockBelowCommitted    (stock_below_committed)
+    │   ├── StockBelowCommitted    (stock_below_committed)
+    │   ├── InvalidDrop            (validation_error: a drop the rules cannot accept)
+    │   ├── RequestInProgress      (request_in_progress: an Idempotency-Key still running)
+    │   └── KeyReused              (idempotency_key_reused: one key, another request)
     ├── Unavailable            the database could not be reached or the outcome is unknown
     │   └── ActorStopped           the drop's actor is shutting down or has stopped
     ├── VersionConflict        another writer changed a drop row; the actor reloads, decides again
+    ├── RowConflict            a constraint refused one row of a batch; the actor retries without it
     └── ConfigError            settings that cannot work; the CLI prints it and exits non-zero
 
 Domain errors are raised by the service layer from the actor's replies (the actor itself returns
@@ -95,6 +99,25 @@ class StockBelowCommitted(DomainError):
     code = "stock_below_committed"
 
 
+class InvalidDrop(DomainError):
+    """A drop that cannot be (an end before its start, ...), found by its actor against the
+    state it was about to change. `field` names the API field at fault."""
+
+    code = "validation_error"
+
+    def __init__(self, message: str | None = None, field: str = "_schema") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class RequestInProgress(DomainError):
+    code = "request_in_progress"
+
+
+class KeyReused(DomainError):
+    code = "idempotency_key_reused"
+
+
 DOMAIN_ERRORS: dict[str, type[DomainError]] = {
     cls.code: cls
     for cls in (
@@ -109,6 +132,9 @@ DOMAIN_ERRORS: dict[str, type[DomainError]] = {
         UsernameTaken,
         DropHasSales,
         StockBelowCommitted,
+        InvalidDrop,
+        RequestInProgress,
+        KeyReused,
     )
 }
 
@@ -130,6 +156,12 @@ class ActorStopped(Unavailable):
 
 class VersionConflict(SneakerdError):
     """The drop row's version was not the one the actor expected: someone else wrote it."""
+
+
+class RowConflict(SneakerdError):
+    """A constraint refused a row of a batch (a duplicate key, a missing parent row): nothing of
+    the batch was written. It is one caller's row, so the actor decides the batch again in
+    halves until the caller whose row it is stands alone, and only that caller is refused."""
 
 
 class ConfigError(SneakerdError):

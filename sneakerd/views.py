@@ -44,6 +44,7 @@ def drop_view(drop: Drop, now: int) -> Json:
         "reserved": drop.reserved,
         "sold": drop.sold,
         "perUserLimit": info.per_user_limit,
+        "holdsPerUser": info.holds_per_user,
         "startsAt": iso(info.starts_at),
         "endsAt": None if info.ends_at is None else iso(info.ends_at),
         "status": drop.status(now).value,

@@ -20,6 +20,9 @@ class RequestKey:
 
     scope: str
     key: str
+    fingerprint: str = ""
+    """A digest of the request (endpoint and body): the same key with another request is
+    refused rather than answered with the first one's answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,7 @@ class UpdateDrop:
     description: str | None = None
     image_url: str | None = None
     per_user_limit: int | None = None
+    holds_per_user: int | None = None
     starts_at: int | None = None
     ends_at: int | None = None
     clear: frozenset[str] = frozenset()

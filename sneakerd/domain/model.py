@@ -44,6 +44,9 @@ class DropInfo:
     description: str | None = None
     image_url: str | None = None
     per_user_limit: int = 1
+    holds_per_user: int = 3
+    """Holds one user may make on this drop in its lifetime (expired and cancelled count), so
+    that cancelling and re-reserving cannot keep a unit out of the pool for ever."""
     starts_at: int = 0
     ends_at: int | None = None
 
@@ -92,11 +95,14 @@ class DropState:
     `holds` maps each active reservation id to its hold; `user_counts` maps a user id to the
     number of that user's active holds plus purchases in this drop (the per-user limit counts
     both). Users with no hold and no purchase are absent, so both maps stay bounded by the stock.
+    `user_holds` maps a user id to the number of holds that user ever made on this drop (for
+    `holds_per_user`); it grows with the users who reserved, at most one entry each.
     """
 
     drop: Drop
     holds: Mapping[int, Hold] = field(default_factory=Map)
     user_counts: Mapping[int, int] = field(default_factory=Map)
+    user_holds: Mapping[int, int] = field(default_factory=Map)
 
     def __post_init__(self) -> None:
         # Persistent maps, whatever the caller passed: a batch then derives the next state in
@@ -105,6 +111,8 @@ class DropState:
             object.__setattr__(self, "holds", Map(self.holds))
         if not isinstance(self.user_counts, Map):
             object.__setattr__(self, "user_counts", Map(self.user_counts))
+        if not isinstance(self.user_holds, Map):
+            object.__setattr__(self, "user_holds", Map(self.user_holds))
 
 
 @dataclass(frozen=True, slots=True)

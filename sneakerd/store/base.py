@@ -22,7 +22,7 @@ from sneakerd.domain.model import (
     User,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,9 @@ class StoredAnswer:
     """Set for a success recorded with its act (see `RequestKey`); the body is then empty
     and the answer is rebuilt from the reservation (or, for a purchase, the reservation it
     bought)."""
+    fingerprint: str = ""
+    """The digest of the request that got this answer (see `RequestKey.fingerprint`)."""
+    created_at: int = 0
 
 
 class Store(Protocol):
@@ -122,15 +125,20 @@ class Store(Protocol):
         """Newest first."""
 
     # idempotency keys
-    async def idempotent_answer(self, user_id: int, request: str, key: str) -> StoredAnswer | None:
-        """The answer kept for this key on this endpoint (`request` is "METHOD /path"): a key
-        names one attempt at one operation, so reusing it on another endpoint starts afresh."""
+    async def idempotent_answer(self, user_id: int, key: str) -> StoredAnswer | None:
+        """The answer kept for this user's key, compared byte for byte. One key names one
+        attempt: its `request` and `fingerprint` say which, so a reuse can be refused."""
 
     async def save_idempotent_answer(
         self, user_id: int, key: str, answer: StoredAnswer, now: int
     ) -> StoredAnswer:
-        """Keep the first answer for (user, answer.request, key); if one is already kept,
-        return that one."""
+        """Keep the first answer for (user, key); if one is already kept, return that one."""
+
+    async def forget_idempotent_answer(self, user_id: int, key: str, before: int) -> None:
+        """Drop this key's answer if it was kept before `before` (its time to live is over)."""
+
+    async def forget_idempotent_answers(self, before: int) -> int:
+        """Drop every answer kept before `before`; return how many."""
 
     # operations
     async def check(self, now: int, grace_ms: int = 5_000) -> list[str]:

@@ -22,6 +22,7 @@ from pymysql.constants import CLIENT
 
 from sneakerd import errors
 from sneakerd.clock import from_datetime, sql_datetime
+from sneakerd.store import migrations
 from sneakerd.store.sql import DuplicateKey, Row, SqlStore, Statement
 
 STALE_GUARD = (
@@ -101,6 +102,7 @@ def _duplicate_column(exc: BaseException) -> str | None:
 
 class MySQLStore(SqlStore):
     LAST_ID = "LAST_INSERT_ID()"
+    MIGRATIONS = migrations.MYSQL
 
     def __init__(
         self, params: MySQLParams, write_pool: Any, read_pool: Any, op_timeout: float = 5.0

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS drops (
   reserved INT UNSIGNED NOT NULL DEFAULT 0,
   sold INT UNSIGNED NOT NULL DEFAULT 0,
   per_user_limit INT UNSIGNED NOT NULL DEFAULT 1,
+  holds_per_user INT UNSIGNED NOT NULL DEFAULT 3,
   starts_at DATETIME(3) NOT NULL,
   ends_at DATETIME(3) NULL,
   version BIGINT UNSIGNED NOT NULL DEFAULT 1,
@@ -39,7 +40,8 @@ CREATE TABLE IF NOT EXISTS drops (
   deleted_at DATETIME(3) NULL,
   KEY idx_drops_window (deleted_at, starts_at),
   CONSTRAINT chk_drops_units CHECK (stock + reserved + sold = initial_stock),
-  CONSTRAINT chk_drops_limit CHECK (per_user_limit >= 1)
+  CONSTRAINT chk_drops_limit CHECK (per_user_limit >= 1),
+  CONSTRAINT chk_drops_holds CHECK (holds_per_user >= 1)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE IF NOT EXISTS reservations (
@@ -78,19 +80,23 @@ CREATE TABLE IF NOT EXISTS id_blocks (
   next_id BIGINT UNSIGNED NOT NULL
 ) ENGINE=InnoDB;
 
--- One row per (user, Idempotency-Key): the first answer, replayed for a repeat.
+-- One row per (user, Idempotency-Key): the first answer, replayed for a repeat. Keys compare
+-- byte for byte (ascii_bin): `abc` and `ABC` are two keys. `fingerprint` is a digest of the
+-- request that used the key, so the same key with another request is refused.
 CREATE TABLE IF NOT EXISTS idempotency_keys (
   user_id BIGINT UNSIGNED NOT NULL,
-  idem_key VARCHAR(255) NOT NULL,
+  idem_key VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   request VARCHAR(64) NOT NULL,
+  fingerprint CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT '',
   status_code SMALLINT UNSIGNED NOT NULL,
   body MEDIUMTEXT NOT NULL,
   ref_id BIGINT UNSIGNED NULL,
   created_at DATETIME(3) NOT NULL,
-  PRIMARY KEY (user_id, request, idem_key),
+  PRIMARY KEY (user_id, idem_key),
+  KEY idx_idempotency_created (created_at),
   CONSTRAINT fk_idempotency_user FOREIGN KEY (user_id) REFERENCES users (id)
 ) ENGINE=InnoDB;
 
 INSERT INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1)
   ON DUPLICATE KEY UPDATE name = name;
-INSERT INTO schema_version (version) VALUES (1) ON DUPLICATE KEY UPDATE version = version;
+INSERT INTO schema_version (version) VALUES (2) ON DUPLICATE KEY UPDATE version = version;

@@ -26,6 +26,7 @@ from sneakerd.domain.model import (
     User,
 )
 from sneakerd.store.base import SCHEMA_VERSION, DropPurchase, DropStats, StoredAnswer
+from sneakerd.store.migrations import Step, pending
 
 Row = Sequence[Any]
 
@@ -34,7 +35,8 @@ CHUNK = 500
 
 DROP_COLUMNS = (
     "id, name, brand, description, price, image_url, initial_stock, stock, reserved, sold, "
-    "per_user_limit, starts_at, ends_at, version, created_at, updated_at, deleted_at"
+    "per_user_limit, starts_at, ends_at, version, created_at, updated_at, deleted_at, "
+    "holds_per_user"
 )
 RESERVATION_COLUMNS = "id, drop_id, user_id, status, expires_at, created_at"
 PURCHASE_COLUMNS = "id, drop_id, user_id, reservation_id, price, created_at"
@@ -126,6 +128,7 @@ class SqlStore(abc.ABC):
             price=Decimal(row[4]).quantize(Decimal("0.01")),
             image_url=row[5],
             per_user_limit=int(row[10]),
+            holds_per_user=int(row[17]),
             starts_at=self._ms(row[11]),
             ends_at=self._opt_ms(row[12]),
         )
@@ -167,10 +170,30 @@ class SqlStore(abc.ABC):
 
     # -- schema ------------------------------------------------------------------------------
 
+    MIGRATIONS: tuple[Step, ...] = ()
+    """This dialect's upgrades of older databases (see `migrations`)."""
+
     async def init_schema(self) -> None:
+        """Create the schema, or bring a database of an older version up to this one."""
+        version = await self.schema_version()
+        steps = pending(self.MIGRATIONS, version) if version is not None else []
+        for step in steps:
+            async with self._transaction() as tx:
+                for statement in step.before:
+                    await tx.execute(statement)
         async with self._transaction() as tx:
             for statement in self._schema_statements():
-                await tx.execute(statement)
+                # While upgrading, the version is recorded only once every step has run.
+                if not (steps and "INTO schema_version" in statement):
+                    await tx.execute(statement)
+        for step in steps:
+            async with self._transaction() as tx:
+                for statement in step.after:
+                    await tx.execute(statement)
+                await tx.execute("DELETE FROM schema_version WHERE version = %s", (step.version,))
+                await tx.execute(
+                    "INSERT INTO schema_version (version) VALUES (%s)", (step.version,)
+                )
 
     async def schema_version(self) -> int | None:
         try:
@@ -239,8 +262,9 @@ class SqlStore(abc.ABC):
         async with self._transaction() as tx:
             await tx.execute(
                 "INSERT INTO drops (name, brand, description, price, image_url, initial_stock, "
-                "stock, reserved, sold, per_user_limit, starts_at, ends_at, version, created_at, "
-                "updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, 0, 0, %s, %s, %s, 1, %s, %s)",
+                "stock, reserved, sold, per_user_limit, holds_per_user, starts_at, ends_at, "
+                "version, created_at, updated_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, 0, 0, %s, %s, %s, %s, 1, %s, %s)",
                 (
                     info.name,
                     info.brand,
@@ -250,6 +274,7 @@ class SqlStore(abc.ABC):
                     initial_stock,
                     initial_stock,
                     info.per_user_limit,
+                    info.holds_per_user,
                     self._time(info.starts_at),
                     self._opt_time(info.ends_at),
                     t,
@@ -294,11 +319,15 @@ class SqlStore(abc.ABC):
                 "SELECT user_id, COUNT(*) FROM purchases WHERE drop_id = %s GROUP BY user_id",
                 (drop_id,),
             )
+            made = await tx.fetchall(
+                "SELECT user_id, COUNT(*) FROM reservations WHERE drop_id = %s GROUP BY user_id",
+                (drop_id,),
+            )
         holds = {int(r[0]): Hold(int(r[1]), self._ms(r[2]), self._ms(r[3])) for r in hold_rows}
         counts: dict[int, int] = {int(r[0]): int(r[1]) for r in bought}
         for hold in holds.values():
             counts[hold.user_id] = counts.get(hold.user_id, 0) + 1
-        return DropState(drop, holds, counts)
+        return DropState(drop, holds, counts, _counts(made))
 
     async def commit(self, changes: Changes) -> None:
         """Write one batch: the version-checked drop UPDATE and every row the batch made.
@@ -313,7 +342,8 @@ class SqlStore(abc.ABC):
             (
                 "UPDATE drops SET name = %s, brand = %s, description = %s, price = %s, "
                 "image_url = %s, initial_stock = %s, stock = %s, reserved = %s, sold = %s, "
-                "per_user_limit = %s, starts_at = %s, ends_at = %s, version = %s, "
+                "per_user_limit = %s, holds_per_user = %s, starts_at = %s, ends_at = %s, "
+                "version = %s, "
                 "updated_at = %s, deleted_at = %s WHERE id = %s AND version = %s",
                 (
                     info.name,
@@ -326,6 +356,7 @@ class SqlStore(abc.ABC):
                     drop.reserved,
                     drop.sold,
                     info.per_user_limit,
+                    info.holds_per_user,
                     self._time(info.starts_at),
                     self._opt_time(info.ends_at),
                     drop.version,
@@ -380,15 +411,27 @@ class SqlStore(abc.ABC):
         )
         script += _multi_row_inserts(
             "INSERT INTO idempotency_keys "
-            "(user_id, idem_key, request, status_code, body, ref_id, created_at)",
+            "(user_id, idem_key, request, fingerprint, status_code, body, ref_id, created_at)",
             [
-                (k.user_id, k.key.key, k.key.scope, 201, "", k.ref_id, self._time(k.at))
+                (
+                    k.user_id,
+                    k.key.key,
+                    k.key.scope,
+                    k.key.fingerprint,
+                    201,
+                    "",
+                    k.ref_id,
+                    self._time(k.at),
+                )
                 for k in changes.keyed
             ],
         )
-        await self._commit_script(
-            script, f"drop {drop.id} is no longer at version {changes.expected_version}"
-        )
+        try:
+            await self._commit_script(
+                script, f"drop {drop.id} is no longer at version {changes.expected_version}"
+            )
+        except DuplicateKey as exc:
+            raise errors.RowConflict(f"a row of drop {drop.id}'s batch: {exc}") from exc
 
     async def _commit_script(self, script: list[Statement], stale: str) -> None:
         """Run a batch's script, whose first statement is the version-checked UPDATE, and
@@ -451,17 +494,22 @@ class SqlStore(abc.ABC):
 
     # -- idempotency keys --------------------------------------------------------------------
 
-    async def idempotent_answer(self, user_id: int, request: str, key: str) -> StoredAnswer | None:
+    async def idempotent_answer(self, user_id: int, key: str) -> StoredAnswer | None:
         rows = await self._read(
-            "SELECT request, status_code, body, ref_id FROM idempotency_keys "
-            "WHERE user_id = %s AND request = %s AND idem_key = %s",
-            (user_id, request, key),
+            "SELECT request, status_code, body, ref_id, fingerprint, created_at "
+            "FROM idempotency_keys WHERE user_id = %s AND idem_key = %s",
+            (user_id, key),
         )
         if not rows:
             return None
-        request_line, status, body, ref_id = rows[0]
+        request_line, status, body, ref_id, fingerprint, created_at = rows[0]
         return StoredAnswer(
-            request_line, int(status), body, None if ref_id is None else int(ref_id)
+            request_line,
+            int(status),
+            body,
+            None if ref_id is None else int(ref_id),
+            fingerprint,
+            self._ms(created_at),
         )
 
     async def save_idempotent_answer(
@@ -470,17 +518,38 @@ class SqlStore(abc.ABC):
         try:
             async with self._transaction() as tx:
                 await tx.execute(
-                    "INSERT INTO idempotency_keys "
-                    "(user_id, idem_key, request, status_code, body, created_at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s)",
-                    (user_id, key, answer.request, answer.status, answer.body, self._time(now)),
+                    "INSERT INTO idempotency_keys (user_id, idem_key, request, fingerprint, "
+                    "status_code, body, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (
+                        user_id,
+                        key,
+                        answer.request,
+                        answer.fingerprint,
+                        answer.status,
+                        answer.body,
+                        self._time(now),
+                    ),
                 )
         except DuplicateKey:
-            kept = await self.idempotent_answer(user_id, answer.request, key)
+            kept = await self.idempotent_answer(user_id, key)
             if kept is not None:
                 return kept
             raise errors.Unavailable("idempotency key vanished") from None
         return answer
+
+    async def forget_idempotent_answer(self, user_id: int, key: str, before: int) -> None:
+        async with self._transaction() as tx:
+            await tx.execute(
+                "DELETE FROM idempotency_keys WHERE user_id = %s AND idem_key = %s "
+                "AND created_at < %s",
+                (user_id, key, self._time(before)),
+            )
+
+    async def forget_idempotent_answers(self, before: int) -> int:
+        async with self._transaction() as tx:
+            return await tx.execute(
+                "DELETE FROM idempotency_keys WHERE created_at < %s", (self._time(before),)
+            )
 
     # -- operations --------------------------------------------------------------------------
 

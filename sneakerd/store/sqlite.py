@@ -20,6 +20,7 @@ from typing import Any
 import aiosqlite
 
 from sneakerd import errors
+from sneakerd.store import migrations
 from sneakerd.store.sql import DuplicateKey, Row, SqlStore, Statement
 
 
@@ -58,6 +59,7 @@ class _Tx:
 
 class SQLiteStore(SqlStore):
     LAST_ID = "last_insert_rowid()"
+    MIGRATIONS = migrations.SQLITE
 
     def __init__(
         self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection

@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS drops (
   reserved INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0),
   sold INTEGER NOT NULL DEFAULT 0 CHECK (sold >= 0),
   per_user_limit INTEGER NOT NULL DEFAULT 1 CHECK (per_user_limit >= 1),
+  holds_per_user INTEGER NOT NULL DEFAULT 3 CHECK (holds_per_user >= 1),
   starts_at INTEGER NOT NULL,
   ends_at INTEGER NULL,
   version INTEGER NOT NULL DEFAULT 1,
@@ -69,12 +70,14 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
   user_id INTEGER NOT NULL REFERENCES users (id),
   idem_key TEXT NOT NULL,
   request TEXT NOT NULL,
+  fingerprint TEXT NOT NULL DEFAULT '',
   status_code INTEGER NOT NULL,
   body TEXT NOT NULL,
   ref_id INTEGER,
   created_at INTEGER NOT NULL,
-  PRIMARY KEY (user_id, request, idem_key)
+  PRIMARY KEY (user_id, idem_key)
 );
+CREATE INDEX IF NOT EXISTS idx_idempotency_created ON idempotency_keys (created_at);
 
 INSERT OR IGNORE INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1);
-INSERT OR IGNORE INTO schema_version (version) VALUES (1);
+INSERT OR IGNORE INTO schema_version (version) VALUES (2);

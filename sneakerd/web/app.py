@@ -141,10 +141,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[keys.REGISTRY] = registry
         app[keys.SERVICE] = DropService(store=store, registry=registry, clock=clock)
         app[keys.KNOWN_USERS] = KnownUsers(store)
-        app[keys.IDEMPOTENCY] = Idempotency(store, clock)
+        app[keys.IDEMPOTENCY] = Idempotency(store, clock, settings.idempotency_ttl * 1000)
         app[keys.METRICS].watch(registry)
         hub.start()
         app[keys.KNOWN_USERS].start()
+        app[keys.IDEMPOTENCY].start()
         try:
             await registry.start()
             try:
@@ -152,6 +153,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             finally:
                 await registry.stop_all()
         finally:
+            await app[keys.IDEMPOTENCY].stop()
             await app[keys.KNOWN_USERS].stop()
             await hub.stop()
     finally:

@@ -1,21 +1,28 @@
 """`Idempotency-Key` on reserve and purchase: the same key from the same user gets the first
 answer again and never acts twice.
 
-A key is scoped to its endpoint: clients commonly derive keys from a per-checkout id, so the
-same key on POST /api/reservations and then POST /api/purchases are two different attempts,
-and replaying the hold as the purchase's answer would tell the client it had paid.
+The rules (strict, as payment APIs have them):
+- A key is compared byte for byte (`abc` and `ABC` are two keys) on every store.
+- A key names one attempt at one request: the same key with another body, or on the other
+  endpoint, is refused with 422 `idempotency_key_reused` rather than answered with the first
+  request's answer (which would, say, tell a client that its purchase was a hold).
+- A key whose first request is still running answers 409 `request_in_progress`; the client
+  retries later and gets the first answer.
+- 401, 403, 429 and 503 answers did nothing and are never kept, so a retry with the same key
+  acts. Keys are forgotten `IDEMPOTENCY_TTL` seconds after their first answer.
 
-The first answer (success or a refusal, never a 429 or 503, which did nothing) is kept in the
-`idempotency_keys` table. A success is recorded by the drop's actor in the very commit that
-made the hold or the sale (`RequestKey`), so no crash can separate the act from its key; it is
-replayed by rebuilding the answer from that record. A refusal changed nothing, so it is saved
-after the fact. Requests with a key already in flight in this process wait for the first one
-instead of racing it, so a client that retries on a timeout cannot make two holds.
+The first answer is kept in the `idempotency_keys` table. A success is recorded by the drop's
+actor in the very commit that made the hold or the sale (`RequestKey`), so no crash can separate
+the act from its key; it is replayed by rebuilding the answer from that record. A refusal changed
+nothing, so it is saved after the fact.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
@@ -23,11 +30,14 @@ from typing import Any, NamedTuple
 import orjson
 from aiohttp import web
 
+from sneakerd import errors
 from sneakerd.clock import Clock
 from sneakerd.domain.commands import RequestKey
 from sneakerd.store import Store, StoredAnswer
 from sneakerd.web.jsonio import JSON
 from sneakerd.web.problems import ApiError, error_body, to_api_error
+
+log = logging.getLogger(__name__)
 
 KEY_PATTERN = re.compile(r"[ -~]{1,255}")
 REPLAYED = "Idempotent-Replayed"
@@ -44,11 +54,51 @@ Act = Callable[[RequestKey | None], Awaitable[Answer]]
 Rebuild = Callable[[int], Awaitable[dict[str, Any] | None]]
 
 
+SWEEP_SECONDS = 300.0
+"""How often expired keys are deleted at most."""
+
+NEVER_KEPT = frozenset({401, 403, 429, 503})
+"""Answers that did nothing the client asked for: a retry with the same key must act."""
+
+
+def fingerprint(request_line: str, body: bytes) -> str:
+    """A digest of what the request asks: its endpoint and its JSON body, with keys sorted
+    and spacing dropped, so a client that re-encodes the same body is the same request."""
+    try:
+        canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONDecodeError:
+        canonical = body
+    return hashlib.sha256(request_line.encode() + b"\n" + canonical).hexdigest()
+
+
 class Idempotency:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, ttl_ms: int) -> None:
         self._store = store
         self._clock = clock
-        self._inflight: dict[tuple[int, str, str], asyncio.Future[None]] = {}
+        self._ttl_ms = ttl_ms
+        self._inflight: set[tuple[int, str]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start forgetting keys past their time to live, now and then (an owned task)."""
+        self._sweeper = asyncio.create_task(self._sweep(), name="idempotency-sweeper")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+
+    async def _sweep(self) -> None:
+        # Lookups ignore expired keys themselves; this only keeps the table from growing.
+        period = min(max(self._ttl_ms / 1000, 1.0), SWEEP_SECONDS)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.forget_expired()
+            except errors.Unavailable:
+                log.info("could not forget expired idempotency keys; will try again")
 
     async def run(
         self, request: web.Request, user_id: int, act: Act, rebuild: Rebuild
@@ -67,43 +117,74 @@ class Idempotency:
                 {"Idempotency-Key": ["Must be 1-255 visible ASCII characters or spaces."]},
             )
         request_line = f"{request.method} {request.path}"
-        slot = (user_id, request_line, key)
-        while (waiting := self._inflight.get(slot)) is not None:
-            await asyncio.shield(waiting)
-        # Claimed before any await, so a concurrent twin waits above instead of racing us.
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._inflight[slot] = done
+        digest = fingerprint(request_line, await request.read())
+        slot = (user_id, key)
+        if slot in self._inflight:
+            raise _in_progress()
+        # Claimed before any await, so a concurrent twin is refused above instead of racing us.
+        self._inflight.add(slot)
         try:
-            kept = await self._store.idempotent_answer(user_id, request_line, key)
+            kept = await self._kept(user_id, key)
             if kept is not None:
-                return await _replay(kept, rebuild)
+                return await _replay(kept, digest, rebuild)
             try:
-                status, body, recorded = await act(RequestKey(request_line, key))
+                status, body, recorded = await act(RequestKey(request_line, key, digest))
                 if recorded:
                     return _response(status, body)
             except Exception as exc:
                 api_error = to_api_error(exc)
-                if api_error is None or api_error.status in (429, 503):
+                if api_error is None or api_error.status in NEVER_KEPT:
                     raise
+                if api_error.code == "request_in_progress":
+                    raise  # a twin in the same batch; the first one's answer is the key's
                 status = api_error.status
                 body = error_body(api_error.code, api_error.message, api_error.details)
-            answer = StoredAnswer(request_line, status, orjson.dumps(body).decode())
+            answer = StoredAnswer(request_line, status, orjson.dumps(body).decode(), None, digest)
             kept = await self._store.save_idempotent_answer(
                 user_id, key, answer, self._clock.now_ms()
             )
             if kept is not answer:
-                return await _replay(kept, rebuild)
+                return await _replay(kept, digest, rebuild)
             return _response(status, body)
         finally:
-            del self._inflight[slot]
-            done.set_result(None)
+            self._inflight.discard(slot)
+
+    async def _kept(self, user_id: int, key: str) -> StoredAnswer | None:
+        """The key's kept answer, unless its time to live is over (then it is forgotten)."""
+        kept = await self._store.idempotent_answer(user_id, key)
+        if kept is None:
+            return None
+        cutoff = self._clock.now_ms() - self._ttl_ms
+        if kept.created_at < cutoff:
+            await self._store.forget_idempotent_answer(user_id, key, cutoff)
+            return None
+        return kept
+
+    async def forget_expired(self) -> int:
+        """Drop every key past its time to live; the app's sweeper calls this now and then."""
+        return await self._store.forget_idempotent_answers(self._clock.now_ms() - self._ttl_ms)
+
+
+def _in_progress() -> ApiError:
+    return ApiError(
+        409,
+        "request_in_progress",
+        "A request with this Idempotency-Key is still running; retry shortly for its answer",
+        headers={"Retry-After": "1"},
+    )
 
 
 def _response(status: int, body: dict[str, Any]) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type=JSON)
 
 
-async def _replay(answer: StoredAnswer, rebuild: Rebuild) -> web.Response:
+async def _replay(answer: StoredAnswer, digest: str, rebuild: Rebuild) -> web.Response:
+    if answer.fingerprint and answer.fingerprint != digest:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used for another request; use a new key for this one",
+        )
     body = answer.body.encode()
     if answer.ref_id is not None:
         rebuilt = await rebuild(answer.ref_id)

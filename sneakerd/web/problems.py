@@ -35,6 +35,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "username_taken": 409,
     "drop_has_sales": 409,
     "stock_below_committed": 409,
+    "request_in_progress": 409,
+    "idempotency_key_reused": 422,
+    "validation_error": 422,
 }
 
 HTTP_CODES = {
@@ -78,6 +81,8 @@ def to_api_error(exc: BaseException) -> ApiError | None:
     """The envelope for an exception we understand; None for a bug."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, errors.InvalidDrop):
+        return ApiError(422, exc.code, exc.message, {exc.field: [exc.message]})
     if isinstance(exc, errors.DomainError):
         return ApiError(STATUS_BY_CODE.get(exc.code, 409), exc.code, exc.message)
     if isinstance(exc, errors.Unavailable):

@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from sneakerd.clock import iso, parse_iso
+from sneakerd.domain.book import window_refusal
 
 MAX_ID = 2**53 - 1
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
@@ -179,6 +180,15 @@ class DropFields(RequestSchema):
         validate=validate.Range(min=1, max=1000),
         metadata={"example": 1},
     )
+    holds_per_user = StrictInt(
+        data_key="holdsPerUser",
+        validate=validate.Range(min=1, max=1_000_000),
+        metadata={
+            "example": 3,
+            "description": "Holds one user may make on this drop in its lifetime (expired "
+            "and cancelled ones count); default 3.",
+        },
+    )
     starts_at = Instant(
         data_key="startsAt",
         metadata={"example": TIME_EXAMPLE, "type": "string", "format": "date-time"},
@@ -191,9 +201,10 @@ class DropFields(RequestSchema):
 
     @validates_schema
     def _window(self, data: dict[str, Any], **kwargs: Any) -> None:
-        starts, ends = data.get("starts_at"), data.get("ends_at")
-        if starts is not None and ends is not None and ends <= starts:
-            raise ValidationError("endsAt must be after startsAt", "endsAt")
+        starts = data.get("starts_at")
+        refused = None if starts is None else window_refusal(starts, data.get("ends_at"))
+        if refused is not None:
+            raise ValidationError(refused.message, refused.field or "endsAt")
 
 
 class CreateDropRequest(DropFields):
@@ -307,6 +318,7 @@ class DropOut(Schema):
     reserved = fields.Integer(required=True, metadata={"example": 60})
     sold = fields.Integer(required=True, metadata={"example": 20})
     per_user_limit = fields.Integer(data_key="perUserLimit", required=True, metadata={"example": 1})
+    holds_per_user = fields.Integer(data_key="holdsPerUser", required=True, metadata={"example": 3})
     starts_at = _time_out("startsAt")
     ends_at = _time_out("endsAt", nullable=True)
     status = fields.String(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from sneakerd.store import SCHEMA_VERSION
 from tests.conftest import _admin_connection
 
 
@@ -55,7 +56,7 @@ def test_db_init_is_idempotent_and_check_names_a_corrupted_drop(store_url: str) 
     for _ in range(2):
         done = sneakerd("db", "init", "--db", store_url, "--json")
         assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout) == {"ok": True, "schemaVersion": 1}
+        assert json.loads(done.stdout) == {"ok": True, "schemaVersion": SCHEMA_VERSION}
     created = sneakerd(
         "drops",
         "create",

@@ -21,7 +21,13 @@ async def test_kill_9_mid_burst_loses_no_acknowledged_hold(store_url: str, tmp_p
     try:
         async with aiohttp.ClientSession() as http:
             scene = await stage(
-                http, server, users=24, prefix="crash", initialStock=20_000, perUserLimit=1000
+                http,
+                server,
+                users=24,
+                prefix="crash",
+                initialStock=20_000,
+                perUserLimit=1000,
+                holdsPerUser=1_000_000,
             )
             drop_id, tokens = scene.drop_id, scene.tokens
 

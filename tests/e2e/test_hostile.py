@@ -81,6 +81,7 @@ FIELDS = [
     "description",
     "imageUrl",
     "perUserLimit",
+    "holdsPerUser",
     "startsAt",
     "endsAt",
     "dropId",

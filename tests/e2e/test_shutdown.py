@@ -22,7 +22,13 @@ async def test_sigterm_under_load_loses_nothing_acknowledged(
     try:
         async with aiohttp.ClientSession() as http:
             scene = await stage(
-                http, server, users=32, prefix="crowd", initialStock=10_000, perUserLimit=1000
+                http,
+                server,
+                users=32,
+                prefix="crowd",
+                initialStock=10_000,
+                perUserLimit=1000,
+                holdsPerUser=1_000_000,
             )
             drop_id, tokens = scene.drop_id, scene.tokens
             acknowledged: list[int] = []

@@ -372,12 +372,12 @@ async def test_a_keyed_success_is_recorded_in_the_same_commit_as_its_act(
     reserve_key = RequestKey("POST /api/reservations", "k-1")
     hold = await actor.ask(Reserve(user, reserve_key))
     assert isinstance(hold, ReservationRecord)
-    kept = await store.idempotent_answer(user, reserve_key.scope, reserve_key.key)
+    kept = await store.idempotent_answer(user, reserve_key.key)
     assert kept is not None and (kept.status, kept.ref_id) == (201, hold.id)
-    buy_key = RequestKey("POST /api/purchases", "k-1")
+    buy_key = RequestKey("POST /api/purchases", "k-1b")
     bought = await actor.ask(Purchase(user, hold.id, "u0", buy_key))
     assert isinstance(bought, PurchaseRecord)
-    kept = await store.idempotent_answer(user, buy_key.scope, buy_key.key)
+    kept = await store.idempotent_answer(user, buy_key.key)
     assert kept is not None and (kept.status, kept.ref_id) == (201, hold.id)
     # A refusal records nothing in the batch (the web layer saves it: it changed nothing).
     await sql(
@@ -387,14 +387,14 @@ async def test_a_keyed_success_is_recorded_in_the_same_commit_as_its_act(
     )
     refused = await actor.ask(Reserve(user, RequestKey("POST /api/reservations", "k-2")))
     assert isinstance(refused, Rejection)
-    assert await store.idempotent_answer(user, "POST /api/reservations", "k-2") is None
+    assert await store.idempotent_answer(user, "k-2") is None
     # A commit that fails midway (the next reservation id is taken) leaves no key behind.
     fresh_drop = await make_drop(store, 5)
     await _occupy_next_reservation_id(store, drop_id, other)
     fresh = await registry.get(fresh_drop)
     with pytest.raises(errors.Unavailable):
         await fresh.ask(Reserve(other, RequestKey("POST /api/reservations", "k-3")))
-    assert await store.idempotent_answer(other, "POST /api/reservations", "k-3") is None
+    assert await store.idempotent_answer(other, "k-3") is None
     assert await store.check(CLOCK.now_ms()) == []
 
 
@@ -470,3 +470,57 @@ async def test_a_drop_that_cannot_sell_takes_no_ids(
         assert counting.allocations == {}
     finally:
         await registry.stop_all()
+
+
+async def test_one_callers_conflicting_row_fails_only_that_caller(
+    store: Store, registry: Registry, sink: RecordingSink
+) -> None:
+    """A batch whose commit is refused for one caller's row (here a key row that another
+    process already wrote) is decided again without it: everyone else in the batch gets their
+    hold, and only that caller is refused, with nothing of theirs written."""
+    users = await make_users(store, 41)
+    attacker, shoppers = users[0], users[1:]
+    drop_id = await make_drop(store, 100)
+    actor = await registry.get(drop_id)
+    await sql(
+        store,
+        "INSERT INTO idempotency_keys (user_id, idem_key, request, fingerprint, status_code, "
+        "body, created_at) VALUES (%s, 'taken', 'POST /api/reservations', '', 409, '{}', %s)",
+        (attacker, _time(store, CLOCK.now_ms())),
+    )
+    # Hold the actor inside a commit so every ask below lands in one batch.
+    gate = await actor.ask(Reserve(shoppers[0]))
+    assert isinstance(gate, ReservationRecord)
+    asks = [actor.ask(Reserve(u)) for u in shoppers[1:20]]
+    asks.append(actor.ask(Reserve(attacker, RequestKey("POST /api/reservations", "taken"))))
+    asks += [actor.ask(Reserve(u)) for u in shoppers[20:]]
+    replies = await asyncio.gather(*asks, return_exceptions=True)
+    mine = replies[19]
+    others = replies[:19] + replies[20:]
+    assert isinstance(mine, errors.Unavailable), mine
+    assert all(isinstance(r, ReservationRecord) for r in others), others
+    assert actor.stats.row_conflicts >= 1
+    rows = await sql(
+        store,
+        "SELECT COUNT(*) FROM reservations WHERE drop_id = %s AND user_id = %s",
+        (drop_id, attacker),
+    )
+    assert rows[0][0] == 0
+    drop = await store.get_drop(drop_id)
+    assert drop is not None and drop.reserved == 40
+    assert await store.check(CLOCK.now_ms()) == []
+
+
+async def test_two_commands_with_one_key_in_one_batch_refuse_the_second(
+    store: Store, registry: Registry
+) -> None:
+    [user, other] = await make_users(store, 2)
+    drop_id = await make_drop(store, 10, per_user_limit=5)
+    actor = await registry.get(drop_id)
+    key = RequestKey("POST /api/reservations", "twin")
+    replies = await asyncio.gather(
+        actor.ask(Reserve(user, key)), actor.ask(Reserve(user, key)), actor.ask(Reserve(other))
+    )
+    assert isinstance(replies[0], ReservationRecord)
+    assert isinstance(replies[1], Rejection) and replies[1].error is errors.RequestInProgress
+    assert isinstance(replies[2], ReservationRecord)

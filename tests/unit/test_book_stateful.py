@@ -45,15 +45,20 @@ class CountingIds:
 
 class DropMachine(RuleBasedStateMachine):
     @initialize(
-        initial=st.integers(min_value=0, max_value=6), limit=st.integers(min_value=1, max_value=3)
+        initial=st.integers(min_value=0, max_value=6),
+        limit=st.integers(min_value=1, max_value=3),
+        lifetime=st.integers(min_value=1, max_value=6),
     )
-    def start(self, initial: int, limit: int) -> None:
+    def start(self, initial: int, limit: int, lifetime: int) -> None:
         self.now = 1_000_000
         self.ids = CountingIds()
-        info = DropInfo(name="Jordan 1", price=Decimal("199.99"), per_user_limit=limit)
+        info = DropInfo(
+            name="Jordan 1", price=Decimal("199.99"), per_user_limit=limit, holds_per_user=lifetime
+        )
         drop = Drop(1, info, initial, initial, 0, 0, 1, self.now, self.now)
         self.state = DropState(drop)
         self.limit = limit
+        self.lifetime = lifetime
         # The model: what a person would write down on paper.
         self.initial = initial
         self.holds: dict[int, tuple[int, int]] = {}  # id -> (user, expires_at)
@@ -85,6 +90,17 @@ class DropMachine(RuleBasedStateMachine):
         held = sum(1 for u, _ in self.holds.values() if u == user)
         return held + self.sold_by_user.get(user, 0)
 
+    def model_made(self, user: int) -> int:
+        """Holds the user ever made (any status): what `holdsPerUser` caps."""
+        return sum(1 for u in self.owner.values() if u == user)
+
+    def model_refusal(self, user: int) -> type[errors.DomainError] | None:
+        if self.model_count(user) >= self.limit or self.model_made(user) >= self.lifetime:
+            return errors.LimitReached
+        if self.expected_stock() <= 0:
+            return errors.OutOfStock
+        return None
+
     def model_expire_due(self) -> None:
         for rid, (_, deadline) in list(self.holds.items()):
             if self.now >= deadline:
@@ -102,10 +118,9 @@ class DropMachine(RuleBasedStateMachine):
     @rule(user=USERS)
     def reserve(self, user: int) -> None:
         (reply,) = self.run(Reserve(user))
-        if self.model_count(user) >= self.limit:
-            assert isinstance(reply, Rejection) and reply.error is errors.LimitReached
-        elif self.expected_stock() <= 0:
-            assert isinstance(reply, Rejection) and reply.error is errors.OutOfStock
+        refusal = self.model_refusal(user)
+        if refusal is not None:
+            assert isinstance(reply, Rejection) and reply.error is refusal
         else:
             assert isinstance(reply, ReservationRecord)
             assert reply.expires_at == self.now + HOLD_MS
@@ -182,13 +197,13 @@ class DropMachine(RuleBasedStateMachine):
         replies = self.run(*(Reserve(u) for u in users))
         for user, reply in zip(users, replies, strict=True):
             if isinstance(reply, ReservationRecord):
-                assert self.model_count(user) < self.limit and self.expected_stock() > 0
+                assert self.model_refusal(user) is None
                 self.holds[reply.id] = (user, reply.expires_at)
                 self.status[reply.id] = ReservationStatus.ACTIVE
                 self.owner[reply.id] = user
             else:
                 assert isinstance(reply, Rejection)
-                assert reply.error in (errors.LimitReached, errors.OutOfStock)
+                assert reply.error is self.model_refusal(user)
 
     # -- invariants --------------------------------------------------------------------------
 
@@ -205,6 +220,12 @@ class DropMachine(RuleBasedStateMachine):
         for user, count in self.state.user_counts.items():
             assert 0 < count <= self.limit
             assert count == self.model_count(user)
+
+    @invariant()
+    def lifetime_holds_are_capped(self) -> None:
+        for user, made in self.state.user_holds.items():
+            assert 0 < made <= self.lifetime
+            assert made == self.model_made(user)
 
     @invariant()
     def holds_match_model(self) -> None:

@@ -50,6 +50,7 @@ def test_drop_view_uses_api_md_names_and_formats() -> None:
         "reserved",
         "sold",
         "perUserLimit",
+        "holdsPerUser",
         "startsAt",
         "endsAt",
         "status",

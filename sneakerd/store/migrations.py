@@ -1,0 +1,70 @@
+"""Forward-only upgrades of a database made by an earlier schema version.
+
+A fresh database gets the current schema straight from `mysql.sql` / `sqlite.sql`, whose
+`CREATE TABLE IF NOT EXISTS` statements cannot change a table that already exists. So each
+version that changes an existing table has a step here, per dialect: statements to run before
+the schema script (alter or set aside the old tables) and after it (move rows into the tables
+the script created). `SqlStore.init_schema` runs the steps above the database's version, in
+order, then records the new version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    version: int
+    """The schema version this step brings a database to."""
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+
+
+_KEY_COLUMNS = "user_id, idem_key, request, status_code, body, ref_id, created_at"
+
+MYSQL: tuple[Step, ...] = (
+    Step(
+        2,
+        before=(
+            # holdsPerUser: lifetime holds per user per drop.
+            "ALTER TABLE drops ADD COLUMN holds_per_user INT UNSIGNED NOT NULL DEFAULT 3 "
+            "AFTER per_user_limit, ADD CONSTRAINT chk_drops_holds CHECK (holds_per_user >= 1)",
+            # Idempotency keys: byte-for-byte keys, one per user, with a request fingerprint.
+            # The old table is set aside without its foreign key, whose name the new one takes.
+            "ALTER TABLE idempotency_keys DROP FOREIGN KEY fk_idempotency_user",
+            "RENAME TABLE idempotency_keys TO idempotency_keys_v1",
+        ),
+        after=(
+            # The first use of each key wins (INSERT IGNORE would do it with a warning a row).
+            f"INSERT INTO idempotency_keys ({_KEY_COLUMNS}) "
+            f"SELECT {_KEY_COLUMNS} FROM idempotency_keys_v1 o WHERE NOT EXISTS ("
+            "SELECT 1 FROM idempotency_keys_v1 n WHERE n.user_id = o.user_id "
+            "AND n.idem_key = o.idem_key COLLATE utf8mb4_bin "
+            "AND (n.created_at < o.created_at "
+            "OR (n.created_at = o.created_at AND n.request < o.request)))",
+            "DROP TABLE idempotency_keys_v1",
+        ),
+    ),
+)
+
+SQLITE: tuple[Step, ...] = (
+    Step(
+        2,
+        before=(
+            "ALTER TABLE drops ADD COLUMN holds_per_user INTEGER NOT NULL DEFAULT 3 "
+            "CHECK (holds_per_user >= 1)",
+            "ALTER TABLE idempotency_keys RENAME TO idempotency_keys_v1",
+        ),
+        after=(
+            f"INSERT OR IGNORE INTO idempotency_keys ({_KEY_COLUMNS}) "
+            f"SELECT {_KEY_COLUMNS} FROM idempotency_keys_v1 ORDER BY created_at",
+            "DROP TABLE idempotency_keys_v1",
+        ),
+    ),
+)
+
+
+def pending(steps: tuple[Step, ...], version: int) -> list[Step]:
+    """The steps a database at `version` still needs, in order."""
+    return [step for step in steps if step.version > version]

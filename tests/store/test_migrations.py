@@ -1,0 +1,63 @@
+"""A database made by an earlier schema version is brought up to this one at start-up, with
+its rows kept, on both stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sneakerd.clock import SystemClock
+from sneakerd.store import SCHEMA_VERSION, open_store
+from sneakerd.store.sql import SqlStore
+from tests.store.helpers import ms, sql
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _statements(kind: str) -> list[str]:
+    text = (FIXTURES / f"schema_v1_{kind}.sql").read_text()
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+async def test_a_version_1_database_is_upgraded_with_its_rows(store_url: str) -> None:
+    kind = "sqlite" if store_url.startswith("sqlite") else "mysql"
+    store = await open_store(store_url)
+    try:
+        assert isinstance(store, SqlStore)
+        for statement in _statements(kind):
+            await sql(store, statement)
+        now = ms(store, SystemClock().now_ms())
+        await sql(
+            store,
+            "INSERT INTO users (username, email, password_hash, role, created_at) "
+            "VALUES ('ann', 'ann@example.com', 'x', 'customer', %s)",
+            (now,),
+        )
+        await sql(
+            store,
+            "INSERT INTO drops (name, price, initial_stock, stock, reserved, sold, "
+            "per_user_limit, starts_at, version, created_at, updated_at) "
+            "VALUES ('Dunk', 100, 5, 5, 0, 0, 1, %s, 1, %s, %s)",
+            (now, now, now),
+        )
+        for request in ("POST /api/reservations", "POST /api/purchases"):
+            await sql(
+                store,
+                "INSERT INTO idempotency_keys (user_id, idem_key, request, status_code, body, "
+                "created_at) VALUES (1, 'k1', %s, 409, '{}', %s)",
+                (request, now),
+            )
+        assert await store.schema_version() == 1
+
+        await store.init_schema()
+        await store.init_schema()  # and again: nothing more to do
+
+        assert await store.schema_version() == SCHEMA_VERSION
+        drop = await store.get_drop(1)
+        assert drop is not None and drop.info.holds_per_user == 3
+        kept = await store.idempotent_answer(1, "k1")
+        assert kept is not None and kept.status == 409
+        assert await store.idempotent_answer(1, "K1") is None
+        assert await store.check(SystemClock().now_ms()) == []
+    finally:
+        await store.close()
