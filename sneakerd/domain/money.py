@@ -20,7 +20,7 @@ PRICE_PATTERN = rf"^[0-9]{{1,{MAX_DIGITS}}}(\.[0-9]{{1,2}})?$"
 MAX_PRICE = Decimal("9" * MAX_DIGITS + ".99")
 CENT = Decimal("0.01")
 _PATTERN = re.compile(PRICE_PATTERN)
-_SHAPE = 'a string like "199.99" (digits, at most two decimals) or a JSON number'
+_SHAPE = 'digits with at most two decimals, like "199.99"'
 _RANGE = f"between 0 and {MAX_PRICE} with at most two decimals"
 
 
@@ -36,10 +36,10 @@ def parse_price(value: object) -> Decimal:
     """The amount `value` stands for, or `PriceError`."""
     if isinstance(value, str):
         if _PATTERN.fullmatch(value) is None:
-            raise PriceError("invalid", f"Not a valid price: use {_SHAPE}.")
+            raise PriceError("invalid", f"Not a valid price: {_SHAPE}.")
         return Decimal(value).quantize(CENT)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PriceError("invalid", f"Not a valid price: use {_SHAPE}.")
+        raise PriceError("invalid", f"Not a valid price: {_SHAPE}.")
     if isinstance(value, float) and not math.isfinite(value):
         raise PriceError("range", f"Must be {_RANGE}.")
     # repr of a float is its shortest round-trip form: 19.99 is "19.99", 0.1 + 0.2 is not "0.3".
