@@ -7,6 +7,7 @@ After changing the source: `cp sneakerd/store/mysql.sql schema.sql`.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -68,8 +69,8 @@ async def test_the_mysql_client_loads_schema_sql_into_a_fresh_database(mysql_url
     ]
     env = {**os.environ, "MYSQL_PWD": params.password}
     with SCHEMA_FILE.open("rb") as schema:
-        loaded = subprocess.run(
-            command, stdin=schema, capture_output=True, timeout=60, env=env
+        loaded = await asyncio.to_thread(
+            subprocess.run, command, stdin=schema, capture_output=True, timeout=60, env=env
         )
     assert loaded.returncode == 0, loaded.stderr.decode(errors="replace")
 
