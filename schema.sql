@@ -1,1 +1,102 @@
-sneakerd/store/mysql.sql
+-- sneakerd schema for MySQL 8 / MariaDB 10.5+ (InnoDB, utf8mb4). Idempotent: `sneakerd db init`
+-- runs it on every start-up. Times are UTC DATETIME(3). Reservation and purchase ids are handed
+-- out by the application in blocks (id_blocks), so a batch knows its ids before it commits and
+-- nothing depends on innodb_autoinc_lock_mode.
+
+CREATE TABLE IF NOT EXISTS schema_version (
+  version INT NOT NULL PRIMARY KEY
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS users (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  username VARCHAR(32) NOT NULL,
+  email VARCHAR(254) NOT NULL,
+  password_hash VARCHAR(100) NOT NULL,
+  role VARCHAR(16) NOT NULL DEFAULT 'customer',
+  created_at DATETIME(3) NOT NULL,
+  UNIQUE KEY uq_users_email (email),
+  UNIQUE KEY uq_users_username (username),
+  CONSTRAINT chk_users_role CHECK (role IN ('customer', 'admin'))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS drops (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  name VARCHAR(200) NOT NULL,
+  brand VARCHAR(100) NULL,
+  description TEXT NULL,
+  price DECIMAL(12, 2) NOT NULL,
+  image_url VARCHAR(2048) NULL,
+  initial_stock INT UNSIGNED NOT NULL,
+  stock INT UNSIGNED NOT NULL,
+  reserved INT UNSIGNED NOT NULL DEFAULT 0,
+  sold INT UNSIGNED NOT NULL DEFAULT 0,
+  per_user_limit INT UNSIGNED NOT NULL DEFAULT 1,
+  holds_per_user INT UNSIGNED NOT NULL DEFAULT 3,
+  starts_at DATETIME(3) NOT NULL,
+  ends_at DATETIME(3) NULL,
+  version BIGINT UNSIGNED NOT NULL DEFAULT 1,
+  created_at DATETIME(3) NOT NULL,
+  updated_at DATETIME(3) NOT NULL,
+  deleted_at DATETIME(3) NULL,
+  KEY idx_drops_window (deleted_at, starts_at),
+  CONSTRAINT chk_drops_units CHECK (stock + reserved + sold = initial_stock),
+  CONSTRAINT chk_drops_limit CHECK (per_user_limit >= 1),
+  CONSTRAINT chk_drops_holds CHECK (holds_per_user >= 1)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS reservations (
+  id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  drop_id BIGINT UNSIGNED NOT NULL,
+  user_id BIGINT UNSIGNED NOT NULL,
+  status VARCHAR(16) NOT NULL,
+  expires_at DATETIME(3) NOT NULL,
+  created_at DATETIME(3) NOT NULL,
+  ended_at DATETIME(3) NULL,
+  KEY idx_reservations_drop_status (drop_id, status, expires_at),
+  KEY idx_reservations_user (user_id, created_at),
+  CONSTRAINT fk_reservations_drop FOREIGN KEY (drop_id) REFERENCES drops (id),
+  CONSTRAINT fk_reservations_user FOREIGN KEY (user_id) REFERENCES users (id),
+  CONSTRAINT chk_reservations_status
+    CHECK (status IN ('active', 'expired', 'cancelled', 'completed'))
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS purchases (
+  id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  drop_id BIGINT UNSIGNED NOT NULL,
+  user_id BIGINT UNSIGNED NOT NULL,
+  reservation_id BIGINT UNSIGNED NOT NULL,
+  price DECIMAL(12, 2) NOT NULL,
+  created_at DATETIME(3) NOT NULL,
+  UNIQUE KEY uq_purchases_reservation (reservation_id),
+  KEY idx_purchases_user (user_id, created_at),
+  KEY idx_purchases_drop (drop_id, created_at),
+  CONSTRAINT fk_purchases_drop FOREIGN KEY (drop_id) REFERENCES drops (id),
+  CONSTRAINT fk_purchases_user FOREIGN KEY (user_id) REFERENCES users (id),
+  CONSTRAINT fk_purchases_reservation FOREIGN KEY (reservation_id) REFERENCES reservations (id)
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS id_blocks (
+  name VARCHAR(32) NOT NULL PRIMARY KEY,
+  next_id BIGINT UNSIGNED NOT NULL
+) ENGINE=InnoDB;
+
+-- One row per (user, Idempotency-Key): the first answer, replayed for a repeat. Keys compare
+-- byte for byte (ascii_bin): `abc` and `ABC` are two keys. `fingerprint` is a digest of the
+-- request that used the key, so the same key with another request is refused.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  user_id BIGINT UNSIGNED NOT NULL,
+  idem_key VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  request VARCHAR(64) NOT NULL,
+  fingerprint CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT '',
+  status_code SMALLINT UNSIGNED NOT NULL,
+  body MEDIUMTEXT NOT NULL,
+  ref_id BIGINT UNSIGNED NULL,
+  created_at DATETIME(3) NOT NULL,
+  PRIMARY KEY (user_id, idem_key),
+  KEY idx_idempotency_created (created_at),
+  CONSTRAINT fk_idempotency_user FOREIGN KEY (user_id) REFERENCES users (id)
+) ENGINE=InnoDB;
+
+INSERT INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1)
+  ON DUPLICATE KEY UPDATE name = name;
+INSERT INTO schema_version (version) VALUES (2) ON DUPLICATE KEY UPDATE version = version;

@@ -14,7 +14,7 @@ import getpass
 import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TextIO
 
 import orjson
@@ -23,6 +23,7 @@ from sneakerd import errors
 from sneakerd.clock import SystemClock, iso, parse_iso
 from sneakerd.config import Settings
 from sneakerd.domain.model import DropInfo, Role
+from sneakerd.domain.money import PriceError, parse_price
 from sneakerd.passwords import hash_password_sync
 from sneakerd.store import Store, open_store
 from sneakerd.views import drop_view, money, user_view
@@ -208,13 +209,11 @@ async def cmd_drops_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _price(text: str) -> Decimal:
+    """The REST API's rule (`sneakerd.domain.money`), so both refuse the same prices."""
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise CliError(f"not a price: {text!r}") from None
-    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
-        raise CliError(f"a price is a non-negative amount with at most two decimals: {text!r}")
-    return value
+        return parse_price(text)
+    except PriceError as refused:
+        raise CliError(f"--price {text!r}: {refused}") from None
 
 
 def _time(text: str | None, name: str) -> int | None:

@@ -8,9 +8,10 @@ which in WAL mode sees only committed data and never waits for the writer.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
@@ -35,6 +36,17 @@ def sqlite_path(url: str) -> Path:
     if not url.startswith(prefix) or len(url) == len(prefix):
         raise errors.ConfigError(f"not a sqlite:///PATH URL: {url!r}")
     return Path(url[len(prefix) :])
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file owner-only (0600) if it is not there yet.
+
+    It holds password hashes. SQLite would make it 0644 less the umask, and it gives the -wal and
+    -shm files the mode of the database file, so creating this one empty (a valid new database)
+    with 0600 covers all three. An existing file keeps the mode its operator gave it.
+    """
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 class _Tx:
@@ -75,6 +87,7 @@ class SQLiteStore(SqlStore):
         try:
             if path.parent != Path():
                 path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
             writer = await cls._connect(path, busy_timeout_ms)
             await writer.execute_fetchall("PRAGMA journal_mode = WAL")
             reader = await cls._connect(path, busy_timeout_ms)

@@ -1,15 +1,51 @@
-"""aiohttp-apispec's decorators with types, so handlers stay typed under strict mypy.
+"""The API's documentation: typed apispec decorators, and the Swagger UI page that shows it.
 
-They only attach documentation to a handler; validation is done in the handler with the same
+The decorators wrap aiohttp-apispec's with types, so handlers stay typed under strict mypy. They
+only attach documentation to a handler; validation is done in the handler with the same
 marshmallow schemas, so the document and the behaviour share one definition.
+
+The Swagger UI at `/api-docs` is a vendored Swagger UI 5 (`static/swagger/`, see VENDORED.md
+there), not aiohttp-apispec's bundled 4.1.0: that one loaded any document named by `?url=` or
+`?configUrl=` and sent no CSP, on the shop's origin where the shopper's token sits in
+localStorage. This page takes no configuration from its address (`initializer.js`: a fixed
+`url`, `queryConfigEnabled: false`), inlines nothing, and is served with a policy that lets it
+load scripts and styles from this origin only, fetch from this origin only, and never be framed.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import aiohttp_apispec
+from aiohttp import web
+
+from sneakerd.web.routes.pages import Asset
+
+SWAGGER_UI_VERSION = "5.35.0"
+SWAGGER_DIR = Path(__file__).resolve().parent / "static" / "swagger"
+DOCS_PAGE = "/api-docs"
+DOCS_STATIC = "/api-docs/static/"
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+_TYPES = {".js": "text/javascript", ".css": "text/css"}
+_ASSET_REF = re.compile(r'(?P<attr>src|href)="/api-docs/static/(?P<name>[A-Za-z0-9_.-]+)"')
+DOCS_CSP = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    )
+)
+"""Swagger UI's icons are data: images in its stylesheet; "Try it out" fetches this origin."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,3 +83,70 @@ def polish(spec: dict[str, Any]) -> None:
                 name = ref.rsplit("/", 1)[-1]
                 if name in definitions:
                     definitions[name]["additionalProperties"] = False
+
+
+@dataclass(frozen=True)
+class DocsSite:
+    """The Swagger UI page and its scripts and styles, read once and served from memory.
+
+    The page names each asset with its content hash (`?v=…`), so an asset asked for by its
+    current hash may be cached for a year, while the page is revalidated on every visit.
+    """
+
+    page: Asset
+    assets: dict[str, Asset]
+
+    @classmethod
+    def load(cls, directory: Path = SWAGGER_DIR) -> DocsSite:
+        assets = {
+            path.name: Asset.of(path.read_bytes(), _TYPES[path.suffix])
+            for path in sorted(directory.iterdir())
+            if path.is_file() and path.suffix in _TYPES
+        }
+
+        def versioned(match: re.Match[str]) -> str:
+            asset = assets.get(match["name"])
+            if asset is None:
+                raise ValueError(f"the docs page references a missing file: {match['name']}")
+            return f'{match["attr"]}="{DOCS_STATIC}{match["name"]}?v={asset.etag}"'
+
+        page = _ASSET_REF.sub(versioned, (directory / "index.html").read_text("utf-8"))
+        return cls(Asset.of(page.encode(), "text/html"), assets)
+
+
+DOCS_SITE = web.AppKey("docs_site", DocsSite)
+
+
+def _answer(request: web.Request, asset: Asset, cache_control: str) -> web.Response:
+    headers = {
+        "Cache-Control": cache_control,
+        "ETag": f'"{asset.etag}"',
+        "Content-Security-Policy": DOCS_CSP,
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+    }
+    if f'"{asset.etag}"' in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    return web.Response(
+        body=asset.body, content_type=asset.content_type, charset="utf-8", headers=headers
+    )
+
+
+async def docs_page(request: web.Request) -> web.Response:
+    """The same page whatever the query string: it configures nothing."""
+    return _answer(request, request.app[DOCS_SITE].page, REVALIDATE)
+
+
+async def docs_asset(request: web.Request) -> web.Response:
+    asset = request.app[DOCS_SITE].assets.get(request.match_info["name"])
+    if asset is None:
+        raise web.HTTPNotFound()
+    fresh = request.query.get("v") == asset.etag
+    return _answer(request, asset, IMMUTABLE if fresh else REVALIDATE)
+
+
+def add_swagger_ui(app: web.Application) -> None:
+    app[DOCS_SITE] = DocsSite.load()
+    app.router.add_get(DOCS_PAGE, docs_page)
+    app.router.add_get(DOCS_STATIC + "{name:[A-Za-z0-9_.-]+}", docs_asset)

@@ -26,7 +26,7 @@ from sneakerd.service import DropService
 from sneakerd.store import open_store
 from sneakerd.views import drop_view
 from sneakerd.web import keys
-from sneakerd.web.apidoc import polish
+from sneakerd.web.apidoc import add_swagger_ui, polish
 from sneakerd.web.auth import Tokens
 from sneakerd.web.hub import Hub
 from sneakerd.web.idempotency import Idempotency
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0
 LISTEN_BACKLOG = 4096
-API_DOCS = "/api-docs"
 OPENAPI_JSON = "/api/docs/swagger.json"
 
 
@@ -79,6 +78,7 @@ def _setup_docs(app: web.Application) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         _apispec(app)
     polish(app["swagger_dict"])
+    add_swagger_ui(app)
 
 
 def _apispec(app: web.Application) -> None:
@@ -87,8 +87,7 @@ def _apispec(app: web.Application) -> None:
         title="sneakerd",
         version="1.0.0",
         url=OPENAPI_JSON,
-        swagger_path=API_DOCS,
-        static_path="/api-docs/static",
+        swagger_path=None,  # its bundled Swagger UI 4.1.0 is replaced by apidoc.add_swagger_ui
         in_place=True,
         info={"description": "Limited-stock sneaker drops: holds, purchases, live stock."},
         securityDefinitions={

@@ -8,13 +8,14 @@ and they are ignored.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from sneakerd.clock import iso, parse_iso
 from sneakerd.domain.book import window_refusal
+from sneakerd.domain.money import CENT, PRICE_PATTERN, PriceError, parse_price
 
 MAX_ID = 2**53 - 1
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
@@ -23,7 +24,7 @@ TIME_EXAMPLE = "2026-11-24T10:00:00.000Z"
 URL_PATTERN = r"^https?://[^\s/?#]+[^\s]*$"
 PRICE_DOC = {
     "type": "string",
-    "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$",
+    "pattern": PRICE_PATTERN,
     "example": "199.99",
     "description": "A decimal string with at most two places; a JSON number is accepted too.",
 }
@@ -48,31 +49,16 @@ class StrictInt(fields.Integer):
 
 
 class Money(fields.Field):
-    """A non-negative amount with at most two decimals, given as a string or a number."""
-
-    default_error_messages = {  # noqa: RUF012 - marshmallow's convention
-        "invalid": 'Not a valid amount: use a string or number like "199.99".',
-        "range": "Must be between 0 and 9999999999.99 with at most two decimals.",
-    }
+    """A price, by the one rule of `sneakerd.domain.money` (a string or a number)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise self.make_error("invalid")
         try:
-            amount = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise self.make_error("invalid") from None
-        if (
-            not amount.is_finite()
-            or amount < 0
-            or amount >= Decimal("10000000000")
-            or amount != amount.quantize(Decimal("0.01"))
-        ):
-            raise self.make_error("range")
-        return amount.quantize(Decimal("0.01"))
+            return parse_price(value)
+        except PriceError as refused:
+            raise ValidationError(str(refused)) from None
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
-        return None if value is None else f"{Decimal(value).quantize(Decimal('0.01'))}"
+        return None if value is None else f"{Decimal(value).quantize(CENT)}"
 
 
 class Instant(fields.Field):

@@ -71,7 +71,15 @@ async def test_create_returns_the_full_drop_with_defaults(api: Api, admin_token:
 
 @pytest.mark.parametrize(
     ("price", "shown"),
-    [("199.99", "199.99"), (120, "120.00"), (99.5, "99.50"), ("15", "15.00"), (0.1, "0.10")],
+    [
+        ("199.99", "199.99"),
+        (120, "120.00"),
+        (99.5, "99.50"),
+        ("15", "15.00"),
+        (0.1, "0.10"),
+        ("0", "0.00"),
+        (-0.0, "0.00"),
+    ],
 )
 async def test_create_accepts_price_as_string_or_number(
     api: Api, admin_token: str, price: Any, shown: str
@@ -79,6 +87,45 @@ async def test_create_accepts_price_as_string_or_number(
     drop = await api.drop(admin_token, price=price)
     assert drop["price"] == shown
     assert (await get_drop(api, drop["id"]))["price"] == shown
+
+
+# Strings outside the documented pattern ^[0-9]{1,10}(\.[0-9]{1,2})?$ and numbers that are not a
+# finite, non-negative amount with at most two decimals (API.md: price).
+BAD_PRICES = [
+    "1_000",
+    "\u0663",  # ARABIC-INDIC DIGIT THREE
+    " 12 ",
+    "1e3",
+    "-0",
+    "+5",
+    "1.001",
+    "Infinity",
+    True,
+    -0.01,
+    1.005,
+    1e-3,
+]
+
+
+@pytest.mark.parametrize("price", BAD_PRICES)
+async def test_create_refuses_a_price_outside_the_documented_rule(
+    api: Api, admin_token: str, price: Any
+) -> None:
+    payload = {"name": api.unique("drop"), "price": price, "initialStock": 5}
+    status, body, _ = await api.call("POST", "/api/drops", token=admin_token, json=payload)
+    assert_validation(status, body, "price")
+
+
+@pytest.mark.parametrize("price", BAD_PRICES)
+async def test_update_refuses_a_price_outside_the_documented_rule(
+    api: Api, admin_token: str, price: Any
+) -> None:
+    drop = await api.drop(admin_token)
+    status, body, _ = await api.call(
+        "PUT", f"/api/drops/{drop['id']}", token=admin_token, json={"price": price}
+    )
+    assert_validation(status, body, "price")
+    assert await get_drop(api, drop["id"]) == drop
 
 
 async def test_create_keeps_every_optional_field(api: Api, admin_token: str) -> None:

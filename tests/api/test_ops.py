@@ -31,6 +31,7 @@ REST_TABLE = [
     ("get", "/metrics"),
 ]
 SPEC_LINK = re.compile(r"""["']([^"'\s]*(?:swagger|openapi)[^"'\s]*\.json)["']""")
+SCRIPT_SRC = re.compile(r"""<script[^>]*\bsrc=["']([^"']+)["']""")
 WITH_BODY = [(m, p) for m, p in REST_TABLE if m in ("post", "put")]
 
 
@@ -44,12 +45,16 @@ async def fetch(api: Api, url: str) -> tuple[int, str, Any]:
 
 
 async def spec_url(api: Api) -> str:
-    """The document's address, as the Swagger UI page names it."""
-    status, page, _ = await fetch(api, api.server.url + "/api-docs")
+    """The document's address, as the Swagger UI page (or a script it loads) names it."""
+    page_url = api.server.url + "/api-docs"
+    status, page, _ = await fetch(api, page_url)
     assert status == 200, page
     found = SPEC_LINK.findall(page)
-    assert found, page
-    return urljoin(api.server.url + "/api-docs", found[0])
+    for script in SCRIPT_SRC.findall(page):
+        _, text, _ = await fetch(api, urljoin(page_url, script))
+        found += SPEC_LINK.findall(text)
+    assert len(set(found)) == 1, found
+    return urljoin(page_url, found[0])
 
 
 async def load_spec(api: Api) -> dict[str, Any]:

@@ -176,7 +176,8 @@ def test_users_drops_and_stats_commands(store_url: str) -> None:
     assert shown["drop"] == drop
     stats = json.loads(sneakerd("stats", "--db", store_url, "--json").stdout)
     assert stats["drops"][0]["expiringNextMinute"] == 0
-    for bad in (["--price", "abc"], ["--price", "1.001"], ["--stock", "-1"]):
+    bad_prices = ("abc", "1.001", "1e3", "-0", "1_000", "\u0663", " 12 ")
+    for bad in [["--price", price] for price in bad_prices] + [["--stock", "-1"]]:
         args = ["drops", "create", "--db", store_url, "--name", "x", "--price", "1", "--stock", "1"]
         args[args.index(bad[0]) + 1] = bad[1]
         failed = sneakerd(*args)
