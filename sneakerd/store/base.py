@@ -71,7 +71,9 @@ class Store(Protocol):
     async def create_user(
         self, username: str, email: str, password_hash: str, role: Role, now: int
     ) -> User:
-        """Raise `EmailTaken` or `UsernameTaken` on a duplicate (case-insensitively)."""
+        """Keep `email` as its identity (`domain.accounts.normalize_email`, which raises
+        `InvalidEmail`); raise `EmailTaken` for a taken identity or `UsernameTaken` for a
+        taken username (case-insensitively)."""
 
     async def user_by_id(self, user_id: int) -> User | None: ...
 
@@ -80,9 +82,11 @@ class Store(Protocol):
         first requests, reading only the two columns the hot path's user check needs."""
 
     async def user_by_email(self, email: str) -> tuple[User, str] | None:
-        """The user and their password hash."""
+        """The user whose identity `email` names, and their password hash; None for an email
+        that names nobody (also one that cannot be an identity)."""
 
-    async def set_role(self, email: str, role: Role) -> User | None: ...
+    async def set_role(self, email: str, role: Role) -> User | None:
+        """The user `email` names, now with `role`; None if it names nobody."""
 
     # drops
     async def create_drop(self, info: DropInfo, initial_stock: int, now: int) -> Drop: ...

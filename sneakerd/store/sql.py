@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from sneakerd import errors
+from sneakerd.domain.accounts import email_identity_or_none, normalize_email
 from sneakerd.domain.book import Changes
 from sneakerd.domain.model import (
     Drop,
@@ -184,9 +185,13 @@ class SqlStore(abc.ABC):
 
     # -- users -------------------------------------------------------------------------------
 
+    # Every email is turned into its identity here as well as at the edges: whatever a caller
+    # passes, the column holds identities only and is compared byte for byte.
+
     async def create_user(
         self, username: str, email: str, password_hash: str, role: Role, now: int
     ) -> User:
+        email = normalize_email(email)
         try:
             async with self._transaction() as tx:
                 await tx.execute(
@@ -221,12 +226,19 @@ class SqlStore(abc.ABC):
         return found
 
     async def user_by_email(self, email: str) -> tuple[User, str] | None:
+        identity = email_identity_or_none(email)
+        if identity is None:
+            return None
         rows = await self._read(
-            f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = %s", (email,)
+            f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = %s", (identity,)
         )
         return (self._user(rows[0]), rows[0][5]) if rows else None
 
     async def set_role(self, email: str, role: Role) -> User | None:
+        identity = email_identity_or_none(email)
+        if identity is None:
+            return None
+        email = identity
         async with self._transaction() as tx:
             await tx.execute("UPDATE users SET role = %s WHERE email = %s", (role.value, email))
             rows = await tx.fetchall(f"SELECT {USER_COLUMNS} FROM users WHERE email = %s", (email,))

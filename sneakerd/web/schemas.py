@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from sneakerd.clock import iso, parse_iso
+from sneakerd.domain.accounts import EMAIL_MAX_LENGTH, InvalidEmail, normalize_email
 
 MAX_ID = 2**53 - 1
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
@@ -108,6 +109,43 @@ def text(max_len: int, *, required: bool = False, example: str = "", **kw: Any) 
     )
 
 
+class EmailIdentity(fields.String):
+    """An email, loaded as its account identity (`sneakerd.domain.accounts`): the form every
+    lookup, uniqueness check and rate limit uses. Validators see the identity; an invisible or
+    control character is a validation error."""
+
+    MAX_RAW_LENGTH = 4 * EMAIL_MAX_LENGTH  # bounds the work of normalising
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        if len(raw) > self.MAX_RAW_LENGTH:
+            raise ValidationError(f"Longer than maximum length {EMAIL_MAX_LENGTH}.")
+        try:
+            return normalize_email(raw)
+        except InvalidEmail as exc:
+            raise ValidationError(str(exc)) from None
+
+
+def password_field(min_len: int, max_len: int, **kw: Any) -> fields.String:
+    return fields.String(
+        validate=validate.Length(min=min_len, max=max_len),
+        load_only=True,
+        metadata={"example": "correct horse battery"},
+        **kw,
+    )
+
+
+def username_field(**kw: Any) -> fields.String:
+    return fields.String(
+        validate=[
+            validate.Length(min=3, max=32),
+            validate.Regexp(USERNAME_PATTERN, error="Use only letters, digits, _ . and -."),
+        ],
+        metadata={"example": "sole_collector"},
+        **kw,
+    )
+
+
 # -- requests -------------------------------------------------------------------------------
 
 
@@ -117,39 +155,22 @@ class RequestSchema(Schema):
 
 
 class RegisterRequest(RequestSchema):
-    username = fields.String(
+    username = username_field(required=True)
+    email = EmailIdentity(
         required=True,
-        validate=[
-            validate.Length(min=3, max=32),
-            validate.Regexp(USERNAME_PATTERN, error="Use only letters, digits, _ . and -."),
-        ],
-        metadata={"example": "sole_collector"},
+        validate=[validate.Length(min=1, max=EMAIL_MAX_LENGTH), validate.Email()],
+        metadata={"example": "ana@example.com", "format": "email"},
     )
-    email = fields.Email(
-        required=True,
-        validate=validate.Length(max=254),
-        metadata={"example": "ana@example.com"},
-    )
-    password = fields.String(
-        required=True,
-        validate=validate.Length(min=8, max=128),
-        load_only=True,
-        metadata={"example": "correct horse battery"},
-    )
+    password = password_field(8, 128, required=True)
 
 
 class LoginRequest(RequestSchema):
-    email = fields.String(
+    email = EmailIdentity(
         required=True,
-        validate=validate.Length(min=1, max=254),
+        validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH),
         metadata={"example": "ana@example.com"},
     )
-    password = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=1024),
-        load_only=True,
-        metadata={"example": "correct horse battery"},
-    )
+    password = password_field(1, 1024, required=True)
 
 
 class DropFields(RequestSchema):

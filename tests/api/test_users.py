@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import jwt
 import pytest
 
@@ -296,3 +301,257 @@ async def test_profile_with_a_freshly_forged_valid_token_is_accepted(api: Api) -
     status, body, _ = await api.call("GET", "/api/users/profile", token=token)
     assert status == 200, body
     assert body["user"]["id"] == user["id"]
+
+
+# --- look-alike emails (issue 11 item 3) -------------------------------------------------------
+#
+# One identity per email: Unicode NFKC, then case folding. So a case or width variant is the
+# same account, an accent makes another account, and invisible characters are refused.
+
+
+def fullwidth(text: str) -> str:
+    """The text in fullwidth forms (U+FF01-FF5E), which NFKC maps back to ASCII."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def alice(api: Api) -> str:
+    """A fresh local part that starts with `alice` (the suffix is lowercase ASCII)."""
+    return "alice" + api.unique("")
+
+
+async def register_as(api: Api, email: str) -> dict[str, Any]:
+    status, body, _ = await api.call(
+        "POST",
+        "/api/users/register",
+        json={"username": api.unique(), "email": email, "password": PASSWORD},
+    )
+    assert status == 201, body
+    return dict(body["user"])
+
+
+async def login_as(api: Api, email: str, password: str = PASSWORD) -> tuple[int, Any]:
+    status, body, _ = await api.call(
+        "POST", "/api/users/login", json={"email": email, "password": password}
+    )
+    return status, body
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    [
+        pytest.param(lambda local: "ÁLICE" + local[5:].upper(), id="uppercase-accented"),
+        pytest.param(lambda local: "Álice" + local[5:], id="capital-accented"),
+        pytest.param(lambda local: "alicé" + local[5:], id="accent-on-e"),
+        pytest.param(lambda local: "alic\u0065\u0301" + local[5:], id="decomposed-accent"),
+    ],
+)
+async def test_an_accented_look_alike_does_not_log_in_as_the_plain_account(
+    api: Api, look_alike: Any
+) -> None:
+    local = alice(api)
+    await register_as(api, f"{local}@example.com")
+    status, body = await login_as(api, f"{look_alike(local)}@example.com")
+    assert_error(status, body, 401, "invalid_credentials")
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(lambda local: local.upper(), id="uppercase"),
+        pytest.param(lambda local: fullwidth(local[0]) + local[1:], id="fullwidth-a"),
+        pytest.param(lambda local: fullwidth(local), id="fullwidth-all"),
+        pytest.param(lambda local: " " + local, id="leading-space"),
+    ],
+)
+async def test_a_case_or_width_variant_logs_in_to_the_same_account(api: Api, variant: Any) -> None:
+    local = alice(api)
+    user = await register_as(api, f"{local}@example.com")
+    status, body = await login_as(api, f"{variant(local)}@example.com")
+    assert status == 200, body
+    assert body["user"]["id"] == user["id"]
+
+
+async def test_uppercase_accented_email_logs_in_to_the_lowercase_accented_account(
+    api: Api,
+) -> None:
+    local = "álice" + api.unique("")
+    user = await register_as(api, f"{local}@example.com")
+    for variant in (local.upper(), "Álice" + local[5:], "a\u0301lice" + local[5:]):
+        status, body = await login_as(api, f"{variant}@EXAMPLE.com")
+        assert status == 200, (variant, body)
+        assert body["user"]["id"] == user["id"]
+
+
+async def test_register_stores_the_normalised_email(api: Api) -> None:
+    local = "ÁLICE" + api.unique("").upper()
+    user = await register_as(api, f"{local}@{fullwidth('EXAMPLE')}.COM")
+    assert user["email"] == f"{local.casefold()}@example.com"
+    status, body = await login_as(api, user["email"])
+    assert status == 200, body
+    assert body["user"] == user
+
+
+@pytest.mark.parametrize("accented_first", [True, False], ids=["dávid-first", "david-first"])
+async def test_accented_and_plain_emails_are_two_accounts(api: Api, accented_first: bool) -> None:
+    suffix = api.unique("")
+    plain, accented = f"david{suffix}@example.com", f"dávid{suffix}@example.com"
+    first, second = (accented, plain) if accented_first else (plain, accented)
+    one = await register_as(api, first)
+    other = await register_as(api, second)
+    assert one["id"] != other["id"]
+    assert (one["email"], other["email"]) == (first, second)
+    for email, user in ((first, one), (second, other)):
+        status, body = await login_as(api, email)
+        assert status == 200, body
+        assert body["user"]["id"] == user["id"]
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(str.upper, id="uppercase"),
+        pytest.param(fullwidth, id="fullwidth"),
+    ],
+)
+async def test_registering_a_variant_of_a_taken_email_is_email_taken(
+    api: Api, variant: Any
+) -> None:
+    email = f"david{api.unique('')}@example.com"
+    await register_as(api, email)
+    status, body, _ = await api.call(
+        "POST",
+        "/api/users/register",
+        json={"username": api.unique(), "email": variant(email), "password": PASSWORD},
+    )
+    assert_error(status, body, 409, "email_taken")
+
+
+INVISIBLE = [
+    pytest.param("\u200b", id="zero-width-space"),
+    pytest.param("\u200d", id="zero-width-joiner"),
+    pytest.param("\u2060", id="word-joiner"),
+    pytest.param("\ufeff", id="byte-order-mark"),
+    pytest.param("\u00ad", id="soft-hyphen"),
+    pytest.param("\u034f", id="combining-grapheme-joiner"),
+    pytest.param("\u2028", id="line-separator"),
+    pytest.param("\u2029", id="paragraph-separator"),
+    pytest.param("\n", id="newline"),
+    pytest.param("\x00", id="nul"),
+    pytest.param("\x7f", id="delete"),
+]
+
+
+@pytest.mark.parametrize("where", ["end", "middle"])
+@pytest.mark.parametrize("char", INVISIBLE)
+async def test_login_with_an_invisible_character_in_the_email_is_a_validation_error(
+    api: Api, char: str, where: str
+) -> None:
+    local = alice(api)
+    await register_as(api, f"{local}@example.com")
+    email = f"{local}@example.com{char}" if where == "end" else f"ali{char}{local[3:]}@example.com"
+    status, body = await login_as(api, email)
+    assert_validation(status, body, "email")
+
+
+@pytest.mark.parametrize("char", INVISIBLE)
+async def test_register_with_an_invisible_character_in_the_email_is_a_validation_error(
+    api: Api, char: str
+) -> None:
+    ident = {**new_identity(api), "email": f"ali{char}ce{api.unique('')}@example.com"}
+    status, body, _ = await api.call("POST", "/api/users/register", json=ident)
+    assert_validation(status, body, "email")
+
+
+async def test_auth_limit_counts_look_alikes_of_one_account_in_one_bucket(
+    start_api: Callable[..., Api],
+) -> None:
+    """Each attempt comes from another loopback address, so the per-IP buckets stay full and
+    only the per-account bucket can refuse the fourth."""
+    api = start_api(RATE_LIMIT_AUTH="3")
+    local = alice(api)
+    attempts = [
+        f"{fullwidth(local)}@example.com",
+        f"{local.upper()}@Example.com",
+        f" {local}@example.com ",
+    ]
+    for n, email in enumerate(attempts, start=2):
+        status, body = await login_from(api, f"127.0.0.{n}", email)
+        assert_error(status, body, 401, "invalid_credentials")
+    # Another identity (an accent) has a bucket of its own...
+    status, body = await login_from(api, "127.0.0.6", f"alicé{local[5:]}@example.com")
+    assert_error(status, body, 401, "invalid_credentials")
+    # ...but the account itself, from a fresh address, is out of attempts.
+    status, body = await login_from(api, "127.0.0.7", f"{local}@example.com")
+    assert_error(status, body, 429, "rate_limited")
+
+
+async def login_from(api: Api, address: str, email: str) -> tuple[int, Any]:
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        return await login_as(Api(session, api.server), email, "not-the-password")
+
+
+def cli(api: Api, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """The operator CLI on the test server's database, as an operator would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "sneakerd", *args, "--db", api.server.db_url],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=api.server.cwd,
+        env=api.server.env,
+    )
+
+
+async def test_cli_create_admin_keeps_the_identity_of_the_email(api: Api) -> None:
+    local = "ÁDMIN" + api.unique("").upper()
+    done = cli(
+        api,
+        "users",
+        "create-admin",
+        "--json",
+        "--email",
+        f"{fullwidth(local)}@Example.com",
+        "--username",
+        api.unique("admin"),
+        stdin=PASSWORD + "\n",
+    )
+    assert done.returncode == 0, done.stderr
+    identity = f"{local.casefold()}@example.com"
+    assert json.loads(done.stdout)["user"]["email"] == identity
+    status, body = await login_as(api, identity)
+    assert status == 200, body
+    assert body["user"]["role"] == "admin"
+    status, body = await login_as(api, identity.replace("á", "a"))
+    assert_error(status, body, 401, "invalid_credentials")
+
+
+async def test_cli_create_admin_refuses_an_email_with_an_invisible_character(api: Api) -> None:
+    email = f"admin{api.unique('')}@example.com\u200b"
+    done = cli(
+        api,
+        "users",
+        "create-admin",
+        "--email",
+        email,
+        "--username",
+        api.unique("admin"),
+        stdin=PASSWORD + "\n",
+    )
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "not an email address" in done.stderr and "invisible" in done.stderr
+    status, body = await login_as(api, email.rstrip("\u200b"))
+    assert_error(status, body, 401, "invalid_credentials")
+
+
+async def test_cli_promote_finds_the_account_by_its_identity_only(api: Api) -> None:
+    local = alice(api)
+    await register_as(api, f"{local}@example.com")
+    accented = cli(api, "users", "promote", f"alicé{local[5:]}@example.com")
+    assert accented.returncode == 1 and "no user" in accented.stderr, accented.stderr
+    done = cli(api, "users", "promote", "--json", f"{fullwidth(local.upper())}@EXAMPLE.COM")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["user"]["email"] == f"{local}@example.com"
+    status, body = await login_as(api, f"{local}@example.com")
+    assert status == 200 and body["user"]["role"] == "admin", body

@@ -1,4 +1,9 @@
-"""POST /api/users/register, POST /api/users/login, GET /api/users/profile."""
+"""POST /api/users/register, POST /api/users/login, GET /api/users/profile.
+
+Emails arrive already turned into their account identity by the schemas
+(`sneakerd.domain.accounts`), so the lookup, the uniqueness check and the per-account rate-limit
+bucket all see one form: look-alike spellings cannot open another account or dodge its limit.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,8 @@ from sneakerd.web.routes.common import BEARER, errors_doc, principal
 from sneakerd.web.schemas import LOGIN, REGISTER, AuthOut, LoginRequest, ProfileOut, RegisterRequest
 
 
-def _limit(request: web.Request, email: str) -> None:
-    request.app[keys.AUTH_LIMIT].check(("ip", request.remote), ("account", email))
+def _limit(request: web.Request, identity: str) -> None:
+    request.app[keys.AUTH_LIMIT].check(("ip", request.remote), ("account", identity))
 
 
 @docs(
@@ -28,7 +33,7 @@ def _limit(request: web.Request, email: str) -> None:
 @response_schema(AuthOut, 201, description="The new user and a bearer token")
 async def register(request: web.Request) -> web.Response:
     data = REGISTER.load(await read_object(request))
-    email = data["email"].strip().lower()
+    email = data["email"]
     _limit(request, email)
     app = request.app
     password_hash = await hash_password(data["password"], app[keys.SETTINGS].bcrypt_rounds)
@@ -48,7 +53,7 @@ async def register(request: web.Request) -> web.Response:
 @response_schema(AuthOut, 200, description="The user and a bearer token")
 async def login(request: web.Request) -> web.Response:
     data = LOGIN.load(await read_object(request))
-    email = data["email"].strip().lower()
+    email = data["email"]
     _limit(request, email)
     app = request.app
     found = await app[keys.STORE].user_by_email(email)
