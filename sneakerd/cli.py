@@ -24,7 +24,7 @@ from sneakerd.clock import SystemClock, iso, parse_iso
 from sneakerd.config import Settings
 from sneakerd.domain.accounts import EMAIL_MAX_LENGTH, InvalidEmail, normalize_email
 from sneakerd.domain.model import DropInfo, Role
-from sneakerd.passwords import hash_password_sync
+from sneakerd.passwords import hash_password_sync, password_problem
 from sneakerd.store import Store, open_store
 from sneakerd.views import drop_view, money, user_view
 
@@ -121,6 +121,9 @@ def _read_password(args: argparse.Namespace) -> str:
             raise CliError("the two passwords differ")
     if not 8 <= len(password) <= 128:
         raise CliError("the password must be 8 to 128 characters long")
+    problem = password_problem(password)
+    if problem is not None:
+        raise CliError(f"the password is refused: {problem.lower()}")
     return password
 
 

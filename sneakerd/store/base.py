@@ -77,6 +77,10 @@ class Store(Protocol):
 
     async def user_by_id(self, user_id: int) -> User | None: ...
 
+    async def replace_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> bool:
+        """Swap the hash only if it is still `old_hash` (a re-hash on login must not undo a
+        password change that committed in between); True if it was swapped."""
+
     async def usernames_by_ids(self, user_ids: Sequence[int]) -> dict[int, str]:
         """The names of those of the given users that exist, by id: one query for a crowd's
         first requests, reading only the two columns the hot path's user check needs."""

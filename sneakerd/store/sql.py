@@ -225,6 +225,14 @@ class SqlStore(abc.ABC):
                 found[int(user_id)] = username
         return found
 
+    async def replace_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> bool:
+        async with self._transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE users SET password_hash = %s WHERE id = %s AND password_hash = %s",
+                (new_hash, user_id, old_hash),
+            )
+        return changed == 1
+
     async def user_by_email(self, email: str) -> tuple[User, str] | None:
         identity = email_identity_or_none(email)
         if identity is None:

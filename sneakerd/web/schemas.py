@@ -15,6 +15,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 
 from sneakerd.clock import iso, parse_iso
 from sneakerd.domain.accounts import EMAIL_MAX_LENGTH, InvalidEmail, normalize_email
+from sneakerd.passwords import password_problem
 
 MAX_ID = 2**53 - 1
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
@@ -126,9 +127,15 @@ class EmailIdentity(fields.String):
             raise ValidationError(str(exc)) from None
 
 
+def _typeable(password: str) -> None:
+    problem = password_problem(password)
+    if problem is not None:
+        raise ValidationError(problem)
+
+
 def password_field(min_len: int, max_len: int, **kw: Any) -> fields.String:
     return fields.String(
-        validate=validate.Length(min=min_len, max=max_len),
+        validate=[validate.Length(min=min_len, max=max_len), _typeable],
         load_only=True,
         metadata={"example": "correct horse battery"},
         **kw,

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import json
 import subprocess
 import sys
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
+import bcrypt
 import jwt
 import pytest
 
+from sneakerd.domain.model import Role
+from sneakerd.passwords import hash_password_sync
+from sneakerd.store import Store, open_store
 from tests.api.conftest import Api
 from tests.api.helpers import ISO_MS, assert_error, assert_validation
 
@@ -555,3 +562,108 @@ async def test_cli_promote_finds_the_account_by_its_identity_only(api: Api) -> N
     assert json.loads(done.stdout)["user"]["email"] == f"{local}@example.com"
     status, body = await login_as(api, f"{local}@example.com")
     assert status == 200 and body["user"]["role"] == "admin", body
+
+
+# --- passwords (issue 11 item 9) --------------------------------------------------------------
+
+LONG_PASSWORD = "correct horse battery staple, " * 3  # 90 bytes: over bcrypt's 72
+
+
+def cost_of(password_hash: str) -> int:
+    """The cost a bcrypt hash says it was made at: "$2b$12$..." is 12."""
+    return int(password_hash.split("$")[2])
+
+
+def first_scheme_prehash(password: str) -> str:
+    """The first scheme's pre-hash of a password over 72 bytes: base64(sha256(password))."""
+    return base64.b64encode(hashlib.sha256(password.encode()).digest()).decode()
+
+
+@contextlib.asynccontextmanager
+async def server_store(api: Api) -> AsyncIterator[Store]:
+    """The test server's database, opened beside it, as an operator with a shell would."""
+    store = await open_store(api.server.db_url)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def stored_hash(api: Api, email: str) -> str:
+    async with server_store(api) as store:
+        found = await store.user_by_email(email)
+    assert found is not None, email
+    return found[1]
+
+
+async def user_with_hash(api: Api, password_hash: str) -> str:
+    """A customer whose stored hash is `password_hash` (made elsewhere); returns the email."""
+    name = api.unique()
+    email = f"{name}@example.com"
+    async with server_store(api) as store:
+        await store.create_user(name, email, password_hash, Role.CUSTOMER, int(time.time() * 1000))
+    return email
+
+
+async def test_the_sha256_text_of_a_long_password_does_not_log_in(api: Api) -> None:
+    ident = {**new_identity(api), "password": LONG_PASSWORD}
+    status, body, _ = await api.call("POST", "/api/users/register", json=ident)
+    assert status == 201, body
+    status, body = await login_as(api, ident["email"], first_scheme_prehash(LONG_PASSWORD))
+    assert_error(status, body, 401, "invalid_credentials")
+    status, body = await login_as(api, ident["email"], LONG_PASSWORD)
+    assert status == 200, body
+
+
+async def test_a_first_scheme_hash_logs_in_with_its_long_password_and_is_replaced(
+    api: Api,
+) -> None:
+    old_hash = bcrypt.hashpw(
+        first_scheme_prehash(LONG_PASSWORD).encode(), bcrypt.gensalt(4)
+    ).decode()
+    email = await user_with_hash(api, old_hash)
+    status, body = await login_as(api, email, first_scheme_prehash(LONG_PASSWORD))
+    assert_error(status, body, 401, "invalid_credentials")
+    assert await stored_hash(api, email) == old_hash
+    status, body = await login_as(api, email, LONG_PASSWORD)
+    assert status == 200, body
+    new_hash = await stored_hash(api, email)
+    assert new_hash != old_hash
+    assert not bcrypt.checkpw(first_scheme_prehash(LONG_PASSWORD).encode(), new_hash.encode())
+    for password, expected in ((LONG_PASSWORD, 200), (first_scheme_prehash(LONG_PASSWORD), 401)):
+        status, body = await login_as(api, email, password)
+        assert status == expected, body
+
+
+@pytest.mark.parametrize("cost", [5, 6])
+async def test_login_rehashes_a_hash_of_another_cost_at_bcrypt_rounds(api: Api, cost: int) -> None:
+    """The server runs BCRYPT_ROUNDS=4: a hash made at another cost converges on it."""
+    email = await user_with_hash(api, hash_password_sync(PASSWORD, cost))
+    status, body = await login_as(api, email, "wrong-password")
+    assert_error(status, body, 401, "invalid_credentials")
+    assert cost_of(await stored_hash(api, email)) == cost  # a wrong password changes nothing
+    status, body = await login_as(api, email)
+    assert status == 200, body
+    assert cost_of(await stored_hash(api, email)) == 4
+    status, body = await login_as(api, email)
+    assert status == 200, body
+
+
+async def test_login_keeps_a_hash_of_the_configured_cost(api: Api) -> None:
+    user, _ = await api.register()
+    before = await stored_hash(api, user["email"])
+    status, body = await login_as(api, user["email"])
+    assert status == 200, body
+    assert await stored_hash(api, user["email"]) == before
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\t", "\n", "\x1b", "\x7f", "\x9f"])
+async def test_a_password_with_a_control_character_is_a_validation_error(
+    api: Api, char: str
+) -> None:
+    ident = {**new_identity(api), "password": f"hunter2{char}hunter2"}
+    status, body, _ = await api.call("POST", "/api/users/register", json=ident)
+    assert_validation(status, body, "password")
+    user, _ = await api.register()
+    status, body = await login_as(api, user["email"], f"{PASSWORD}{char}")
+    assert_validation(status, body, "password")

@@ -100,3 +100,13 @@ async def test_set_role_uses_the_identity(store: Store) -> None:
     assert await store.set_role("Alicé@example.com", Role.ADMIN) is None
     promoted = await store.set_role("\uff21LICE@example.com", Role.ADMIN)
     assert promoted is not None and promoted.id == alice and promoted.role is Role.ADMIN
+
+
+async def test_replace_password_hash_swaps_only_the_hash_it_was_given(store: Store) -> None:
+    user_id = await make(store, "alice", "alice@example.com")
+    assert await store.replace_password_hash(user_id, "hash-alice", "$2b$04$new")
+    assert not await store.replace_password_hash(user_id, "hash-alice", "$2b$04$stale")
+    assert not await store.replace_password_hash(user_id, "$2B$04$NEW", "$2b$04$case")
+    assert not await store.replace_password_hash(999_999, "$2b$04$new", "$2b$04$nobody")
+    found = await store.user_by_email("alice@example.com")
+    assert found is not None and found[1] == "$2b$04$new"

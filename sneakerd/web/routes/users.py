@@ -7,21 +7,48 @@ bucket all see one form: look-alike spellings cannot open another account or dod
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
-from sneakerd.domain.model import Role
-from sneakerd.passwords import decoy_hash, hash_password, verify_password
+from sneakerd import errors
+from sneakerd.domain.model import Role, User
+from sneakerd.passwords import check_password, decoy_hash, hash_password
 from sneakerd.views import user_view
 from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, request_schema, response_schema
 from sneakerd.web.jsonio import json_response, read_object
 from sneakerd.web.problems import ApiError
 from sneakerd.web.routes.common import BEARER, errors_doc, principal
-from sneakerd.web.schemas import LOGIN, REGISTER, AuthOut, LoginRequest, ProfileOut, RegisterRequest
+from sneakerd.web.schemas import (
+    LOGIN,
+    REGISTER,
+    AuthOut,
+    LoginRequest,
+    ProfileOut,
+    RegisterRequest,
+)
+
+log = logging.getLogger(__name__)
 
 
 def _limit(request: web.Request, identity: str) -> None:
     request.app[keys.AUTH_LIMIT].check(("ip", request.remote), ("account", identity))
+
+
+def _wrong_credentials() -> ApiError:
+    return ApiError(401, "invalid_credentials", "Wrong email or password")
+
+
+async def _rehash(request: web.Request, user: User, old_hash: str, password: str) -> None:
+    """Store a hash of the current scheme and cost. Best effort: the login has succeeded, and
+    a failure here only leaves the old hash for the next login to replace."""
+    app = request.app
+    try:
+        new_hash = await hash_password(password, app[keys.SETTINGS].bcrypt_rounds)
+        await app[keys.STORE].replace_password_hash(user.id, old_hash, new_hash)
+    except errors.Unavailable:
+        log.warning("could not re-hash the password of user %s; the next login retries", user.id)
 
 
 @docs(
@@ -56,11 +83,17 @@ async def login(request: web.Request) -> web.Response:
     email = data["email"]
     _limit(request, email)
     app = request.app
+    rounds = app[keys.SETTINGS].bcrypt_rounds
     found = await app[keys.STORE].user_by_email(email)
-    hashed = found[1] if found else decoy_hash(app[keys.SETTINGS].bcrypt_rounds)
-    if not await verify_password(data["password"], hashed) or found is None:
-        raise ApiError(401, "invalid_credentials", "Wrong email or password")
+    # An unknown email costs one bcrypt at the configured cost, as every account's hash does
+    # once re-hashed below, so timing does not tell which emails have accounts.
+    hashed = found[1] if found else decoy_hash(rounds)
+    verdict = await check_password(data["password"], hashed, rounds)
+    if not verdict.ok or found is None:
+        raise _wrong_credentials()
     user = found[0]
+    if verdict.rehash:
+        await _rehash(request, user, hashed, data["password"])
     app[keys.KNOWN_USERS].remember(user)
     return json_response({"user": user_view(user), "token": app[keys.TOKENS].issue(user)})
 
