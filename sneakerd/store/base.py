@@ -77,6 +77,12 @@ class Store(Protocol):
 
     async def user_by_id(self, user_id: int) -> User | None: ...
 
+    async def update_user(
+        self, user_id: int, *, username: str | None = None, password_hash: str | None = None
+    ) -> User | None:
+        """Change what is given; None if the user does not exist. Raise `UsernameTaken` when
+        another user has the name (case-insensitively)."""
+
     async def replace_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> bool:
         """Swap the hash only if it is still `old_hash` (a re-hash on login must not undo a
         password change that committed in between); True if it was swapped."""

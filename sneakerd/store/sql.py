@@ -225,6 +225,27 @@ class SqlStore(abc.ABC):
                 found[int(user_id)] = username
         return found
 
+    async def update_user(
+        self, user_id: int, *, username: str | None = None, password_hash: str | None = None
+    ) -> User | None:
+        given = {"username": username, "password_hash": password_hash}
+        sets = [(column, value) for column, value in given.items() if value is not None]
+        try:
+            async with self._transaction() as tx:
+                if sets:
+                    await tx.execute(
+                        "UPDATE users SET "
+                        + ", ".join(f"{column} = %s" for column, _ in sets)
+                        + " WHERE id = %s",
+                        (*[value for _, value in sets], user_id),
+                    )
+                rows = await tx.fetchall(
+                    f"SELECT {USER_COLUMNS} FROM users WHERE id = %s", (user_id,)
+                )
+        except DuplicateKey:
+            raise errors.UsernameTaken("That username is taken") from None
+        return self._user(rows[0]) if rows else None
+
     async def replace_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> bool:
         async with self._transaction() as tx:
             changed = await tx.execute(

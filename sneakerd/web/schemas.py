@@ -180,6 +180,21 @@ class LoginRequest(RequestSchema):
     password = password_field(1, 1024, required=True)
 
 
+class ProfileUpdateRequest(RequestSchema):
+    """`username` and/or `password`; a new password needs the current one."""
+
+    username = username_field()
+    password = password_field(8, 128)
+    current_password = password_field(1, 1024, data_key="currentPassword")
+
+    @validates_schema
+    def _something_to_change(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "username" not in data and "password" not in data:
+            raise ValidationError("Give a username and/or a password to change.", "_schema")
+        if "password" in data and "current_password" not in data:
+            raise ValidationError("Required to change the password.", "currentPassword")
+
+
 class DropFields(RequestSchema):
     """The writable fields of a drop, shared by create and update."""
 
@@ -421,6 +436,7 @@ class HealthOut(Schema):
 # small body with it, and an instance keeps no per-request state.
 REGISTER = RegisterRequest()
 LOGIN = LoginRequest()
+UPDATE_PROFILE = ProfileUpdateRequest()
 CREATE_DROP = CreateDropRequest()
 UPDATE_DROP = UpdateDropRequest()
 RESERVE = ReserveRequest()

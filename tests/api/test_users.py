@@ -24,6 +24,9 @@ from sneakerd.passwords import hash_password_sync
 from sneakerd.store import Store, open_store
 from tests.api.conftest import Api
 from tests.api.helpers import ISO_MS, assert_error, assert_validation
+from tests.api.test_ops import load_spec, operations
+
+JSON_TYPE = "application/json"
 
 PASSWORD = "hunter2hunter2"
 USER_KEYS = {"id", "username", "email", "role", "createdAt"}
@@ -667,3 +670,179 @@ async def test_a_password_with_a_control_character_is_a_validation_error(
     user, _ = await api.register()
     status, body = await login_as(api, user["email"], f"{PASSWORD}{char}")
     assert_validation(status, body, "password")
+
+
+# --- PUT /api/users/profile -------------------------------------------------------------------
+
+
+async def put_profile(api: Api, token: str | None, payload: Any) -> tuple[int, Any]:
+    status, body, _ = await api.call("PUT", "/api/users/profile", token=token, json=payload)
+    return status, body
+
+
+async def test_put_profile_changes_the_username(api: Api) -> None:
+    user, token = await api.register()
+    new_name = api.unique("renamed")
+    status, body = await put_profile(api, token, {"username": new_name})
+    assert status == 200, body
+    assert set(body) == {"user"}
+    assert body["user"] == {**user, "username": new_name}
+    status, body, _ = await api.call("GET", "/api/users/profile", token=token)
+    assert status == 200 and body["user"]["username"] == new_name, body
+    status, body = await login_as(api, user["email"])
+    assert status == 200 and body["user"]["username"] == new_name, body
+
+
+async def test_put_profile_changes_the_password_given_the_current_one(api: Api) -> None:
+    user, token = await api.register()
+    status, body = await put_profile(
+        api, token, {"password": "a-new-password", "currentPassword": PASSWORD}
+    )
+    assert status == 200, body
+    assert body["user"] == user
+    assert "a-new-password" not in repr(body) and "$2b$" not in repr(body)
+    status, body = await login_as(api, user["email"], "a-new-password")
+    assert status == 200, body
+    status, body = await login_as(api, user["email"], PASSWORD)
+    assert_error(status, body, 401, "invalid_credentials")
+
+
+async def test_put_profile_changes_both_at_once(api: Api) -> None:
+    user, token = await api.register()
+    new_name = api.unique("both")
+    status, body = await put_profile(
+        api,
+        token,
+        {"username": new_name, "password": LONG_PASSWORD, "currentPassword": PASSWORD},
+    )
+    assert status == 200, body
+    assert body["user"]["username"] == new_name
+    status, body = await login_as(api, user["email"], LONG_PASSWORD)
+    assert status == 200 and body["user"]["username"] == new_name, body
+
+
+async def test_put_profile_with_a_wrong_current_password_is_invalid_credentials(
+    api: Api,
+) -> None:
+    user, token = await api.register()
+    before = await stored_hash(api, user["email"])
+    new_name = api.unique("nope")
+    status, body = await put_profile(
+        api,
+        token,
+        {"username": new_name, "password": "a-new-password", "currentPassword": "not-it-at-all"},
+    )
+    assert_error(status, body, 401, "invalid_credentials")
+    assert await stored_hash(api, user["email"]) == before
+    status, body, _ = await api.call("GET", "/api/users/profile", token=token)
+    assert body["user"] == user
+    status, body = await login_as(api, user["email"])
+    assert status == 200, body
+
+
+async def test_put_profile_password_without_the_current_one_is_a_validation_error(
+    api: Api,
+) -> None:
+    user, token = await api.register()
+    status, body = await put_profile(api, token, {"password": "a-new-password"})
+    assert_validation(status, body, "currentPassword")
+    status, body = await login_as(api, user["email"])
+    assert status == 200, body
+
+
+async def test_put_profile_to_a_taken_username_is_username_taken(api: Api) -> None:
+    other, _ = await api.register()
+    user, token = await api.register()
+    for taken in (other["username"], other["username"].upper()):
+        status, body = await put_profile(api, token, {"username": taken})
+        assert_error(status, body, 409, "username_taken")
+    status, body, _ = await api.call("GET", "/api/users/profile", token=token)
+    assert body["user"] == user
+
+
+async def test_put_profile_may_keep_or_recase_the_own_username(api: Api) -> None:
+    user, token = await api.register()
+    for name in (user["username"], user["username"].upper()):
+        status, body = await put_profile(api, token, {"username": name})
+        assert status == 200, body
+        assert body["user"]["username"] == name
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"username": "ab"}, "username"),
+        ({"username": "a" * 33}, "username"),
+        ({"username": "bad name"}, "username"),
+        ({"username": "ünïcode"}, "username"),
+        ({"username": ""}, "username"),
+        ({"username": None}, "username"),
+        ({"username": 12345}, "username"),
+        ({"password": "p" * 7, "currentPassword": PASSWORD}, "password"),
+        ({"password": "p" * 129, "currentPassword": PASSWORD}, "password"),
+        ({"password": "hunter2\x00hunter2", "currentPassword": PASSWORD}, "password"),
+        ({"password": "a-new-password", "currentPassword": ""}, "currentPassword"),
+        ({"email": "new@example.com"}, "email"),
+        ({}, "_schema"),
+    ],
+)
+async def test_put_profile_validates_like_register(
+    api: Api, payload: dict[str, Any], field: str
+) -> None:
+    user, token = await api.register()
+    status, body = await put_profile(api, token, payload)
+    assert_validation(status, body, field)
+    status, body, _ = await api.call("GET", "/api/users/profile", token=token)
+    assert body["user"] == user
+
+
+@pytest.mark.parametrize("token", [None, "garbage"])
+async def test_put_profile_without_a_valid_token_is_unauthorized(
+    api: Api, token: str | None
+) -> None:
+    status, body = await put_profile(api, token, {"username": api.unique()})
+    assert_error(status, body, 401, "unauthorized")
+
+
+async def test_put_profile_for_a_user_that_does_not_exist_is_unauthorized(api: Api) -> None:
+    token = jwt.encode(claims(987_654_322), api.server.jwt_secret, algorithm="HS256")
+    status, body = await put_profile(api, token, {"username": api.unique()})
+    assert_error(status, body, 401, "unauthorized")
+
+
+async def test_put_profile_body_must_be_a_json_object(api: Api) -> None:
+    _, token = await api.register()
+    status, body, _ = await api.call(
+        "PUT", "/api/users/profile", token=token, data=b"{", headers={"Content-Type": JSON_TYPE}
+    )
+    assert_error(status, body, 400, "bad_request")
+    status, body = await put_profile(api, token, ["username"])
+    assert_error(status, body, 422, "validation_error")
+
+
+async def test_wrong_current_passwords_count_against_the_accounts_sign_in_limit(
+    start_api: Callable[..., Api],
+) -> None:
+    api = start_api(RATE_LIMIT_AUTH="3")
+    user, token = await api.register()  # one attempt from this address
+    wrong = {"password": "a-new-password", "currentPassword": "not-it-at-all"}
+    for _ in range(2):
+        status, body = await put_profile(api, token, wrong)
+        assert_error(status, body, 401, "invalid_credentials")
+    status, body = await put_profile(api, token, {**wrong, "currentPassword": PASSWORD})
+    assert_error(status, body, 429, "rate_limited")
+    # The account's bucket, not this address's: a login from elsewhere is refused too.
+    status, body = await login_from(api, "127.0.0.9", user["email"])
+    assert_error(status, body, 429, "rate_limited")
+
+
+async def test_put_profile_is_in_the_openapi_document(api: Api) -> None:
+    spec = await load_spec(api)
+    operation = operations(spec)[("put", "/api/users/profile")]
+    assert operation.get("security"), operation
+    assert {"200", "401", "409", "422"} <= set(map(str, operation["responses"])), operation
+    body = next(p for p in operation["parameters"] if p.get("in") == "body")
+    name = body["schema"]["$ref"].rsplit("/", 1)[-1]
+    properties = spec["definitions"][name]["properties"]
+    assert {"username", "password", "currentPassword"} <= set(properties), properties
+    assert spec["definitions"][name].get("additionalProperties") is False

@@ -1,4 +1,4 @@
-"""POST /api/users/register, POST /api/users/login, GET /api/users/profile.
+"""POST /api/users/register, POST /api/users/login, GET and PUT /api/users/profile.
 
 Emails arrive already turned into their account identity by the schemas
 (`sneakerd.domain.accounts`), so the lookup, the uniqueness check and the per-account rate-limit
@@ -23,9 +23,11 @@ from sneakerd.web.routes.common import BEARER, errors_doc, principal
 from sneakerd.web.schemas import (
     LOGIN,
     REGISTER,
+    UPDATE_PROFILE,
     AuthOut,
     LoginRequest,
     ProfileOut,
+    ProfileUpdateRequest,
     RegisterRequest,
 )
 
@@ -108,7 +110,48 @@ async def profile(request: web.Request) -> web.Response:
     return json_response({"user": user_view(user)})
 
 
+@docs(
+    tags=["users"],
+    summary="Change the signed-in user's username and/or password",
+    description=(
+        "Give `username`, `password` or both. A new `password` needs `currentPassword`; when "
+        "`currentPassword` is given it is checked (a wrong one is 401 `invalid_credentials`, "
+        "nothing changes, and it counts against the account's sign-in limit). The same rules "
+        "as registration apply to both fields. Tokens already issued stay valid."
+    ),
+    security=BEARER,
+    responses=errors_doc(400, 401, 413, 422, 429, 409, conflicts="username_taken"),
+)
+@request_schema(ProfileUpdateRequest)
+@response_schema(ProfileOut, 200, description="The user as it is now")
+async def update_profile(request: web.Request) -> web.Response:
+    who = principal(request)
+    data = UPDATE_PROFILE.load(await read_object(request))
+    app = request.app
+    store = app[keys.STORE]
+    current = await store.user_by_id(who.user_id)
+    if current is None:
+        raise ApiError(401, "unauthorized", "The token's user does not exist")
+    rounds = app[keys.SETTINGS].bcrypt_rounds
+    if "current_password" in data:  # required with `password`; checked whenever it is given
+        _limit(request, current.email)
+        found = await store.user_by_email(current.email)
+        if found is None:
+            raise ApiError(401, "unauthorized", "The token's user does not exist")
+        if not (await check_password(data["current_password"], found[1], rounds)).ok:
+            raise ApiError(401, "invalid_credentials", "The current password is wrong")
+    password_hash = await hash_password(data["password"], rounds) if "password" in data else None
+    user = await store.update_user(
+        who.user_id, username=data.get("username"), password_hash=password_hash
+    )
+    if user is None:
+        raise ApiError(401, "unauthorized", "The token's user does not exist")
+    app[keys.KNOWN_USERS].remember(user)
+    return json_response({"user": user_view(user)})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/users/register", register)
     app.router.add_post("/api/users/login", login)
     app.router.add_get("/api/users/profile", profile)
+    app.router.add_put("/api/users/profile", update_profile)
