@@ -120,10 +120,6 @@ async def check_password(password: str, hashed: str, rounds: int) -> Verdict:
     return await asyncio.to_thread(check_password_sync, password, hashed, rounds)
 
 
-async def verify_password(password: str, hashed: str) -> bool:
-    return await asyncio.to_thread(verify_password_sync, password, hashed)
-
-
 @functools.lru_cache(maxsize=4)
 def decoy_hash(rounds: int) -> str:
     """A hash to verify against when an email is unknown, so that a wrong email takes as long

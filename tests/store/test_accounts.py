@@ -110,3 +110,25 @@ async def test_replace_password_hash_swaps_only_the_hash_it_was_given(store: Sto
     assert not await store.replace_password_hash(999_999, "$2b$04$new", "$2b$04$nobody")
     found = await store.user_by_email("alice@example.com")
     assert found is not None and found[1] == "$2b$04$new"
+
+
+async def test_update_user_changes_what_is_given(store: Store) -> None:
+    user_id = await make(store, "alice", "alice@example.com")
+    await make(store, "bob", "bob@example.com")
+    renamed = await store.update_user(user_id, username="alice2")
+    assert renamed is not None and (renamed.username, renamed.email) == (
+        "alice2",
+        "alice@example.com",
+    )
+    rehashed = await store.update_user(user_id, password_hash="$2b$04$other")
+    assert rehashed == renamed
+    found = await store.user_by_email("alice@example.com")
+    assert found == (renamed, "$2b$04$other")
+    assert await store.update_user(user_id) == renamed
+    assert await store.update_user(user_id, username="ALICE2") is not None  # its own name
+    for taken in ("bob", "BOB"):
+        with pytest.raises(errors.UsernameTaken):
+            await store.update_user(user_id, username=taken, password_hash="$2b$04$lost")
+    found = await store.user_by_email("alice@example.com")
+    assert found is not None and found[1] == "$2b$04$other"  # nothing of a refused update
+    assert await store.update_user(999_999, username="ghost") is None
