@@ -22,9 +22,10 @@ import orjson
 from sneakerd import errors
 from sneakerd.clock import SystemClock, iso, parse_iso
 from sneakerd.config import Settings
+from sneakerd.domain.accounts import EMAIL_MAX_LENGTH, InvalidEmail, normalize_email
 from sneakerd.domain.model import DropInfo, Role
 from sneakerd.domain.money import PriceError, parse_price
-from sneakerd.passwords import hash_password_sync
+from sneakerd.passwords import hash_password_sync, password_problem
 from sneakerd.store import Store, open_store
 from sneakerd.views import drop_view, money, user_view
 
@@ -121,14 +122,25 @@ def _read_password(args: argparse.Namespace) -> str:
             raise CliError("the two passwords differ")
     if not 8 <= len(password) <= 128:
         raise CliError("the password must be 8 to 128 characters long")
+    problem = password_problem(password)
+    if problem is not None:
+        raise CliError(f"the password is refused: {problem.lower()}")
     return password
+
+
+def _email_identity(raw: str) -> str:
+    """The account identity of an email given on the command line (as the API forms it)."""
+    try:
+        return normalize_email(raw)
+    except InvalidEmail as exc:
+        raise CliError(f"not an email address: {raw!r}: {str(exc).lower()}") from None
 
 
 async def cmd_users_create_admin(args: argparse.Namespace, settings: Settings) -> int:
     if not USERNAME.match(args.username):
         raise CliError("the username must be 3-32 characters of letters, digits, _ . -")
-    email = args.email.strip().lower()
-    if not EMAIL.match(email):
+    email = _email_identity(args.email)
+    if len(email) > EMAIL_MAX_LENGTH or not EMAIL.match(email):
         raise CliError(f"not an email address: {args.email!r}")
     password_hash = await asyncio.to_thread(
         hash_password_sync, _read_password(args), settings.bcrypt_rounds
@@ -148,7 +160,7 @@ async def cmd_users_create_admin(args: argparse.Namespace, settings: Settings) -
 async def cmd_users_promote(args: argparse.Namespace, settings: Settings) -> int:
     async def work(store: Store) -> Any:
         await _require_schema(store)
-        return await store.set_role(args.email.strip().lower(), Role.ADMIN)
+        return await store.set_role(_email_identity(args.email), Role.ADMIN)
 
     user = await _with_store(settings, work)
     if user is None:

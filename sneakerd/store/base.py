@@ -74,18 +74,32 @@ class Store(Protocol):
     async def create_user(
         self, username: str, email: str, password_hash: str, role: Role, now: int
     ) -> User:
-        """Raise `EmailTaken` or `UsernameTaken` on a duplicate (case-insensitively)."""
+        """Keep `email` as its identity (`domain.accounts.normalize_email`, which raises
+        `InvalidEmail`); raise `EmailTaken` for a taken identity or `UsernameTaken` for a
+        taken username (case-insensitively)."""
 
     async def user_by_id(self, user_id: int) -> User | None: ...
+
+    async def update_user(
+        self, user_id: int, *, username: str | None = None, password_hash: str | None = None
+    ) -> User | None:
+        """Change what is given; None if the user does not exist. Raise `UsernameTaken` when
+        another user has the name (case-insensitively)."""
+
+    async def replace_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> bool:
+        """Swap the hash only if it is still `old_hash` (a re-hash on login must not undo a
+        password change that committed in between); True if it was swapped."""
 
     async def usernames_by_ids(self, user_ids: Sequence[int]) -> dict[int, str]:
         """The names of those of the given users that exist, by id: one query for a crowd's
         first requests, reading only the two columns the hot path's user check needs."""
 
     async def user_by_email(self, email: str) -> tuple[User, str] | None:
-        """The user and their password hash."""
+        """The user whose identity `email` names, and their password hash; None for an email
+        that names nobody (also one that cannot be an identity)."""
 
-    async def set_role(self, email: str, role: Role) -> User | None: ...
+    async def set_role(self, email: str, role: Role) -> User | None:
+        """The user `email` names, now with `role`; None if it names nobody."""
 
     # drops
     async def create_drop(self, info: DropInfo, initial_stock: int, now: int) -> Drop: ...

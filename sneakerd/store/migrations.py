@@ -19,6 +19,8 @@ class Step:
     """The schema version this step brings a database to."""
     before: tuple[str, ...]
     after: tuple[str, ...]
+    emails: bool = False
+    """Rewrite stored emails to their account identity (`sneakerd.domain.accounts`)."""
 
 
 _KEY_COLUMNS = "user_id, idem_key, request, status_code, body, ref_id, created_at"
@@ -30,6 +32,10 @@ MYSQL: tuple[Step, ...] = (
             # holdsPerUser: lifetime holds per user per drop.
             "ALTER TABLE drops ADD COLUMN holds_per_user INT UNSIGNED NOT NULL DEFAULT 3 "
             "AFTER per_user_limit, ADD CONSTRAINT chk_drops_holds CHECK (holds_per_user >= 1)",
+            # Emails compare byte for byte: unicode_ci made dávid@ and david@ one address.
+            "ALTER TABLE users "
+            "MODIFY email VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, "
+            "MODIFY password_hash VARCHAR(100) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL",
             # Idempotency keys: byte-for-byte keys, one per user, with a request fingerprint.
             # The old table is set aside without its foreign key, whose name the new one takes.
             "ALTER TABLE idempotency_keys DROP FOREIGN KEY fk_idempotency_user",
@@ -45,6 +51,7 @@ MYSQL: tuple[Step, ...] = (
             "OR (n.created_at = o.created_at AND n.request < o.request)))",
             "DROP TABLE idempotency_keys_v1",
         ),
+        emails=True,
     ),
 )
 
@@ -61,6 +68,9 @@ SQLITE: tuple[Step, ...] = (
             f"SELECT {_KEY_COLUMNS} FROM idempotency_keys_v1 ORDER BY created_at",
             "DROP TABLE idempotency_keys_v1",
         ),
+        # The email column keeps its NOCASE collation: identities are case-folded, so NOCASE
+        # and byte-for-byte comparison agree on every stored identity.
+        emails=True,
     ),
 )
 

@@ -10,8 +10,10 @@ CREATE TABLE IF NOT EXISTS schema_version (
 CREATE TABLE IF NOT EXISTS users (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
   username VARCHAR(32) NOT NULL,
-  email VARCHAR(254) NOT NULL,
-  password_hash VARCHAR(100) NOT NULL,
+  -- The account identity (sneakerd.domain.accounts), compared byte for byte: the table's
+  -- unicode_ci collation would fold accents and make dávid@ and david@ one address.
+  email VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  password_hash VARCHAR(100) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
   role VARCHAR(16) NOT NULL DEFAULT 'customer',
   created_at DATETIME(3) NOT NULL,
   UNIQUE KEY uq_users_email (email),

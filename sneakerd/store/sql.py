@@ -7,12 +7,14 @@ table and column names on both databases, so the contract the tests check is one
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Any, Protocol
 
 from sneakerd import errors
+from sneakerd.domain.accounts import email_identity_or_none, normalize_email
 from sneakerd.domain.book import Changes
 from sneakerd.domain.model import (
     Drop,
@@ -27,6 +29,8 @@ from sneakerd.domain.model import (
 )
 from sneakerd.store.base import SCHEMA_VERSION, DropPurchase, DropStats, StoredAnswer
 from sneakerd.store.migrations import Step, pending
+
+log = logging.getLogger(__name__)
 
 Row = Sequence[Any]
 
@@ -187,6 +191,8 @@ class SqlStore(abc.ABC):
                 if not (steps and "INTO schema_version" in statement):
                     await tx.execute(statement)
         for step in steps:
+            if step.emails:
+                await self._rewrite_emails()
             async with self._transaction() as tx:
                 for statement in step.after:
                     await tx.execute(statement)
@@ -194,6 +200,25 @@ class SqlStore(abc.ABC):
                 await tx.execute(
                     "INSERT INTO schema_version (version) VALUES (%s)", (step.version,)
                 )
+
+    async def _rewrite_emails(self) -> None:
+        """Store each email as its account identity. An email whose identity another account
+        already has, or that can name no account, is left as it was and reported: which of
+        the two is the real owner is the operator's call."""
+        rows = await self._read("SELECT id, email FROM users ORDER BY id")
+        taken = {email for _, email in rows}
+        for user_id, email in rows:
+            identity = email_identity_or_none(email)
+            if identity == email:
+                continue
+            if identity is None or identity in taken:
+                log.warning(
+                    "user %s: email %r kept as it was (its identity is taken)", user_id, email
+                )
+                continue
+            async with self._transaction() as tx:
+                await tx.execute("UPDATE users SET email = %s WHERE id = %s", (identity, user_id))
+            taken.add(identity)
 
     async def schema_version(self) -> int | None:
         try:
@@ -207,9 +232,13 @@ class SqlStore(abc.ABC):
 
     # -- users -------------------------------------------------------------------------------
 
+    # Every email is turned into its identity here as well as at the edges: whatever a caller
+    # passes, the column holds identities only and is compared byte for byte.
+
     async def create_user(
         self, username: str, email: str, password_hash: str, role: Role, now: int
     ) -> User:
+        email = normalize_email(email)
         try:
             async with self._transaction() as tx:
                 await tx.execute(
@@ -243,13 +272,49 @@ class SqlStore(abc.ABC):
                 found[int(user_id)] = username
         return found
 
+    async def update_user(
+        self, user_id: int, *, username: str | None = None, password_hash: str | None = None
+    ) -> User | None:
+        given = {"username": username, "password_hash": password_hash}
+        sets = [(column, value) for column, value in given.items() if value is not None]
+        try:
+            async with self._transaction() as tx:
+                if sets:
+                    await tx.execute(
+                        "UPDATE users SET "
+                        + ", ".join(f"{column} = %s" for column, _ in sets)
+                        + " WHERE id = %s",
+                        (*[value for _, value in sets], user_id),
+                    )
+                rows = await tx.fetchall(
+                    f"SELECT {USER_COLUMNS} FROM users WHERE id = %s", (user_id,)
+                )
+        except DuplicateKey:
+            raise errors.UsernameTaken("That username is taken") from None
+        return self._user(rows[0]) if rows else None
+
+    async def replace_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> bool:
+        async with self._transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE users SET password_hash = %s WHERE id = %s AND password_hash = %s",
+                (new_hash, user_id, old_hash),
+            )
+        return changed == 1
+
     async def user_by_email(self, email: str) -> tuple[User, str] | None:
+        identity = email_identity_or_none(email)
+        if identity is None:
+            return None
         rows = await self._read(
-            f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = %s", (email,)
+            f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = %s", (identity,)
         )
         return (self._user(rows[0]), rows[0][5]) if rows else None
 
     async def set_role(self, email: str, role: Role) -> User | None:
+        identity = email_identity_or_none(email)
+        if identity is None:
+            return None
+        email = identity
         async with self._transaction() as tx:
             await tx.execute("UPDATE users SET role = %s WHERE email = %s", (role.value, email))
             rows = await tx.fetchall(f"SELECT {USER_COLUMNS} FROM users WHERE email = %s", (email,))

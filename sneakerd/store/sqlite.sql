@@ -8,7 +8,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
 CREATE TABLE IF NOT EXISTS users (
   id INTEGER PRIMARY KEY,
   username TEXT NOT NULL COLLATE NOCASE UNIQUE,
-  email TEXT NOT NULL COLLATE NOCASE UNIQUE,
+  email TEXT NOT NULL UNIQUE, -- the account identity, compared byte for byte (BINARY)
   password_hash TEXT NOT NULL,
   role TEXT NOT NULL DEFAULT 'customer' CHECK (role IN ('customer', 'admin')),
   created_at INTEGER NOT NULL

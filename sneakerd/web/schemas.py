@@ -14,8 +14,10 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from sneakerd.clock import iso, parse_iso
+from sneakerd.domain.accounts import EMAIL_MAX_LENGTH, InvalidEmail, normalize_email
 from sneakerd.domain.book import window_refusal
 from sneakerd.domain.money import CENT, PRICE_PATTERN, PriceError, parse_price
+from sneakerd.passwords import password_problem
 
 MAX_ID = 2**53 - 1
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
@@ -95,6 +97,49 @@ def text(max_len: int, *, required: bool = False, example: str = "", **kw: Any) 
     )
 
 
+class EmailIdentity(fields.String):
+    """An email, loaded as its account identity (`sneakerd.domain.accounts`): the form every
+    lookup, uniqueness check and rate limit uses. Validators see the identity; an invisible or
+    control character is a validation error."""
+
+    MAX_RAW_LENGTH = 4 * EMAIL_MAX_LENGTH  # bounds the work of normalising
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        if len(raw) > self.MAX_RAW_LENGTH:
+            raise ValidationError(f"Longer than maximum length {EMAIL_MAX_LENGTH}.")
+        try:
+            return normalize_email(raw)
+        except InvalidEmail as exc:
+            raise ValidationError(str(exc)) from None
+
+
+def _typeable(password: str) -> None:
+    problem = password_problem(password)
+    if problem is not None:
+        raise ValidationError(problem)
+
+
+def password_field(min_len: int, max_len: int, **kw: Any) -> fields.String:
+    return fields.String(
+        validate=[validate.Length(min=min_len, max=max_len), _typeable],
+        load_only=True,
+        metadata={"example": "correct horse battery"},
+        **kw,
+    )
+
+
+def username_field(**kw: Any) -> fields.String:
+    return fields.String(
+        validate=[
+            validate.Length(min=3, max=32),
+            validate.Regexp(USERNAME_PATTERN, error="Use only letters, digits, _ . and -."),
+        ],
+        metadata={"example": "sole_collector"},
+        **kw,
+    )
+
+
 # -- requests -------------------------------------------------------------------------------
 
 
@@ -104,39 +149,37 @@ class RequestSchema(Schema):
 
 
 class RegisterRequest(RequestSchema):
-    username = fields.String(
+    username = username_field(required=True)
+    email = EmailIdentity(
         required=True,
-        validate=[
-            validate.Length(min=3, max=32),
-            validate.Regexp(USERNAME_PATTERN, error="Use only letters, digits, _ . and -."),
-        ],
-        metadata={"example": "sole_collector"},
+        validate=[validate.Length(min=1, max=EMAIL_MAX_LENGTH), validate.Email()],
+        metadata={"example": "ana@example.com", "format": "email"},
     )
-    email = fields.Email(
-        required=True,
-        validate=validate.Length(max=254),
-        metadata={"example": "ana@example.com"},
-    )
-    password = fields.String(
-        required=True,
-        validate=validate.Length(min=8, max=128),
-        load_only=True,
-        metadata={"example": "correct horse battery"},
-    )
+    password = password_field(8, 128, required=True)
 
 
 class LoginRequest(RequestSchema):
-    email = fields.String(
+    email = EmailIdentity(
         required=True,
-        validate=validate.Length(min=1, max=254),
+        validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH),
         metadata={"example": "ana@example.com"},
     )
-    password = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=1024),
-        load_only=True,
-        metadata={"example": "correct horse battery"},
-    )
+    password = password_field(1, 1024, required=True)
+
+
+class ProfileUpdateRequest(RequestSchema):
+    """`username` and/or `password`; a new password needs the current one."""
+
+    username = username_field()
+    password = password_field(8, 128)
+    current_password = password_field(1, 1024, data_key="currentPassword")
+
+    @validates_schema
+    def _something_to_change(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "username" not in data and "password" not in data:
+            raise ValidationError("Give a username and/or a password to change.", "_schema")
+        if "password" in data and "current_password" not in data:
+            raise ValidationError("Required to change the password.", "currentPassword")
 
 
 class DropFields(RequestSchema):
@@ -391,6 +434,7 @@ class HealthOut(Schema):
 # small body with it, and an instance keeps no per-request state.
 REGISTER = RegisterRequest()
 LOGIN = LoginRequest()
+UPDATE_PROFILE = ProfileUpdateRequest()
 CREATE_DROP = CreateDropRequest()
 UPDATE_DROP = UpdateDropRequest()
 RESERVE = ReserveRequest()

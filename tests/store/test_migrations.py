@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sneakerd.clock import SystemClock
+from sneakerd.domain.model import Role
 from sneakerd.store import SCHEMA_VERSION, open_store
 from sneakerd.store.sql import SqlStore
 from tests.store.helpers import ms, sql
@@ -30,7 +31,7 @@ async def test_a_version_1_database_is_upgraded_with_its_rows(store_url: str) ->
         await sql(
             store,
             "INSERT INTO users (username, email, password_hash, role, created_at) "
-            "VALUES ('ann', 'ann@example.com', 'x', 'customer', %s)",
+            "VALUES ('ann', 'Ann@Example.COM', 'x', 'customer', %s)",
             (now,),
         )
         await sql(
@@ -58,6 +59,12 @@ async def test_a_version_1_database_is_upgraded_with_its_rows(store_url: str) ->
         kept = await store.idempotent_answer(1, "k1")
         assert kept is not None and kept.status == 409
         assert await store.idempotent_answer(1, "K1") is None
+        found = await store.user_by_email("ann@example.com")
+        assert found is not None and found[0].email == "ann@example.com"
+        # The email column now tells dávid@ from david@ (MySQL's unicode_ci folded accents).
+        for n, email in enumerate(("d\u00e1vid@example.com", "david@example.com")):
+            user = await store.create_user(f"dv{n}", email, "x", Role.CUSTOMER, 1)
+            assert user.email == email
         assert await store.check(SystemClock().now_ms()) == []
     finally:
         await store.close()
