@@ -9,6 +9,7 @@ from sneakerd.passwords import decoy_hash, hash_password, verify_password
 from sneakerd.views import user_view
 from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, request_schema, response_schema
+from sneakerd.web.clientaddr import client_address
 from sneakerd.web.jsonio import json_response, read_object
 from sneakerd.web.problems import ApiError
 from sneakerd.web.routes.common import BEARER, errors_doc, principal
@@ -16,7 +17,7 @@ from sneakerd.web.schemas import LOGIN, REGISTER, AuthOut, LoginRequest, Profile
 
 
 def _limit(request: web.Request, email: str) -> None:
-    request.app[keys.AUTH_LIMIT].check(("ip", request.remote), ("account", email))
+    request.app[keys.AUTH_LIMIT].check(("ip", client_address(request)), ("account", email))
 
 
 @docs(
