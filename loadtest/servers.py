@@ -156,6 +156,10 @@ def sneakerd_server(
         "BCRYPT_ROUNDS": "4",
         "RATE_LIMIT_AUTH": "0",
         "RATE_LIMIT_RESERVE": "0",
+        # Every simulated client comes from this one address: the per-IP caps would refuse
+        # the crowd (the load tests measure the server, not its abuse limits).
+        "MAX_CONNECTIONS_PER_IP": "0",
+        "MAX_WEBSOCKETS_PER_IP": "0",
         **(extra or {}),
     }
     wrap = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []

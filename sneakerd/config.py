@@ -8,7 +8,9 @@ works unchanged.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -24,6 +26,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite:///sneakerd.db"
 MIN_SECRET_BYTES = 32
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,14 @@ class Settings:
     max_body_bytes: int = 65_536
     idempotency_ttl: int = 86_400
     """Seconds an Idempotency-Key's first answer is kept (IDEMPOTENCY_TTL)."""
+    header_timeout: float = 10.0
+    """Seconds a connection may take to send a complete request head before it is closed."""
+    keepalive_timeout: float = 75.0
+    """Seconds an idle keep-alive connection stays open: longer than the 60 s idle timeout of
+    common load balancers, so that the balancer, not sneakerd, closes a pooled connection."""
+    max_connections_per_ip: int = 256
+    max_websockets_per_ip: int = 64
+    trusted_proxies: tuple[Network, ...] = ()
 
     @classmethod
     def load(
@@ -71,6 +83,18 @@ class Settings:
                 raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
             return value
 
+        def seconds(name: str, default: float, high: float = 86_400.0) -> float:
+            raw = text(name)
+            if raw is None:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+            if not (math.isfinite(value) and 0 < value <= high):
+                raise ConfigError(f"{name} must be above 0 and at most {high:g} seconds, not {raw}")
+            return value
+
         d = cls()
         settings = cls(
             host=text("HOST") or d.host,
@@ -85,6 +109,15 @@ class Settings:
             rate_limit_reserve=number("RATE_LIMIT_RESERVE", d.rate_limit_reserve, 0),
             max_body_bytes=number("MAX_BODY_BYTES", d.max_body_bytes, 1),
             idempotency_ttl=number("IDEMPOTENCY_TTL", d.idempotency_ttl, 1),
+            header_timeout=seconds("HEADER_TIMEOUT", d.header_timeout),
+            keepalive_timeout=seconds("KEEPALIVE_TIMEOUT", d.keepalive_timeout),
+            max_connections_per_ip=number(
+                "MAX_CONNECTIONS_PER_IP", d.max_connections_per_ip, 0, 1_000_000
+            ),
+            max_websockets_per_ip=number(
+                "MAX_WEBSOCKETS_PER_IP", d.max_websockets_per_ip, 0, 1_000_000
+            ),
+            trusted_proxies=parse_networks("TRUSTED_PROXIES", text("TRUSTED_PROXIES") or ""),
         )
         if settings.jwt_secret is not None:
             check_secret(settings.jwt_secret)
@@ -123,6 +156,20 @@ class Settings:
             log.warning("JWT_SECRET is not set: made one and kept it in %s", path)
         check_secret(secret)
         return self.replace(jwt_secret=secret)
+
+
+def parse_networks(name: str, raw: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or CIDRs (`10.0.0.0/8, 192.168.1.7, fd00::/8`)."""
+    networks: list[Network] = []
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not an IP address or CIDR") from None
+    return tuple(networks)
 
 
 def check_secret(secret: str) -> None:

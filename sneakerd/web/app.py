@@ -25,7 +25,7 @@ from sneakerd.passwords import decoy_hash
 from sneakerd.service import DropService
 from sneakerd.store import open_store
 from sneakerd.views import drop_view
-from sneakerd.web import keys
+from sneakerd.web import edges, keys
 from sneakerd.web.apidoc import add_swagger_ui, polish
 from sneakerd.web.auth import Tokens
 from sneakerd.web.hub import Hub
@@ -35,6 +35,7 @@ from sneakerd.web.metrics import Metrics
 from sneakerd.web.problems import error_middleware
 from sneakerd.web.ratelimit import RateLimiter
 from sneakerd.web.routes import drops, live, ops, pages, purchases, reservations, users
+from sneakerd.web.transport import GuardedRunner
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     metrics = Metrics()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[metrics.middleware(), error_middleware],
+        middlewares=[metrics.middleware(), error_middleware, edges.edge_middleware],
     )
+    edges.setup(app)
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.METRICS] = metrics
@@ -168,8 +170,8 @@ async def serve(settings: Settings) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully."""
     app = create_app(settings)
     # In-flight requests get SHUTDOWN_GRACE seconds to finish; then the actors drain and commit.
-    runner = web.AppRunner(
-        app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+    runner = GuardedRunner(
+        app, settings, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
     )
     await runner.setup()
     try:

@@ -2,7 +2,8 @@
 
 `{"error": {"code", "message", "details"?}}` with the status of API.md's table. Domain errors
 map by class, marshmallow's validation errors become 422 with per-field details, aiohttp's own
-HTTP errors (404, 405, 413) keep their status, and anything unexpected is logged and answered
+HTTP errors (404, 405, 413) keep their status, a body that cannot be read (a bad
+`Content-Encoding`, broken chunked framing) is a 400, and anything unexpected is logged and answered
 with a bare 500 envelope: never an HTML page, never a stack trace.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from marshmallow import ValidationError
 
 from sneakerd import errors
@@ -126,12 +128,29 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         message = "No such resource" if exc.status == 404 else (exc.reason or code)
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return respond(ApiError(exc.status, code, message, headers=headers))
+    except (web.RequestPayloadError, HttpProcessingError):
+        return _unreadable_body(request)
     except Exception as exc:
         api_error = to_api_error(exc)
         if api_error is not None:
             return respond(api_error)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return respond(ApiError(500, "internal_error", "Something went wrong on our side"))
+
+
+def _unreadable_body(request: web.Request) -> web.Response:
+    """400 for a body aiohttp could not decode, on a connection closed after it.
+
+    The stream past a broken body cannot be trusted, so the connection closes; and the body is
+    marked finished, or aiohttp would try to read the rest of it before closing, meet the same
+    error again and log it as unhandled.
+    """
+    request.content.feed_eof()
+    response = respond(
+        ApiError(400, "bad_request", "The request body could not be decoded (check its encoding)")
+    )
+    response.force_close()
+    return response
 
 
 def retry_after(seconds: float) -> dict[str, str]:

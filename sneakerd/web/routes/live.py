@@ -1,8 +1,11 @@
 """GET /api/drops/{id}/ws: live stock for one drop over a native aiohttp WebSocket.
 
 The handler owns two loops: it reads the client's messages itself (pings, and nothing else is
-expected) and runs the subscriber's writer as a task it cancels and awaits on the way out. The
-first message is a `snapshot`; later ones come from the hub, each with a `seq` above the last.
+expected; protocol-level PING frames are answered here too, not by aiohttp, so that they count
+against the flood limit like `{"type": "ping"}` messages) and runs the subscriber's writer as a
+task it cancels and awaits on the way out. The first message is a `snapshot`; later ones come
+from the hub, each with a `seq` above the last. One client address may hold
+`MAX_WEBSOCKETS_PER_IP` of them at once; more are refused (429) before the upgrade.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from aiohttp import WSMsgType, web
 from sneakerd import errors
 from sneakerd.views import drop_view
 from sneakerd.web import keys
+from sneakerd.web.clientaddr import client_address
 from sneakerd.web.hub import Hub, Subscriber
-from sneakerd.web.problems import ApiError
+from sneakerd.web.perip import PerAddressCap
+from sneakerd.web.problems import ApiError, retry_after
 from sneakerd.web.routes.common import path_id
 
 log = logging.getLogger(__name__)
@@ -33,6 +38,8 @@ FLOOD_WINDOW = 10.0
 SEND_BUFFER = 64 * 1024
 """A socket's kernel send buffer: bounds what one slow watcher can hold, so that it fills up
 (and is resynchronised or closed) instead of buffering megabytes per watcher."""
+WEBSOCKETS_PER_IP = web.AppKey("websockets_per_ip", PerAddressCap)
+REFUSED_RETRY_SECONDS = 5.0
 
 
 async def watch(request: web.Request) -> web.StreamResponse:
@@ -42,8 +49,28 @@ async def watch(request: web.Request) -> web.StreamResponse:
         await app[keys.REGISTRY].get(drop_id)
     except errors.NotFound:
         raise ApiError(404, "not_found", "No such drop") from None
+    address = client_address(request)
+    cap = app[WEBSOCKETS_PER_IP]
+    if not cap.acquire(address):
+        raise ApiError(
+            429,
+            "rate_limited",
+            "Too many live connections from your address; close some and retry",
+            headers=retry_after(REFUSED_RETRY_SECONDS),
+        )
+    try:
+        return await _serve(request, drop_id)
+    finally:
+        cap.release(address)
+
+
+async def _serve(request: web.Request, drop_id: int) -> web.WebSocketResponse:
+    app = request.app
     ws = web.WebSocketResponse(
-        heartbeat=HEARTBEAT_SECONDS, compress=False, max_msg_size=MAX_CLIENT_MESSAGE
+        heartbeat=HEARTBEAT_SECONDS,
+        compress=False,
+        max_msg_size=MAX_CLIENT_MESSAGE,
+        autoping=False,
     )
     transport = request.transport
     await ws.prepare(request)
@@ -162,7 +189,8 @@ async def _close(
 
 
 async def _read(ws: web.WebSocketResponse, subscriber: Subscriber) -> None:
-    """Answer pings; close a client that floods (1008) or sends binary (1003)."""
+    """Answer pings (JSON and protocol frames); close a client that floods (1008: every frame
+    counts, pings and pongs too) or sends binary (1003)."""
     window_start, count = time.monotonic(), 0
     async for message in ws:
         now = time.monotonic()
@@ -175,6 +203,9 @@ async def _read(ws: web.WebSocketResponse, subscriber: Subscriber) -> None:
         if message.type is WSMsgType.BINARY:
             await ws.close(code=1003, message=b"send JSON text frames")
             return
+        if message.type is WSMsgType.PING:
+            await ws.pong(message.data)
+            continue
         if message.type is not WSMsgType.TEXT:
             continue
         reply = _answer(message.data, subscriber)
@@ -197,4 +228,5 @@ def _answer(text: str, subscriber: Subscriber) -> dict[str, Any]:
 
 
 def add_routes(app: web.Application) -> None:
+    app[WEBSOCKETS_PER_IP] = PerAddressCap(app[keys.SETTINGS].max_websockets_per_ip)
     app.router.add_get(r"/api/drops/{id:\d+}/ws", watch)

@@ -17,6 +17,7 @@ from sneakerd.passwords import check_password, decoy_hash, hash_password
 from sneakerd.views import user_view
 from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, request_schema, response_schema
+from sneakerd.web.clientaddr import client_address
 from sneakerd.web.jsonio import json_response, read_object
 from sneakerd.web.problems import ApiError
 from sneakerd.web.routes.common import BEARER, errors_doc, principal
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 def _limit(request: web.Request, identity: str) -> None:
-    request.app[keys.AUTH_LIMIT].check(("ip", request.remote), ("account", identity))
+    request.app[keys.AUTH_LIMIT].check(("ip", client_address(request)), ("account", identity))
 
 
 def _wrong_credentials() -> ApiError:
