@@ -38,7 +38,7 @@ from sneakerd.store import DropStats, Store
 T = TypeVar("T")
 
 EXPIRING_WINDOW_MS = 60_000
-"""`holdsExpiringNextMinute` counts the active holds whose deadline falls within this."""
+"""`holdsExpiringNextMinute` counts the active holds due within this (its end included)."""
 
 
 def _expect(reply: Reply, kind: type[T]) -> T:
@@ -138,7 +138,7 @@ class DropService:
         state = self.committed_state(drop_id)
         if state is not None:
             drop = state.drop
-            expiring = sum(1 for hold in state.holds.values() if hold.expires_at < soon)
+            expiring = sum(1 for hold in state.holds.values() if hold.expires_at <= soon)
         else:
             found = await self.store.get_drop(drop_id)
             if found is None:

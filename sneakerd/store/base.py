@@ -65,7 +65,8 @@ class DropPurchase:
 class DropStats:
     drop: Drop
     expiring_soon: int
-    """Active holds whose deadline falls within the next minute."""
+    """Active holds whose deadline falls within the next minute (its last instant included,
+    so a hold made this very millisecond, due in exactly one minute, counts)."""
     sold_out_at: int | None = None
     """When the last unit was sold (the last purchase's time) if every unit is sold."""
 
@@ -173,8 +174,8 @@ class Store(Protocol):
     ) -> Page[DropPurchase]:
         """Newest first."""
 
-    async def expiring_holds(self, drop_id: int, before: int) -> int:
-        """How many of the drop's active holds have a deadline before `before`."""
+    async def expiring_holds(self, drop_id: int, by: int) -> int:
+        """How many of the drop's active holds have their deadline at or before `by`."""
 
     async def last_purchase_at(self, drop_id: int) -> int | None:
         """The time of the drop's latest purchase; None before its first."""

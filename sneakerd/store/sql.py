@@ -572,11 +572,11 @@ class SqlStore(abc.ABC):
             lambda p: PageKey(p.created_at, p.id),
         )
 
-    async def expiring_holds(self, drop_id: int, before: int) -> int:
+    async def expiring_holds(self, drop_id: int, by: int) -> int:
         rows = await self._read(
             "SELECT COUNT(*) FROM reservations "
-            "WHERE drop_id = %s AND status = 'active' AND expires_at < %s",
-            (drop_id, self._time(before)),
+            "WHERE drop_id = %s AND status = 'active' AND expires_at <= %s",
+            (drop_id, self._time(by)),
         )
         return int(rows[0][0])
 
@@ -687,7 +687,7 @@ class SqlStore(abc.ABC):
         soon = _counts(
             await self._read(
                 "SELECT drop_id, COUNT(*) FROM reservations WHERE status = 'active' "
-                "AND expires_at < %s GROUP BY drop_id",
+                "AND expires_at <= %s GROUP BY drop_id",
                 (self._time(now + 60_000),),
             )
         )
