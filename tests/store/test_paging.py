@@ -8,11 +8,15 @@ another read (or a write) wait behind it.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from sneakerd import cli
 from sneakerd.domain.book import Changes
 from sneakerd.domain.model import (
     Drop,
@@ -23,7 +27,7 @@ from sneakerd.domain.model import (
     ReservationStatus,
     Role,
 )
-from sneakerd.store import Page, PageKey, Store
+from sneakerd.store import MAX_PAGE, Page, PageKey, Store, open_store
 from sneakerd.store.sqlite import FOLD_FUNCTION, SQLiteStore
 
 NOW = 1_795_510_800_123
@@ -240,3 +244,27 @@ async def test_a_slow_sqlite_read_blocks_neither_other_reads_nor_writes(tmp_path
                 assert [d.id for d in (await slow).items] == [drop.id]
         finally:
             await store.close()
+
+
+def test_the_cli_lists_every_drop_however_many_pages(
+    store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sneakerd drops list` pages through the store: more than a page of drops, all shown."""
+    count = MAX_PAGE + 3
+
+    async def make() -> list[int]:
+        store = await open_store(store_url)
+        try:
+            await store.init_schema()
+            return [(await _drop(store, name=f"Cli {i}")).id for i in range(count)]
+        finally:
+            await store.close()
+
+    made = asyncio.run(make())
+    assert cli.main(["drops", "list", "--db", store_url, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert set(listed) == {"drops"}
+    assert [d["id"] for d in listed["drops"]] == list(reversed(made))
+    assert cli.main(["drops", "list", "--db", store_url]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == count + 2 and all(f"Cli {i}" in "\n".join(table) for i in range(count))
