@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS drops (
   updated_at DATETIME(3) NOT NULL,
   deleted_at DATETIME(3) NULL,
   KEY idx_drops_window (deleted_at, starts_at),
+  KEY idx_drops_created (deleted_at, created_at),
   CONSTRAINT chk_drops_units CHECK (stock + reserved + sold = initial_stock),
   CONSTRAINT chk_drops_limit CHECK (per_user_limit >= 1),
   CONSTRAINT chk_drops_holds CHECK (holds_per_user >= 1)

@@ -23,10 +23,10 @@ from sneakerd import errors
 from sneakerd.clock import SystemClock, iso, parse_iso
 from sneakerd.config import Settings
 from sneakerd.domain.accounts import EMAIL_MAX_LENGTH, InvalidEmail, normalize_email
-from sneakerd.domain.model import DropInfo, Role
+from sneakerd.domain.model import Drop, DropInfo, Role
 from sneakerd.domain.money import PriceError, parse_price
 from sneakerd.passwords import hash_password_sync, password_problem
-from sneakerd.store import Store, open_store
+from sneakerd.store import MAX_PAGE, PageKey, Store, open_store
 from sneakerd.views import drop_view, money, user_view
 
 CLOCK = SystemClock()
@@ -190,10 +190,22 @@ def _drop_row(view: dict[str, Any]) -> list[object]:
     ]
 
 
+async def _every_drop(store: Store, now: int) -> list[Drop]:
+    """Every drop, newest first, read a page at a time as the API serves them."""
+    drops: list[Drop] = []
+    after: PageKey | None = None
+    while True:
+        page = await store.list_drops(now=now, limit=MAX_PAGE, after=after)
+        drops += page.items
+        if page.next is None:
+            return drops
+        after = page.next
+
+
 async def cmd_drops_list(args: argparse.Namespace, settings: Settings) -> int:
     async def work(store: Store) -> Any:
         await _require_schema(store)
-        return await store.list_drops()
+        return await _every_drop(store, CLOCK.now_ms())
 
     now = CLOCK.now_ms()
     views = [drop_view(d, now) for d in await _with_store(settings, work)]

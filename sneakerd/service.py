@@ -28,13 +28,17 @@ from sneakerd.domain.commands import (
 from sneakerd.domain.model import (
     Drop,
     DropInfo,
+    DropState,
     PurchaseRecord,
     ReservationRecord,
     ReservationStatus,
 )
-from sneakerd.store import Store
+from sneakerd.store import DropStats, Store
 
 T = TypeVar("T")
+
+EXPIRING_WINDOW_MS = 60_000
+"""`holdsExpiringNextMinute` counts the active holds due within this (its end included)."""
 
 
 def _expect(reply: Reply, kind: type[T]) -> T:
@@ -113,6 +117,38 @@ class DropService:
             if existing is not None:
                 return existing, False
         raise _ended(record)
+
+    def committed_state(self, drop_id: int) -> DropState | None:
+        """The drop's last committed state as its running actor holds it, without starting
+        one (a read must not wake the actor of an ended drop); None when no actor runs it."""
+        for actor in self.registry.running():
+            if actor.drop_id == drop_id:
+                state = actor.state
+                return None if state is None or state.drop.deleted else state
+        return None
+
+    async def drop_stats(self, drop_id: int) -> DropStats:
+        """A drop's counts, read from its actor's committed state where it has one (no query
+        for a live drop, however busy), else from the store; raises `NotFound`.
+
+        The sold-out time is the last purchase's, looked up only once every unit is sold:
+        the drop keeps no column for it, and no purchase follows the one that sold it out."""
+        now = self.clock.now_ms()
+        soon = now + EXPIRING_WINDOW_MS
+        state = self.committed_state(drop_id)
+        if state is not None:
+            drop = state.drop
+            expiring = sum(1 for hold in state.holds.values() if hold.expires_at <= soon)
+        else:
+            found = await self.store.get_drop(drop_id)
+            if found is None:
+                raise errors.NotFound("No such drop")
+            drop = found
+            expiring = await self.store.expiring_holds(drop_id, soon) if drop.reserved else 0
+        sold_out_at = None
+        if drop.sold > 0 and drop.sold == drop.initial_stock:
+            sold_out_at = await self.store.last_purchase_at(drop_id)
+        return DropStats(drop, expiring, sold_out_at)
 
     async def create_drop(self, info: DropInfo, initial_stock: int) -> Drop:
         drop = await self.store.create_drop(info, initial_stock, self.clock.now_ms())

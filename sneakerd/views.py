@@ -11,7 +11,7 @@ from typing import Any
 
 from sneakerd.clock import iso
 from sneakerd.domain.model import Drop, PurchaseRecord, ReservationRecord, User
-from sneakerd.store import DropPurchase
+from sneakerd.store import DropPurchase, DropStats
 
 Json = dict[str, Any]
 
@@ -81,4 +81,17 @@ def drop_purchase_view(purchase: DropPurchase) -> Json:
         "id": purchase.id,
         "purchaser": purchase.purchaser,
         "createdAt": iso(purchase.created_at),
+    }
+
+
+def drop_stats_view(stats: DropStats) -> Json:
+    drop = stats.drop
+    return {
+        "dropId": drop.id,
+        "initialStock": drop.initial_stock,
+        "stock": drop.stock,
+        "reserved": drop.reserved,
+        "sold": drop.sold,
+        "holdsExpiringNextMinute": stats.expiring_soon,
+        "soldOutAt": None if stats.sold_out_at is None else iso(stats.sold_out_at),
     }

@@ -3,9 +3,30 @@
 from __future__ import annotations
 
 from sneakerd import errors
-from sneakerd.store.base import SCHEMA_VERSION, DropPurchase, DropStats, Store, StoredAnswer
+from sneakerd.store.base import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    SCHEMA_VERSION,
+    DropPurchase,
+    DropStats,
+    Page,
+    PageKey,
+    Store,
+    StoredAnswer,
+)
 
-__all__ = ["SCHEMA_VERSION", "DropPurchase", "DropStats", "Store", "StoredAnswer", "open_store"]
+__all__ = [
+    "DEFAULT_PAGE",
+    "MAX_PAGE",
+    "SCHEMA_VERSION",
+    "DropPurchase",
+    "DropStats",
+    "Page",
+    "PageKey",
+    "Store",
+    "StoredAnswer",
+    "open_store",
+]
 
 
 async def open_store(url: str) -> Store:

@@ -9,20 +9,47 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from sneakerd.domain.book import Changes
 from sneakerd.domain.model import (
     Drop,
     DropInfo,
     DropState,
+    DropStatus,
     PurchaseRecord,
     ReservationRecord,
+    ReservationStatus,
     Role,
     User,
 )
 
 SCHEMA_VERSION = 2
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 200
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PageKey:
+    """A position in a newest-first list: the (created_at, id) of the last row a page held.
+
+    The next page starts strictly after it (keyset paging, never OFFSET), so every page costs
+    one index range however deep it is, and rows added meanwhile neither repeat nor vanish."""
+
+    created_at: int
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """Up to `limit` rows, newest first; `next` is where the following page starts, None when
+    this is the last one."""
+
+    items: list[T]
+    next: PageKey | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +65,10 @@ class DropPurchase:
 class DropStats:
     drop: Drop
     expiring_soon: int
-    """Active holds whose deadline falls within the next minute."""
+    """Active holds whose deadline falls within the next minute (its last instant included,
+    so a hold made this very millisecond, due in exactly one minute, counts)."""
+    sold_out_at: int | None = None
+    """When the last unit was sold (the last purchase's time) if every unit is sold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +137,17 @@ class Store(Protocol):
     async def get_drop(self, drop_id: int) -> Drop | None:
         """A drop that has not been deleted."""
 
-    async def list_drops(self) -> list[Drop]: ...
+    async def list_drops(
+        self,
+        *,
+        now: int,
+        limit: int = DEFAULT_PAGE,
+        after: PageKey | None = None,
+        q: str | None = None,
+        status: DropStatus | None = None,
+    ) -> Page[Drop]:
+        """Drops that have not been deleted, newest first. `q`: a case-insensitive substring
+        of the name or the brand (no wildcards); `status`: the drop's status at `now`."""
 
     async def drops_to_recover(self, now: int) -> list[int]:
         """Drops whose actor should start with the server: not deleted, and not ended or still
@@ -127,16 +167,35 @@ class Store(Protocol):
     # reservations and purchases
     async def get_reservation(self, reservation_id: int) -> ReservationRecord | None: ...
 
-    async def user_reservations(self, user_id: int) -> list[ReservationRecord]:
+    async def user_reservations(
+        self,
+        user_id: int,
+        *,
+        limit: int = DEFAULT_PAGE,
+        after: PageKey | None = None,
+        status: ReservationStatus | None = None,
+    ) -> Page[ReservationRecord]:
         """Newest first."""
 
     async def purchase_for_reservation(self, reservation_id: int) -> PurchaseRecord | None: ...
 
-    async def user_purchases(self, user_id: int) -> list[PurchaseRecord]:
+    async def get_purchase(self, purchase_id: int) -> PurchaseRecord | None: ...
+
+    async def user_purchases(
+        self, user_id: int, *, limit: int = DEFAULT_PAGE, after: PageKey | None = None
+    ) -> Page[PurchaseRecord]:
         """Newest first."""
 
-    async def drop_purchases(self, drop_id: int) -> list[DropPurchase]:
+    async def drop_purchases(
+        self, drop_id: int, *, limit: int = DEFAULT_PAGE, after: PageKey | None = None
+    ) -> Page[DropPurchase]:
         """Newest first."""
+
+    async def expiring_holds(self, drop_id: int, by: int) -> int:
+        """How many of the drop's active holds have their deadline at or before `by`."""
+
+    async def last_purchase_at(self, drop_id: int) -> int | None:
+        """The time of the drop's latest purchase; None before its first."""
 
     # idempotency keys
     async def idempotent_answer(self, user_id: int, key: str) -> StoredAnswer | None:

@@ -31,7 +31,8 @@ MYSQL: tuple[Step, ...] = (
         before=(
             # holdsPerUser: lifetime holds per user per drop.
             "ALTER TABLE drops ADD COLUMN holds_per_user INT UNSIGNED NOT NULL DEFAULT 3 "
-            "AFTER per_user_limit, ADD CONSTRAINT chk_drops_holds CHECK (holds_per_user >= 1)",
+            "AFTER per_user_limit, ADD CONSTRAINT chk_drops_holds CHECK (holds_per_user >= 1), "
+            "ADD KEY idx_drops_created (deleted_at, created_at)",
             # Emails compare byte for byte: unicode_ci made dávid@ and david@ one address.
             "ALTER TABLE users "
             "MODIFY email VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, "

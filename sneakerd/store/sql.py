@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sneakerd import errors
 from sneakerd.domain.accounts import email_identity_or_none, normalize_email
@@ -20,6 +20,7 @@ from sneakerd.domain.model import (
     Drop,
     DropInfo,
     DropState,
+    DropStatus,
     Hold,
     PurchaseRecord,
     ReservationRecord,
@@ -27,12 +28,21 @@ from sneakerd.domain.model import (
     Role,
     User,
 )
-from sneakerd.store.base import SCHEMA_VERSION, DropPurchase, DropStats, StoredAnswer
+from sneakerd.store.base import (
+    DEFAULT_PAGE,
+    SCHEMA_VERSION,
+    DropPurchase,
+    DropStats,
+    Page,
+    PageKey,
+    StoredAnswer,
+)
 from sneakerd.store.migrations import Step, pending
 
 log = logging.getLogger(__name__)
 
 Row = Sequence[Any]
+T = TypeVar("T")
 
 # Status updates and multi-row inserts are split so that one statement stays a few hundred rows.
 CHUNK = 500
@@ -56,6 +66,25 @@ class DuplicateKey(Exception):
 
 
 Statement = tuple[str, Sequence[Any]]
+
+# What `Drop.status` decides, as SQL over one drop row; every `%s` is the same `now`. The
+# sale window first, then the stock, in the same order as `Drop.status`, so that a filtered
+# list holds exactly the drops whose view shows that status (tests/store/test_paging.py).
+_OPEN = "(ends_at IS NULL OR ends_at > %s)"
+STATUS_SQL: dict[DropStatus, str] = {
+    DropStatus.ENDED: "(ends_at IS NOT NULL AND ends_at <= %s)",
+    DropStatus.UPCOMING: f"({_OPEN} AND starts_at > %s)",
+    DropStatus.SOLD_OUT: f"({_OPEN} AND starts_at <= %s AND stock <= 0)",
+    DropStatus.LIVE: f"({_OPEN} AND starts_at <= %s AND stock > 0)",
+}
+
+LIKE_ESCAPE = "!"
+
+
+def like_pattern(text: str) -> str:
+    """`%text%` for `LIKE ... ESCAPE '!'`, with LIKE's own wildcards in `text` made literal."""
+    escaped = text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"%{escaped}%"
 
 
 def _multi_row_inserts(head: str, rows: list[tuple[Any, ...]]) -> list[Statement]:
@@ -355,11 +384,74 @@ class SqlStore(abc.ABC):
         )
         return self._drop(rows[0]) if rows else None
 
-    async def list_drops(self) -> list[Drop]:
+    async def list_drops(
+        self,
+        *,
+        now: int,
+        limit: int = DEFAULT_PAGE,
+        after: PageKey | None = None,
+        q: str | None = None,
+        status: DropStatus | None = None,
+    ) -> Page[Drop]:
+        where: list[str] = ["deleted_at IS NULL"]
+        params: list[Any] = []
+        if q:
+            sql, values = self._contains(("name", "brand"), q)
+            where.append(sql)
+            params += values
+        if status is not None:
+            sql = STATUS_SQL[status]
+            where.append(sql)
+            params += [self._time(now)] * sql.count("%s")
+        return await self._page(
+            f"SELECT {DROP_COLUMNS} FROM drops WHERE {' AND '.join(where)}",
+            params,
+            ("created_at", "id"),
+            limit,
+            after,
+            self._drop,
+            lambda d: PageKey(d.created_at, d.id),
+        )
+
+    async def _all_drops(self) -> list[Drop]:
+        """Every drop, for the operator's report (`stats`), in the order of their start."""
         rows = await self._read(
             f"SELECT {DROP_COLUMNS} FROM drops WHERE deleted_at IS NULL ORDER BY starts_at, id"
         )
         return [self._drop(r) for r in rows]
+
+    def _contains(self, columns: Sequence[str], text: str) -> Statement:
+        """SQL true when any of `columns` contains `text`, ignoring case. This default relies
+        on a case-insensitive collation (MySQL's utf8mb4_unicode_ci); adapters without one
+        override it."""
+        pattern = like_pattern(text)
+        sql = " OR ".join(f"{c} LIKE %s ESCAPE '{LIKE_ESCAPE}'" for c in columns)
+        return f"({sql})", [pattern] * len(columns)
+
+    async def _page(
+        self,
+        select: str,
+        params: Sequence[Any],
+        order: tuple[str, str],
+        limit: int,
+        after: PageKey | None,
+        convert: Callable[[Row], T],
+        key: Callable[[T], PageKey],
+    ) -> Page[T]:
+        """One newest-first page of `select` (which ends in its WHERE clause), ordered by
+        `order` = (time column, id column): the rows strictly after `after`, and one more to
+        tell whether another page follows."""
+        created, ident = order
+        args = list(params)
+        if after is not None:
+            t = self._time(after.created_at)
+            select += f" AND ({created} < %s OR ({created} = %s AND {ident} < %s))"
+            args += [t, t, after.id]
+        rows = await self._read(
+            f"{select} ORDER BY {created} DESC, {ident} DESC LIMIT %s", (*args, limit + 1)
+        )
+        items = [convert(r) for r in rows[:limit]]
+        return Page(items, key(items[-1]) if len(rows) > limit else None)
 
     async def drops_to_recover(self, now: int) -> list[int]:
         rows = await self._read(
@@ -525,13 +617,28 @@ class SqlStore(abc.ABC):
         )
         return self._reservation(rows[0]) if rows else None
 
-    async def user_reservations(self, user_id: int) -> list[ReservationRecord]:
-        rows = await self._read(
-            f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE user_id = %s "
-            "ORDER BY created_at DESC, id DESC",
-            (user_id,),
+    async def user_reservations(
+        self,
+        user_id: int,
+        *,
+        limit: int = DEFAULT_PAGE,
+        after: PageKey | None = None,
+        status: ReservationStatus | None = None,
+    ) -> Page[ReservationRecord]:
+        select = f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE user_id = %s"
+        params: list[Any] = [user_id]
+        if status is not None:
+            select += " AND status = %s"
+            params.append(status.value)
+        return await self._page(
+            select,
+            params,
+            ("created_at", "id"),
+            limit,
+            after,
+            self._reservation,
+            lambda r: PageKey(r.created_at, r.id),
         )
-        return [self._reservation(r) for r in rows]
 
     async def purchase_for_reservation(self, reservation_id: int) -> PurchaseRecord | None:
         rows = await self._read(
@@ -540,22 +647,52 @@ class SqlStore(abc.ABC):
         )
         return self._purchase(rows[0]) if rows else None
 
-    async def user_purchases(self, user_id: int) -> list[PurchaseRecord]:
+    async def get_purchase(self, purchase_id: int) -> PurchaseRecord | None:
         rows = await self._read(
-            f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE user_id = %s "
-            "ORDER BY created_at DESC, id DESC",
-            (user_id,),
+            f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE id = %s", (purchase_id,)
         )
-        return [self._purchase(r) for r in rows]
+        return self._purchase(rows[0]) if rows else None
 
-    async def drop_purchases(self, drop_id: int) -> list[DropPurchase]:
-        rows = await self._read(
-            "SELECT p.id, u.username, p.created_at FROM purchases p "
-            "JOIN users u ON u.id = p.user_id WHERE p.drop_id = %s "
-            "ORDER BY p.created_at DESC, p.id DESC",
-            (drop_id,),
+    async def user_purchases(
+        self, user_id: int, *, limit: int = DEFAULT_PAGE, after: PageKey | None = None
+    ) -> Page[PurchaseRecord]:
+        return await self._page(
+            f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE user_id = %s",
+            (user_id,),
+            ("created_at", "id"),
+            limit,
+            after,
+            self._purchase,
+            lambda p: PageKey(p.created_at, p.id),
         )
-        return [DropPurchase(int(r[0]), r[1], self._ms(r[2])) for r in rows]
+
+    async def drop_purchases(
+        self, drop_id: int, *, limit: int = DEFAULT_PAGE, after: PageKey | None = None
+    ) -> Page[DropPurchase]:
+        return await self._page(
+            "SELECT p.id, u.username, p.created_at FROM purchases p "
+            "JOIN users u ON u.id = p.user_id WHERE p.drop_id = %s",
+            (drop_id,),
+            ("p.created_at", "p.id"),
+            limit,
+            after,
+            lambda r: DropPurchase(int(r[0]), r[1], self._ms(r[2])),
+            lambda p: PageKey(p.created_at, p.id),
+        )
+
+    async def expiring_holds(self, drop_id: int, by: int) -> int:
+        rows = await self._read(
+            "SELECT COUNT(*) FROM reservations "
+            "WHERE drop_id = %s AND status = 'active' AND expires_at <= %s",
+            (drop_id, self._time(by)),
+        )
+        return int(rows[0][0])
+
+    async def last_purchase_at(self, drop_id: int) -> int | None:
+        rows = await self._read(
+            "SELECT MAX(created_at) FROM purchases WHERE drop_id = %s", (drop_id,)
+        )
+        return self._opt_ms(rows[0][0]) if rows else None
 
     # -- idempotency keys --------------------------------------------------------------------
 
@@ -680,11 +817,11 @@ class SqlStore(abc.ABC):
         return breaches
 
     async def stats(self, now: int) -> list[DropStats]:
-        drops = await self.list_drops()
+        drops = await self._all_drops()
         soon = _counts(
             await self._read(
                 "SELECT drop_id, COUNT(*) FROM reservations WHERE status = 'active' "
-                "AND expires_at < %s GROUP BY drop_id",
+                "AND expires_at <= %s GROUP BY drop_id",
                 (self._time(now + 60_000),),
             )
         )

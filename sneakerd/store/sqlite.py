@@ -1,8 +1,10 @@
 """The embedded store: one SQLite file, so `sneakerd serve` needs no database server.
 
 SQLite allows one writer at a time, so writes go through one connection behind an asyncio lock
-(a transaction's statements can never interleave with another's); reads use a second connection,
-which in WAL mode sees only committed data and never waits for the writer.
+(a transaction's statements can never interleave with another's). Reads use a pool of further
+connections: in WAL mode each sees only committed data and never waits for the writer, and
+each runs on a thread of its own, so a slow read (a long list) holds one reader while the others
+keep answering every other read.
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ import aiosqlite
 from sneakerd import errors
 from sneakerd.store import migrations
 from sneakerd.store.sql import DuplicateKey, Row, SqlStore, Statement
+
+FOLD_FUNCTION = "sneakerd_fold"
+"""A SQL function of one argument: the text case-folded (Unicode), NULL for NULL. SQLite's own
+LIKE and lower() fold ASCII only, so a search for "ü" would miss "Ü"."""
+
+READ_CONNECTIONS = 4
+
+
+def _fold(value: object) -> str | None:
+    return None if value is None else str(value).casefold()
 
 
 @lru_cache(maxsize=256)
@@ -74,26 +86,43 @@ class SQLiteStore(SqlStore):
     MIGRATIONS = migrations.SQLITE
 
     def __init__(
-        self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection
+        self, path: Path, writer: aiosqlite.Connection, readers: Sequence[aiosqlite.Connection]
     ) -> None:
+        if not readers:
+            raise ValueError("a SQLite store needs at least one read connection")
         self.path = path
         self._writer = writer
-        self._reader = reader
+        self._readers = tuple(readers)
+        self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for reader in self._readers:
+            self._idle.put_nowait(reader)
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, url: str, *, busy_timeout_ms: int = 5_000) -> SQLiteStore:
+    async def open(
+        cls, url: str, *, busy_timeout_ms: int = 5_000, read_connections: int = READ_CONNECTIONS
+    ) -> SQLiteStore:
         path = sqlite_path(url)
+        opened: list[aiosqlite.Connection] = []
         try:
             if path.parent != Path():
                 path.parent.mkdir(parents=True, exist_ok=True)
             _create_private(path)
             writer = await cls._connect(path, busy_timeout_ms)
+            opened.append(writer)
             await writer.execute_fetchall("PRAGMA journal_mode = WAL")
-            reader = await cls._connect(path, busy_timeout_ms)
+            for _ in range(max(1, read_connections)):
+                opened.append(await cls._connect(path, busy_timeout_ms))
         except (sqlite3.Error, OSError) as exc:
+            for conn in opened:
+                await conn.close()
             raise errors.Unavailable(f"cannot open SQLite database {path}: {exc}") from exc
-        return cls(path, writer, reader)
+        return cls(path, writer, opened[1:])
+
+    @property
+    def read_connections(self) -> tuple[aiosqlite.Connection, ...]:
+        """The pooled read connections (each read takes whichever is idle)."""
+        return self._readers
 
     @staticmethod
     async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
@@ -104,10 +133,12 @@ class SQLiteStore(SqlStore):
             "PRAGMA synchronous = NORMAL",
         ):
             await conn.execute_fetchall(pragma)
+        await conn.create_function(FOLD_FUNCTION, 1, _fold, deterministic=True)
         return conn
 
     async def close(self) -> None:
-        await self._reader.close()
+        for reader in self._readers:
+            await reader.close()
         await self._writer.close()
 
     def _schema_statements(self) -> Iterable[str]:
@@ -125,10 +156,20 @@ class SQLiteStore(SqlStore):
         return str(price)
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        reader = await self._idle.get()
         try:
-            return list(await self._reader.execute_fetchall(_q(sql), params))
+            return list(await reader.execute_fetchall(_q(sql), params))
         except (sqlite3.Error, ValueError) as exc:
             raise errors.Unavailable("the database did not answer") from exc
+        finally:
+            # Back even if this read was cancelled: the connection then finishes the statement
+            # on its own thread before it starts the next one it is given.
+            self._idle.put_nowait(reader)
+
+    def _contains(self, columns: Sequence[str], text: str) -> Statement:
+        folded = text.casefold()
+        sql = " OR ".join(f"instr({FOLD_FUNCTION}({c}), %s) > 0" for c in columns)
+        return f"({sql})", [folded] * len(columns)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[_Tx]:

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS drops (
   CHECK (stock + reserved + sold = initial_stock)
 );
 CREATE INDEX IF NOT EXISTS idx_drops_window ON drops (deleted_at, starts_at);
+CREATE INDEX IF NOT EXISTS idx_drops_created ON drops (deleted_at, created_at);
 
 CREATE TABLE IF NOT EXISTS reservations (
   id INTEGER PRIMARY KEY,

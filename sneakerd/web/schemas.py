@@ -18,10 +18,13 @@ from sneakerd.domain.accounts import EMAIL_MAX_LENGTH, InvalidEmail, normalize_e
 from sneakerd.domain.book import window_refusal
 from sneakerd.domain.money import CENT, PRICE_PATTERN, PriceError, parse_price
 from sneakerd.passwords import password_problem
+from sneakerd.store import DEFAULT_PAGE, MAX_PAGE, PageKey
+from sneakerd.web.paging import BadCursor, ListKind, decode_cursor
 
 MAX_ID = 2**53 - 1
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 STATUSES = ("upcoming", "live", "sold_out", "ended")
+RESERVATION_STATUSES = ("active", "expired", "cancelled", "completed")
 TIME_EXAMPLE = "2026-11-24T10:00:00.000Z"
 URL_PATTERN = r"^https?://[^\s/?#]+[^\s]*$"
 PRICE_DOC = {
@@ -274,11 +277,84 @@ class PurchaseRequest(RequestSchema):
     )
 
 
-class DropQuery(Schema):
+class QueryInt(fields.Integer):
+    """An integer in a query string: decimal digits only (no sign, point or exponent)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+            raise self.make_error("invalid")
+        if len(value) > 18:
+            raise self.make_error("too_large")
+        return int(value)
+
+
+class Cursor(fields.String):
+    """The `cursor` a list answered as its `nextCursor`; loads to the store's `PageKey`."""
+
+    def __init__(self, kind: ListKind, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kind = kind
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> PageKey:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        try:
+            return decode_cursor(self.kind, value)
+        except BadCursor as exc:
+            raise ValidationError(
+                f"Not a cursor of this list ({exc}): pass the nextCursor of its previous page."
+            ) from None
+
+
+def _cursor(kind: ListKind) -> Cursor:
+    return Cursor(
+        kind,
+        metadata={
+            "description": "The `nextCursor` of the previous page (opaque); omit it for the "
+            "first page."
+        },
+    )
+
+
+class PageQuery(Schema):
+    """`limit` and `cursor`, which every list takes. Unknown query keys are ignored (caches
+    and trackers add their own)."""
+
     class Meta:
         unknown = EXCLUDE
 
+    limit = QueryInt(
+        load_default=DEFAULT_PAGE,
+        validate=validate.Range(min=1, max=MAX_PAGE),
+        metadata={"description": f"Items per page, 1-{MAX_PAGE} (default {DEFAULT_PAGE})."},
+    )
+
+
+class DropQuery(PageQuery):
+    cursor = _cursor(ListKind.DROPS)
+    q = fields.String(
+        validate=validate.Length(max=100),
+        metadata={
+            "example": "jordan",
+            "description": "A case-insensitive substring of the name or the brand.",
+        },
+    )
     status = fields.String(validate=validate.OneOf(STATUSES), metadata={"example": "live"})
+
+
+class ReservationQuery(PageQuery):
+    cursor = _cursor(ListKind.RESERVATIONS)
+    status = fields.String(
+        validate=validate.OneOf(RESERVATION_STATUSES), metadata={"example": "active"}
+    )
+
+
+class PurchaseQuery(PageQuery):
+    cursor = _cursor(ListKind.PURCHASES)
+
+
+class DropPurchaseQuery(PageQuery):
+    cursor = _cursor(ListKind.DROP_PURCHASES)
 
 
 # -- responses (for the document; views.py writes the bodies) -------------------------------
@@ -362,8 +438,40 @@ class DropEnvelope(Schema):
     drop = fields.Nested(DropOut, required=True)
 
 
+def _next_cursor() -> fields.String:
+    return fields.String(
+        data_key="nextCursor",
+        required=True,
+        allow_none=True,
+        metadata={
+            "example": "ZC4xNzk1NTEwODAwMTIzLjQy",
+            "x-nullable": True,
+            "description": "Pass as `cursor` for the next page; null on the last page.",
+        },
+    )
+
+
 class DropList(Schema):
     drops = fields.List(fields.Nested(DropOut), required=True)
+    next_cursor = _next_cursor()
+
+
+class DropStatsOut(Schema):
+    drop_id = fields.Integer(data_key="dropId", required=True, metadata={"example": 1})
+    initial_stock = fields.Integer(
+        data_key="initialStock", required=True, metadata={"example": 500}
+    )
+    stock = fields.Integer(required=True, metadata={"example": 420})
+    reserved = fields.Integer(required=True, metadata={"example": 60})
+    sold = fields.Integer(required=True, metadata={"example": 20})
+    holds_expiring_next_minute = fields.Integer(
+        data_key="holdsExpiringNextMinute", required=True, metadata={"example": 12}
+    )
+    sold_out_at = _time_out("soldOutAt", nullable=True)
+
+
+class DropStatsEnvelope(Schema):
+    stats = fields.Nested(DropStatsOut, required=True)
 
 
 class ReservationOut(Schema):
@@ -372,7 +480,7 @@ class ReservationOut(Schema):
     user_id = fields.Integer(data_key="userId", required=True, metadata={"example": 7})
     status = fields.String(
         required=True,
-        validate=validate.OneOf(["active", "expired", "cancelled", "completed"]),
+        validate=validate.OneOf(RESERVATION_STATUSES),
         metadata={"example": "active"},
     )
     expires_at = _time_out("expiresAt")
@@ -385,6 +493,7 @@ class ReservationEnvelope(Schema):
 
 class ReservationList(Schema):
     reservations = fields.List(fields.Nested(ReservationOut), required=True)
+    next_cursor = _next_cursor()
 
 
 class PurchaseOut(Schema):
@@ -404,6 +513,7 @@ class PurchaseEnvelope(Schema):
 
 class PurchaseList(Schema):
     purchases = fields.List(fields.Nested(PurchaseOut), required=True)
+    next_cursor = _next_cursor()
 
 
 class PublicPurchaseOut(Schema):
@@ -414,6 +524,7 @@ class PublicPurchaseOut(Schema):
 
 class PublicPurchaseList(Schema):
     purchases = fields.List(fields.Nested(PublicPurchaseOut), required=True)
+    next_cursor = _next_cursor()
 
 
 class ErrorBody(Schema):
@@ -440,3 +551,6 @@ UPDATE_DROP = UpdateDropRequest()
 RESERVE = ReserveRequest()
 PURCHASE = PurchaseRequest()
 DROP_QUERY = DropQuery()
+RESERVATION_QUERY = ReservationQuery()
+PURCHASE_QUERY = PurchaseQuery()
+DROP_PURCHASE_QUERY = DropPurchaseQuery()

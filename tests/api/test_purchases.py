@@ -206,7 +206,7 @@ async def test_user_purchases_lists_only_own(api: Api, admin_token: str) -> None
     theirs = await buy(api, stranger, drop["id"])
     status, body, _ = await api.call("GET", "/api/purchases/user", token=token)
     assert status == 200, body
-    assert set(body) == {"purchases"}
+    assert set(body) == {"purchases", "nextCursor"}
     assert sorted(p["id"] for p in body["purchases"]) == sorted(p["id"] for p in mine)
     assert theirs["id"] not in {p["id"] for p in body["purchases"]}
     for listed in body["purchases"]:
@@ -217,7 +217,7 @@ async def test_user_purchases_is_empty_for_a_new_user(api: Api) -> None:
     _, token = await api.register()
     status, body, _ = await api.call("GET", "/api/purchases/user", token=token)
     assert status == 200, body
-    assert body == {"purchases": []}
+    assert body == {"purchases": [], "nextCursor": None}
 
 
 async def test_user_purchases_without_token_is_unauthorized(api: Api) -> None:
@@ -235,7 +235,7 @@ async def test_drop_purchases_name_each_purchaser(api: Api, admin_token: str) ->
     }
     status, body, _ = await api.call("GET", f"/api/purchases/drop/{drop['id']}")
     assert status == 200, body
-    assert set(body) == {"purchases"}
+    assert set(body) == {"purchases", "nextCursor"}
     assert {p["id"]: p["purchaser"] for p in body["purchases"]} == bought
     for listed in body["purchases"]:
         assert set(listed) == {"id", "purchaser", "createdAt"}, listed
@@ -270,4 +270,4 @@ async def test_drop_purchases_is_empty_before_any_sale(api: Api, admin_token: st
     drop = await api.drop(admin_token)
     status, body, _ = await api.call("GET", f"/api/purchases/drop/{drop['id']}")
     assert status == 200, body
-    assert body == {"purchases": []}
+    assert body == {"purchases": [], "nextCursor": None}

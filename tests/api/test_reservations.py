@@ -27,7 +27,7 @@ def iso(dt: datetime) -> str:
 async def my_reservations(api: Api, token: str) -> list[dict[str, Any]]:
     status, body, _ = await api.call("GET", "/api/reservations/user", token=token)
     assert status == 200, body
-    assert set(body) == {"reservations"}
+    assert set(body) == {"reservations", "nextCursor"}
     return list(body["reservations"])
 
 

@@ -72,7 +72,7 @@ async def test_drop_round_trip(store: Store) -> None:
     )
     assert (drop.created_at, drop.updated_at, drop.deleted) == (NOW, NOW, False)
     assert await store.get_drop(drop.id) == drop
-    assert await store.list_drops() == [drop]
+    assert (await store.list_drops(now=NOW)).items == [drop]
     assert await store.drops_to_recover(NOW) == [drop.id]
     assert await store.drops_to_recover(NOW + 3_600_000) == []  # ended, no holds
 
@@ -111,11 +111,17 @@ async def test_commit_writes_a_batch_and_load_state_reads_it_back(store: Store) 
     assert state.holds[rid + 1].expires_at == NOW + 60_000
     assert dict(state.user_counts) == {user_id: 3}
     assert (await store.get_reservation(rid)).status is ReservationStatus.COMPLETED  # type: ignore[union-attr]
-    assert [r.id for r in await store.user_reservations(user_id)] == [rid + 2, rid + 1, rid]
+    assert [r.id for r in (await store.user_reservations(user_id)).items] == [
+        rid + 2,
+        rid + 1,
+        rid,
+    ]
     purchase = await store.purchase_for_reservation(rid)
     assert purchase is not None and purchase.price == Decimal("10.00")
-    assert await store.user_purchases(user_id) == [purchase]
-    [public] = await store.drop_purchases(drop_id)
+    assert (await store.user_purchases(user_id)).items == [purchase]
+    assert await store.get_purchase(purchase.id) == purchase
+    assert await store.get_purchase(purchase.id + 1) is None
+    [public] = (await store.drop_purchases(drop_id)).items
     assert (public.id, public.purchaser) == (pid, "buyer")
     assert await store.check(NOW + 10) == []
 
@@ -167,5 +173,5 @@ async def test_deleted_drops_are_hidden(store: Store) -> None:
         )
     )
     assert await store.get_drop(drop_id) is None
-    assert await store.list_drops() == []
+    assert (await store.list_drops(now=NOW)).items == []
     assert await store.drops_to_recover(NOW) == []

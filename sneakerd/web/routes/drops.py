@@ -1,6 +1,7 @@
-"""The drops: list and get for anyone; create, update and delete for admins.
+"""The drops: list, get and stats for anyone; create, update and delete for admins.
 
-Reads come from the store (committed state); writes to an existing drop go through its actor.
+Reads come from committed state (the store, or a live drop's actor); writes to an existing
+drop go through its actor.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from aiohttp import web
 
 from sneakerd.domain.book import window_refusal
 from sneakerd.domain.commands import UpdateDrop
-from sneakerd.domain.model import DropInfo
-from sneakerd.views import drop_view
+from sneakerd.domain.model import DropInfo, DropStatus
+from sneakerd.views import drop_stats_view, drop_view
 from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, querystring_schema, request_schema, response_schema
 from sneakerd.web.jsonio import json_response, read_object
+from sneakerd.web.paging import ListKind, page_body
 from sneakerd.web.problems import ApiError
 from sneakerd.web.routes.common import BEARER, admin, errors_doc, path_id
 from sneakerd.web.schemas import (
@@ -27,21 +29,33 @@ from sneakerd.web.schemas import (
     DropEnvelope,
     DropList,
     DropQuery,
+    DropStatsEnvelope,
     UpdateDropRequest,
 )
 
 
-@docs(tags=["drops"], summary="Every drop, optionally of one status", responses=errors_doc(422))
+@docs(
+    tags=["drops"],
+    summary="The drops, newest first, a page at a time; optionally searched or of one status",
+    description="Follow `nextCursor` (pass it as `cursor`) until it is null to read every "
+    "drop. `q` matches a case-insensitive substring of the name or the brand.",
+    responses=errors_doc(422),
+)
 @querystring_schema(DropQuery)
 @response_schema(DropList, 200)
 async def list_drops(request: web.Request) -> web.Response:
     query = DROP_QUERY.load(dict(request.query))
-    wanted = query.get("status")
     now = request.app[keys.CLOCK].now_ms()
-    views = [drop_view(d, now) for d in await request.app[keys.STORE].list_drops()]
-    if wanted:
-        views = [v for v in views if v["status"] == wanted]
-    return json_response({"drops": views})
+    status = query.get("status")
+    page = await request.app[keys.STORE].list_drops(
+        now=now,
+        limit=query["limit"],
+        after=query.get("cursor"),
+        q=query.get("q") or None,
+        status=None if status is None else DropStatus(status),
+    )
+    views = [drop_view(d, now) for d in page.items]
+    return json_response(page_body("drops", views, ListKind.DROPS, page.next))
 
 
 @docs(tags=["drops"], summary="One drop", responses=errors_doc(404))
@@ -51,6 +65,19 @@ async def get_drop(request: web.Request) -> web.Response:
     if drop is None:
         raise ApiError(404, "not_found", "No such drop")
     return json_response({"drop": drop_view(drop, request.app[keys.CLOCK].now_ms())})
+
+
+@docs(
+    tags=["drops"],
+    summary="A drop's unit counts, holds expiring within a minute, and when it sold out",
+    description="`soldOutAt` is the time of the purchase that sold the last unit, null while "
+    "any unit is unsold.",
+    responses=errors_doc(404),
+)
+@response_schema(DropStatsEnvelope, 200)
+async def drop_stats(request: web.Request) -> web.Response:
+    stats = await request.app[keys.SERVICE].drop_stats(path_id(request))
+    return json_response({"stats": drop_stats_view(stats)})
 
 
 @docs(
@@ -142,5 +169,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/drops", list_drops)
     app.router.add_post("/api/drops", create_drop)
     app.router.add_get(r"/api/drops/{id:\d+}", get_drop)
+    app.router.add_get(r"/api/drops/{id:\d+}/stats", drop_stats)
     app.router.add_put(r"/api/drops/{id:\d+}", update_drop)
     app.router.add_delete(r"/api/drops/{id:\d+}", delete_drop)

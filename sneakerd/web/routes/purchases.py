@@ -1,4 +1,5 @@
-"""Purchases: buy my hold (through the drop's actor), list mine, list a drop's (public)."""
+"""Purchases: buy my hold (through the drop's actor), list mine, look one of mine up, list a
+drop's (public)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from aiohttp import web
 from sneakerd.domain.commands import RequestKey
 from sneakerd.views import drop_purchase_view, purchase_view
 from sneakerd.web import keys
-from sneakerd.web.apidoc import docs, request_schema, response_schema
+from sneakerd.web.apidoc import docs, querystring_schema, request_schema, response_schema
 from sneakerd.web.idempotency import Answer
 from sneakerd.web.jsonio import json_response
+from sneakerd.web.paging import ListKind, page_body
 from sneakerd.web.problems import ApiError
 from sneakerd.web.routes.common import (
     BEARER,
@@ -23,10 +25,14 @@ from sneakerd.web.routes.common import (
     principal,
 )
 from sneakerd.web.schemas import (
+    DROP_PURCHASE_QUERY,
     PURCHASE,
+    PURCHASE_QUERY,
+    DropPurchaseQuery,
     PublicPurchaseList,
     PurchaseEnvelope,
     PurchaseList,
+    PurchaseQuery,
     PurchaseRequest,
 )
 
@@ -74,29 +80,59 @@ async def purchase(request: web.Request) -> web.Response:
 
 @docs(
     tags=["purchases"],
-    summary="My purchases, newest first",
+    summary="My purchases, newest first, a page at a time",
+    description="Follow `nextCursor` (pass it as `cursor`) until it is null to read them all.",
     security=BEARER,
-    responses=errors_doc(401),
+    responses=errors_doc(401, 422),
 )
+@querystring_schema(PurchaseQuery)
 @response_schema(PurchaseList, 200)
 async def my_purchases(request: web.Request) -> web.Response:
     who = principal(request)
-    rows = await request.app[keys.STORE].user_purchases(who.user_id)
-    return json_response({"purchases": [purchase_view(p) for p in rows]})
+    query = PURCHASE_QUERY.load(dict(request.query))
+    page = await request.app[keys.STORE].user_purchases(
+        who.user_id, limit=query["limit"], after=query.get("cursor")
+    )
+    views = [purchase_view(p) for p in page.items]
+    return json_response(page_body("purchases", views, ListKind.PURCHASES, page.next))
 
 
-@docs(tags=["purchases"], summary="Who bought a drop (usernames only)", responses=errors_doc(404))
+@docs(
+    tags=["purchases"],
+    summary="One of my purchases",
+    description="Another user's purchase answers 404, exactly as one that does not exist.",
+    security=BEARER,
+    responses=errors_doc(401, 404),
+)
+@response_schema(PurchaseEnvelope, 200)
+async def my_purchase(request: web.Request) -> web.Response:
+    who = principal(request)
+    bought = await request.app[keys.STORE].get_purchase(path_id(request))
+    if bought is None or bought.user_id != who.user_id:
+        raise ApiError(404, "not_found", "No such purchase")
+    return json_response({"purchase": purchase_view(bought)})
+
+
+@docs(
+    tags=["purchases"],
+    summary="Who bought a drop (usernames only), newest first, a page at a time",
+    responses=errors_doc(404, 422),
+)
+@querystring_schema(DropPurchaseQuery)
 @response_schema(PublicPurchaseList, 200)
 async def drop_purchases(request: web.Request) -> web.Response:
     drop_id = path_id(request)
+    query = DROP_PURCHASE_QUERY.load(dict(request.query))
     store = request.app[keys.STORE]
     if await store.get_drop(drop_id) is None:
         raise ApiError(404, "not_found", "No such drop")
-    rows = await store.drop_purchases(drop_id)
-    return json_response({"purchases": [drop_purchase_view(p) for p in rows]})
+    page = await store.drop_purchases(drop_id, limit=query["limit"], after=query.get("cursor"))
+    views = [drop_purchase_view(p) for p in page.items]
+    return json_response(page_body("purchases", views, ListKind.DROP_PURCHASES, page.next))
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/purchases", purchase)
     app.router.add_get("/api/purchases/user", my_purchases)
+    app.router.add_get(r"/api/purchases/{id:\d+}", my_purchase)
     app.router.add_get(r"/api/purchases/drop/{id:\d+}", drop_purchases)

@@ -1,4 +1,4 @@
-"""Holds: reserve (through the drop's actor), list mine, cancel."""
+"""Holds: reserve (through the drop's actor), list mine, look one up, cancel."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from sneakerd.domain.commands import RequestKey
 from sneakerd.domain.model import ReservationStatus
 from sneakerd.views import reservation_view
 from sneakerd.web import keys
-from sneakerd.web.apidoc import docs, request_schema, response_schema
+from sneakerd.web.apidoc import docs, querystring_schema, request_schema, response_schema
 from sneakerd.web.idempotency import Answer
 from sneakerd.web.jsonio import json_response
+from sneakerd.web.paging import ListKind, page_body
+from sneakerd.web.problems import ApiError
 from sneakerd.web.routes.common import (
     BEARER,
     IDEMPOTENCY_HEADER,
@@ -24,7 +26,14 @@ from sneakerd.web.routes.common import (
     path_id,
     principal,
 )
-from sneakerd.web.schemas import RESERVE, ReservationEnvelope, ReservationList, ReserveRequest
+from sneakerd.web.schemas import (
+    RESERVATION_QUERY,
+    RESERVE,
+    ReservationEnvelope,
+    ReservationList,
+    ReservationQuery,
+    ReserveRequest,
+)
 
 
 @docs(
@@ -80,15 +89,41 @@ async def reserve(request: web.Request) -> web.Response:
 
 @docs(
     tags=["reservations"],
-    summary="My reservations, newest first",
+    summary="My reservations, newest first, a page at a time; optionally of one status",
+    description="Follow `nextCursor` (pass it as `cursor`) until it is null to read them all.",
     security=BEARER,
-    responses=errors_doc(401),
+    responses=errors_doc(401, 422),
 )
+@querystring_schema(ReservationQuery)
 @response_schema(ReservationList, 200)
 async def my_reservations(request: web.Request) -> web.Response:
     who = principal(request)
-    rows = await request.app[keys.STORE].user_reservations(who.user_id)
-    return json_response({"reservations": [reservation_view(r) for r in rows]})
+    query = RESERVATION_QUERY.load(dict(request.query))
+    status = query.get("status")
+    page = await request.app[keys.STORE].user_reservations(
+        who.user_id,
+        limit=query["limit"],
+        after=query.get("cursor"),
+        status=None if status is None else ReservationStatus(status),
+    )
+    views = [reservation_view(r) for r in page.items]
+    return json_response(page_body("reservations", views, ListKind.RESERVATIONS, page.next))
+
+
+@docs(
+    tags=["reservations"],
+    summary="One of my reservations",
+    description="Another user's reservation answers 404, exactly as one that does not exist.",
+    security=BEARER,
+    responses=errors_doc(401, 404),
+)
+@response_schema(ReservationEnvelope, 200)
+async def my_reservation(request: web.Request) -> web.Response:
+    who = principal(request)
+    record = await request.app[keys.STORE].get_reservation(path_id(request))
+    if record is None or record.user_id != who.user_id:
+        raise ApiError(404, "not_found", "No such reservation")
+    return json_response({"reservation": reservation_view(record)})
 
 
 @docs(
@@ -107,4 +142,5 @@ async def cancel(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/reservations", reserve)
     app.router.add_get("/api/reservations/user", my_reservations)
+    app.router.add_get(r"/api/reservations/{id:\d+}", my_reservation)
     app.router.add_delete(r"/api/reservations/{id:\d+}", cancel)

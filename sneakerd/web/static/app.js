@@ -15,6 +15,7 @@
   const PONG_WITHIN_MS = 10000;
   const MAX_BACKOFF_MS = 15000;
   const LIST_REFRESH_MS = 20000;
+  const MAX_LIST_PAGES = 25; // 5,000 drops at 200 a page
 
   const $ = (id) => document.getElementById(id);
 
@@ -440,11 +441,27 @@
       }
     }
 
+    /* Every drop, a page at a time: the list answers at most 200 per page and a
+       nextCursor (null on the last page). Bounded, so a huge catalogue cannot keep the
+       page fetching forever. */
+    async function allDrops() {
+      const found = [];
+      let cursor = null;
+      for (let page = 0; page < MAX_LIST_PAGES; page += 1) {
+        const query = cursor ? `limit=200&cursor=${encodeURIComponent(cursor)}` : "limit=200";
+        const { data } = await api("GET", `/api/drops?${query}`);
+        found.push(...data.drops);
+        cursor = data.nextCursor;
+        if (!cursor) break;
+      }
+      return found;
+    }
+
     async function load() {
       try {
-        const { data } = await api("GET", "/api/drops");
+        const listed = await allDrops();
         const now = serverNow();
-        drops = data.drops.slice().sort((a, b) => {
+        drops = listed.sort((a, b) => {
           const byStatus = order[statusOf(a, now)] - order[statusOf(b, now)];
           return byStatus || Date.parse(a.startsAt) - Date.parse(b.startsAt) || a.id - b.id;
         });
