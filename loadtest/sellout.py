@@ -235,7 +235,7 @@ async def run(args: argparse.Namespace) -> int:
             not outcome.observations or set(last) == {final["stock"]},
             f"every watcher's last stock == final stock {final['stock']} ({last})",
         ),
-        report.check(lag.count == 0 or lag.p99 < 0.25, "expiry lag p99 < 250 ms (API.md)"),
+        report.check(lag.count == 0 or lag.p99 < 0.25, "expiry lag p99 < 250 ms (docs/API.md)"),
     ]
     print(report.header("sellout", lines))
     return 0 if passed and sold == initial else 1

@@ -1,7 +1,7 @@
 """Users straight into the database (one shared bcrypt hash) and tokens minted locally.
 
 `sneakerd db init` makes the schema first; then 20,000 rows go in with a few multi-row INSERTs.
-Tokens are HS256 JWTs with API.md's claims, signed with the server's JWT_SECRET.
+Tokens are HS256 JWTs with docs/API.md's claims, signed with the server's JWT_SECRET.
 """
 
 from __future__ import annotations

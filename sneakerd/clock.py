@@ -54,7 +54,7 @@ def from_datetime(value: datetime) -> int:
 
 
 def iso(ms: int) -> str:
-    """Epoch milliseconds as API.md's time format: `2026-11-24T10:00:00.000Z`."""
+    """Epoch milliseconds as docs/API.md's time format: `2026-11-24T10:00:00.000Z`."""
     return f"{_iso_second(ms // 1000)}{ms % 1000:03d}Z"
 
 

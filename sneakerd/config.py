@@ -1,7 +1,7 @@
 """Settings, read as the original backend read them: the environment, then a `.env` file.
 
 Precedence: command-line flags > environment > `.env` in the working folder > defaults.
-The variable names are API.md's (and the original's), so an existing deployment's environment
+The variable names are docs/API.md's (and the original's), so an existing deployment's environment
 works unchanged.
 """
 

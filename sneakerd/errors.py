@@ -3,7 +3,7 @@
 The hierarchy::
 
     SneakerdError
-    ├── DomainError            a request the rules refuse; carries an API.md error code
+    ├── DomainError            a request the rules refuse; carries an docs/API.md error code
     │   ├── NotFound               (not_found)
     │   ├── OutOfStock             (out_of_stock)
     │   ├── LimitReached           (limit_reached)
@@ -39,7 +39,7 @@ class SneakerdError(Exception):
 
 
 class DomainError(SneakerdError):
-    """A request refused by the rules of a drop; `code` is the API.md error code."""
+    """A request refused by the rules of a drop; `code` is the docs/API.md error code."""
 
     code: ClassVar[str] = "domain_error"
 

@@ -1,4 +1,4 @@
-"""Domain values as API.md's JSON objects: camelCase keys, ISO 8601 times, string money.
+"""Domain values as docs/API.md's JSON objects: camelCase keys, ISO 8601 times, string money.
 
 The one place that knows the wire shape; the HTTP edge, the WebSocket hub and the CLI's `--json`
 all use it, so the three can never disagree.

@@ -1,7 +1,7 @@
 """When each hold expires, kept as cheaply as possible.
 
 One `loop.call_at` handle per hold leaves tens of thousands of live handles in a burst and makes
-full GC passes slow (see DESIGN.md). Instead each drop keeps a heap of (deadline, reservation id)
+full GC passes slow (docs/DESIGN.md). Each drop keeps instead a heap of (deadline, reservation id)
 pairs of plain ints and its actor arms a single timer for the earliest one. Holds that were
 bought or cancelled stay in the heap until their deadline and are ignored then; the heap is
 therefore bounded by the holds made within one hold period.

@@ -38,7 +38,7 @@ from sneakerd.store import Store
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
-"""Caps one statement at a few hundred rows; a small cap costs throughput (DESIGN.md)."""
+"""Caps one statement at a few hundred rows; a small cap costs throughput (docs/DESIGN.md)."""
 
 MAX_CONFLICT_RETRIES = 3
 

@@ -1,6 +1,6 @@
 """Bearer tokens (PyJWT, HS256 only) and who is asking.
 
-Tokens carry API.md's claims: `sub` (the user id as a string), `role`, `iat`, `exp`. Decoding
+Tokens carry docs/API.md's claims: `sub` (the user id as a string), `role`, `iat`, `exp`. Decoding
 pins the algorithm list to HS256, so `alg: none`, RS/HS confusion and other algorithms are
 refused, and requires every claim, so a token without `exp` never validates.
 """

@@ -6,7 +6,7 @@ algorithm confusion) and raises and catches an exception doing so. At a drop's b
 the largest single cost of a reservation after aiohttp itself.
 
 This path never refuses anything. It *accepts* only a token that is byte-for-byte the shape
-`jwt.encode` gives for API.md's four claims: the exact header PyJWT writes for HS256, a
+`jwt.encode` gives for docs/API.md's four claims: the exact header PyJWT writes for HS256, a
 payload of exactly `sub` (a string), `role` (a string), `iat` and `exp` (integers) with
 `iat <= now < exp`, and a signature equal to the canonical base64url HMAC-SHA256 of the
 signing input under our secret. Every other token (expired, foreign header, extra claims,

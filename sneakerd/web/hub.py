@@ -42,7 +42,7 @@ Frame = tuple[int, bytes]
 
 
 def encode_event(event: DropEvent, view: Callable[[Drop], dict[str, Any]]) -> bytes:
-    """API.md's message for one event."""
+    """docs/API.md's message for one event."""
     base: dict[str, Any]
     if isinstance(event, StockChanged):
         base = {

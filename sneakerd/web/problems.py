@@ -1,6 +1,6 @@
-"""Every failure becomes API.md's error envelope, in one middleware.
+"""Every failure becomes docs/API.md's error envelope, in one middleware.
 
-`{"error": {"code", "message", "details"?}}` with the status of API.md's table. Domain errors
+`{"error": {"code", "message", "details"?}}` with the status of docs/API.md's table. Domain errors
 map by class, marshmallow's validation errors become 422 with per-field details, aiohttp's own
 HTTP errors (404, 405, 413) keep their status, a body that cannot be read (a bad
 `Content-Encoding`, broken chunked framing) is a 400, and anything unexpected is logged and answered
@@ -54,7 +54,7 @@ HTTP_CODES = {
 
 
 class ApiError(Exception):
-    """An error answered as-is: status, API.md code, message, optional details and headers."""
+    """An error answered as-is: status, docs/API.md code, message, optional details and headers."""
 
     def __init__(
         self,

@@ -1,7 +1,7 @@
 """Assertions and calls shared by the REST tests (the `Api` of conftest.py does the HTTP).
 
-- `assert_envelope` / `assert_error` / `assert_validation`: API.md's JSON error envelope.
-- `assert_drop`: the drop object of API.md; `get_drop` fetches one and checks it.
+- `assert_envelope` / `assert_error` / `assert_validation`: docs/API.md's JSON error envelope.
+- `assert_drop`: the drop object of docs/API.md; `get_drop` fetches one and checks it.
 - `reserve_call` / `purchase_call`: the raw (status, body) of a hold or a purchase;
   `reserve`: a hold that must succeed.
 """

@@ -1,4 +1,4 @@
-"""Drops over HTTP: list, get, create, update, delete (API.md, REST and Objects)."""
+"""Drops over HTTP: list, get, create, update, delete (docs/API.md, REST and Objects)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ async def test_create_accepts_price_as_string_or_number(
 
 
 # Strings outside the documented pattern ^[0-9]{1,10}(\.[0-9]{1,2})?$ and numbers that are not a
-# finite, non-negative amount with at most two decimals (API.md: price).
+# finite, non-negative amount with at most two decimals (docs/API.md: price).
 BAD_PRICES = [
     "1_000",
     "\u0663",  # ARABIC-INDIC DIGIT THREE

@@ -1,4 +1,4 @@
-"""Bad input of every kind: always API.md's JSON error envelope, never a 500 or a stack trace."""
+"""Bad input of every kind: always the JSON error envelope (docs/API.md), never a 500."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Holds expire on time (API.md: within 250 ms of expiresAt, not on a sweep), on a server of the
-test's own with RESERVATION_DURATION=1000."""
+"""Holds expire on time (docs/API.md: within 250 ms of expiresAt, not on a sweep), on a server
+of the test's own with RESERVATION_DURATION=1000."""
 
 from __future__ import annotations
 

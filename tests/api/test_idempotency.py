@@ -1,4 +1,4 @@
-"""The Idempotency-Key header on POST /api/reservations and POST /api/purchases (API.md)."""
+"""The Idempotency-Key header on POST /api/reservations and POST /api/purchases (docs/API.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Paged lists over HTTP (API.md, Additions: "Lists, lookups and paging").
+"""Paged lists over HTTP (docs/API.md, Additions: "Lists, lookups and paging").
 
 Every list answers `{<items>: [...], nextCursor}`, newest first, `limit` items at most (default
 50, 1-200); `nextCursor` passed back as `cursor` gives the next page and is null on the last.

@@ -1,4 +1,4 @@
-"""One reservation, one purchase and one drop's stats (API.md, Additions: "Lists, lookups and
+"""One reservation, one purchase and one drop's stats (docs/API.md, Additions: "Lists, lookups and
 paging"): the owner sees their own; anyone else, and an unknown id, get the same 404."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 
 from tests.api.conftest import Api
 
-# Every row of API.md's REST table above /api-docs (the rows the document must list).
+# Every row of docs/API.md's REST table above /api-docs (the rows the document must list).
 REST_TABLE = [
     ("post", "/api/users/register"),
     ("post", "/api/users/login"),

@@ -1,4 +1,4 @@
-"""Purchases over HTTP: buy a hold, buy it again, refusals and the two lists (API.md, REST)."""
+"""Purchases over HTTP: buy a hold, buy it again, refusals and the two lists (docs/API.md, REST)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reservations over HTTP: hold, list, cancel and every refusal (API.md, REST)."""
+"""Reservations over HTTP: hold, list, cancel and every refusal (docs/API.md, REST)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Users over HTTP: register, login, profile and the bearer token (API.md, REST and Auth)."""
+"""Users over HTTP: register, login, profile and the bearer token (docs/API.md, REST and Auth)."""
 
 from __future__ import annotations
 

@@ -298,7 +298,7 @@ def test_a_drop_sells_out_live_in_a_real_browser(server: Server) -> None:
         expect(phone.locator("#drops .card")).to_have_count(3)
         shot(phone, shots / "09-phone-drop-list.png")
 
-        # Every error code of API.md reads as a sentence, never as a code.
+        # Every error code of docs/API.md reads as a sentence, never as a code.
         sentences = alice.evaluate(
             """() => ["out_of_stock", "limit_reached", "drop_not_live", "drop_ended",
                 "reservation_expired", "reservation_not_active", "rate_limited", "unavailable",

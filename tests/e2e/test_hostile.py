@@ -1,7 +1,7 @@
 """Hostile input, fuzzed: hypothesis throws junk at every write route of a running server.
 
 Whatever arrives (deep or huge JSON, wrong types, unicode edge cases, SQL-injection strings,
-forged or expired tokens, other people's ids), the answer is one of API.md's error envelopes or
+forged or expired tokens, other people's ids), the answer is one of docs/API.md's error envelopes or
 a success, never a 5xx, and the database's invariants still hold afterwards.
 """
 

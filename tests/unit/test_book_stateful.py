@@ -2,7 +2,7 @@
 
 Hypothesis drives random sequences of reserve / cancel / purchase / expire / restock / clock
 advances from several users, sometimes several messages in one batch, and after every step checks
-the replies against the model and the invariants API.md promises.
+the replies against the model and the invariants docs/API.md promises.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Settings come from API.md's variables, with the original's DB_* names honoured."""
+"""Settings come from docs/API.md's variables, with the original's DB_* names honoured."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""One module per resource of API.md's REST table."""
+"""One module per resource of docs/API.md's REST table."""

@@ -1,7 +1,7 @@
 /* sneakerd shop window: the drop list (/) and one drop selling out live (/drops/{id}).
  *
  * No framework and no build step. The page is one more client of the REST API and the drop's
- * WebSocket (see API.md): it signs in and registers through the API, keeps the token in
+ * WebSocket (see docs/API.md): it signs in and registers through the API, keeps the token in
  * localStorage, and follows the drop over its WebSocket, reconnecting with backoff and taking
  * every `snapshot` as the whole truth. Shoppers never see an error code, only a sentence.
  */
