@@ -15,7 +15,7 @@ from typing import TypeVar
 from sneakerd import errors
 from sneakerd.actors.registry import Registry
 from sneakerd.clock import Clock
-from sneakerd.domain.book import Rejection, Reply
+from sneakerd.domain.book import Reply
 from sneakerd.domain.commands import (
     Cancel,
     Command,
@@ -33,6 +33,7 @@ from sneakerd.domain.model import (
     ReservationRecord,
     ReservationStatus,
 )
+from sneakerd.domain.rules import Rejection
 from sneakerd.store import DropStats, Store
 
 T = TypeVar("T")
@@ -162,7 +163,6 @@ class DropService:
         reply = await self._ask(drop_id, DeleteDrop())
         if isinstance(reply, Rejection):
             raise reply.to_error()
-        await self.registry.forget(drop_id)
 
 
 def _is_not_active(reply: Reply) -> bool:

@@ -20,19 +20,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 from sneakerd import errors
 from sneakerd.actors.deadlines import DeadlineQueue
 from sneakerd.actors.ids import ActorIds
 from sneakerd.actors.mailbox import Envelope, Mailbox
+from sneakerd.actors.sink import EventSink
 from sneakerd.clock import Clock
-from sneakerd.domain.book import DropBook, Outcome, Rejection, Reply, reserve_refusal
+from sneakerd.domain.book import DropBook, Reply
 from sneakerd.domain.commands import Command, Expire, Purchase, Reserve
 from sneakerd.domain.events import Expired
 from sneakerd.domain.model import Drop, DropState, DropStatus
-from sneakerd.events import EventSink
+from sneakerd.domain.outcome import Outcome
+from sneakerd.domain.rules import Rejection, reserve_refusal
 from sneakerd.store import Store
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,8 @@ class _Tick:
 
 TICK = _Tick()
 Message = Command | _Tick
+Request = Envelope[Command, Reply]
+"""A caller's message, as the batch's decision sees it (ticks are taken out first)."""
 
 
 @dataclass(slots=True)
@@ -97,9 +102,12 @@ class DropActor:
         clock: Clock,
         hold_ms: int,
         observer: ActorObserver | None = None,
+        on_deleted: Callable[[DropActor], None] | None = None,
     ) -> None:
         self.drop_id = drop_id
         self._observer = observer
+        self._on_deleted = on_deleted
+        """Told once, as the actor ends, that its drop was deleted (the registry forgets it)."""
         self._store = store
         self._sink = sink
         self._clock = clock
@@ -165,17 +173,19 @@ class DropActor:
         """Send a command and wait for its reply (after the commit that carries it)."""
         return await self._mailbox.ask(command)
 
-    # -- the loop ----------------------------------------------------------------------------
+    # -- the loop: prepare, decide, commit, deliver ------------------------------------------
 
     async def _run(self) -> None:
         try:
             while batch := await self._mailbox.take_batch(MAX_BATCH):
+                requests = self._prepare(batch)
                 try:
-                    await self._process(batch)
+                    await self._serve(requests)
+                except errors.Unavailable as exc:
+                    self._give_up(requests, exc)
                 except Exception:
                     log.exception("drop %s: batch of %d failed", self.drop_id, len(batch))
-                    self._stale = True
-                    self._fail(batch, errors.Unavailable("internal error; nothing was done"))
+                    self._give_up(requests, errors.Unavailable("internal error; nothing was done"))
                 if self._deleted:
                     self._mailbox.close()
         finally:
@@ -183,37 +193,44 @@ class DropActor:
             # Anything still queued after a close gets an answer, never a hang.
             while rest := await self._mailbox.take_batch(MAX_BATCH):
                 self._fail(rest, errors.ActorStopped(f"drop {self.drop_id} actor stopped"))
+            if self._deleted and self._on_deleted is not None:
+                self._on_deleted(self)
 
-    async def _process(self, batch: list[Envelope[Message, Reply]]) -> None:
+    def _prepare(self, batch: list[Envelope[Message, Reply]]) -> list[Request]:
+        """The batch's requests (a timer's tick carries none: it only makes due holds expire)."""
         self.stats.batches += 1
         self.stats.last_batch_size = len(batch)
         self.stats.max_batch_size = max(self.stats.max_batch_size, len(batch))
-        requests = [e for e in batch if not isinstance(e.message, _Tick)]
+        requests = [cast(Request, e) for e in batch if not isinstance(e.message, _Tick)]
         self.stats.messages += len(requests)
-        if self._stale:
-            try:
-                await self._reload()
-            except errors.Unavailable as exc:
-                self._fail(requests, exc)
-                self._arm_retry()
-                return
-        if self._deleted:
-            self._fail(requests, errors.NotFound("No such drop"))
-            return
+        return requests
 
-        await self._settle(requests)
+    def _give_up(self, requests: list[Request], exc: errors.Unavailable) -> None:
+        """The one way a batch fails: its callers (those not yet answered) get `exc`, memory
+        stays as it was, and the actor reloads before the next batch and comes back soon, so
+        that due expiries are not forgotten. After a failed COMMIT the outcome is unknown;
+        the reload and the version check decide what really committed."""
+        self.stats.failures += 1
+        self._stale = True
+        self._fail(requests, exc)
+        self._arm_retry()
 
-    async def _settle(self, requests: list[Envelope[Message, Reply]]) -> None:
-        """Decide `requests`, commit them, then answer and publish.
+    async def _serve(self, requests: list[Request]) -> None:
+        """Decide `requests`, commit them, then answer and publish; raises `Unavailable`.
 
         A `RowConflict` is one caller's row refused by a constraint (a key row that already
-        exists, say): nothing was written, so the same requests are settled again in two
+        exists, say): nothing was written, so the same requests are served again in two
         halves, each decided against the state as it then is, until the caller whose row it
         is stands alone and only that caller is refused. That costs about 2 log2(n) extra
         commits, and only when a commit was refused.
         """
+        if self._stale:
+            await self._reload()
+        if self._deleted:
+            self._fail(requests, errors.NotFound("No such drop"))
+            return
         try:
-            committed = await self._decide_and_commit(requests)
+            outcome, replies = await self._commit_decided(requests)
         except errors.RowConflict:
             self.stats.row_conflicts += 1
             log.warning("drop %s: a row of a batch of %d was refused", self.drop_id, len(requests))
@@ -221,68 +238,35 @@ class DropActor:
                 self._fail(requests, errors.Unavailable("this request could not be recorded"))
                 return
             half = len(requests) // 2
-            await self._settle(requests[:half])
-            await self._settle(requests[half:])
+            await self._serve(requests[:half])
+            await self._serve(requests[half:])
             return
-        if committed is None:
+        except errors.NotFound as exc:  # the drop was deleted under us (found on a reload)
+            self._fail(requests, exc)
             return
-        outcome, replies = committed
-        self._apply(outcome)
-        drop = outcome.state.drop
-        for envelope, reply in zip(requests, replies, strict=True):
-            # An admin's edit is answered with the drop as committed (its final version).
-            envelope.answer(drop if isinstance(reply, Drop) else reply)
-        if outcome.events:
-            self._sink.publish(outcome.events)
+        self._deliver(requests, outcome, replies)
 
-    async def _decide_and_commit(
-        self, requests: list[Envelope[Message, Reply]]
-    ) -> tuple[Outcome, list[Reply]] | None:
-        """Decide and commit one batch, deciding again after a version conflict; None when the
-        batch was answered here (failed) and there is nothing to deliver."""
+    async def _commit_decided(self, requests: list[Request]) -> tuple[Outcome, list[Reply]]:
+        """Decide the requests and commit what they change; after a version conflict (someone
+        else wrote the drop row) reload and decide again, a few times at most."""
         for _attempt in range(MAX_CONFLICT_RETRIES + 1):
-            now = self._clock.now_ms()
-            try:
-                await self._ensure_ids(requests)
-            except errors.Unavailable as exc:
-                self._fail(requests, exc)
-                self._arm_retry()
-                return None
-            assert self._state is not None
-            book = DropBook(self._state, now=now, hold_ms=self._hold_ms, ids=self._ids)
-            due = self._deadlines.pop_due(now)
-            if due:
-                book.expire(Expire(due))
-            replies = [book.decide(e.message) for e in requests]  # type: ignore[arg-type]
-            outcome = book.finish()
+            await self._ensure_ids(requests)
+            outcome, replies, due = self._decide(requests)
             if outcome.changes is None:
                 return outcome, replies
             started = time.perf_counter()
             try:
                 await self._store.commit(outcome.changes)
             except errors.RowConflict:
-                # Memory is as before the batch; its due holds go back on the queue.
-                for reservation_id in due:
-                    self._deadlines.push(
-                        self._state.holds[reservation_id].expires_at, reservation_id
-                    )
+                self._requeue(due)
                 raise
             except errors.VersionConflict:
                 self.stats.conflicts += 1
                 log.warning("drop %s: version conflict; reloading", self.drop_id)
-                await self._reload_or_fail(requests)
-                if self._stale or self._deleted:
-                    if self._deleted:
-                        self._fail(requests, errors.NotFound("No such drop"))
-                    return None
+                await self._reload()
+                if self._deleted:
+                    raise errors.NotFound("No such drop") from None
                 continue
-            except errors.Unavailable as exc:
-                # Outcome unknown: keep memory as it was, reload before the next batch.
-                self.stats.failures += 1
-                self._stale = True
-                self._fail(requests, exc)
-                self._arm_retry()
-                return None
             self.stats.commits += 1
             self.stats.last_commit_seconds = time.perf_counter() - started
             if self._observer is not None:
@@ -290,8 +274,37 @@ class DropActor:
                     self.drop_id, len(requests), self.stats.last_commit_seconds
                 )
             return outcome, replies
-        self._fail(requests, errors.Unavailable("the drop kept changing; try again"))
-        return None
+        raise errors.Unavailable("the drop kept changing; try again")
+
+    def _decide(self, requests: list[Request]) -> tuple[Outcome, list[Reply], tuple[int, ...]]:
+        """The pure step: the book decides every request, and the holds that came due, at one
+        instant against the last committed state. Memory is not touched."""
+        assert self._state is not None
+        now = self._clock.now_ms()
+        book = DropBook(self._state, now=now, hold_ms=self._hold_ms, ids=self._ids)
+        due = self._deadlines.pop_due(now)
+        if due:
+            book.expire(Expire(due))
+        replies = [book.decide(e.message) for e in requests]
+        return book.finish(), replies, due
+
+    def _requeue(self, due: tuple[int, ...]) -> None:
+        """A batch that wrote nothing gives its due holds back to the deadline queue."""
+        assert self._state is not None
+        holds = self._state.holds
+        for reservation_id in due:
+            if (hold := holds.get(reservation_id)) is not None:
+                self._deadlines.push(hold.expires_at, reservation_id)
+
+    def _deliver(self, requests: list[Request], outcome: Outcome, replies: list[Reply]) -> None:
+        """After the commit: memory moves, callers are answered, events go out."""
+        self._apply(outcome)
+        drop = outcome.state.drop
+        for envelope, reply in zip(requests, replies, strict=True):
+            # An admin's edit is answered with the drop as committed (its final version).
+            envelope.answer(drop if isinstance(reply, Drop) else reply)
+        if outcome.events:
+            self._sink.publish(outcome.events)
 
     def _apply(self, outcome: Outcome) -> None:
         """Move memory to the committed state; only ever called after the commit returned."""
@@ -334,7 +347,7 @@ class DropActor:
         except errors.Unavailable:
             log.info("drop %s: could not take id blocks ahead; the first batch will", self.drop_id)
 
-    async def _ensure_ids(self, requests: list[Envelope[Message, Reply]]) -> None:
+    async def _ensure_ids(self, requests: list[Request]) -> None:
         reserves = sum(1 for e in requests if isinstance(e.message, Reserve))
         purchases = sum(1 for e in requests if isinstance(e.message, Purchase))
         if reserves:
@@ -355,16 +368,8 @@ class DropActor:
         self._stale = False
         self._arm()
 
-    async def _reload_or_fail(self, requests: list[Envelope[Message, Reply]]) -> None:
-        try:
-            await self._reload()
-        except errors.Unavailable as exc:
-            self._stale = True
-            self._fail(requests, exc)
-            self._arm_retry()
-
     @staticmethod
-    def _fail(envelopes: list[Envelope[Message, Reply]], exc: BaseException) -> None:
+    def _fail(envelopes: Sequence[Envelope[Any, Reply]], exc: BaseException) -> None:
         for envelope in envelopes:
             envelope.fail(exc)
 

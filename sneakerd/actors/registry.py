@@ -9,12 +9,13 @@ and is what shutdown and tests call.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from sneakerd import errors
 from sneakerd.actors.drop_actor import ActorObserver, DropActor
+from sneakerd.actors.sink import EventSink
 from sneakerd.clock import Clock
-from sneakerd.events import EventSink
 from sneakerd.store import Store
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,18 @@ class Registry:
         hold_ms: int,
         observer: ActorObserver | None = None,
     ) -> None:
-        self._observer = observer
         self._store = store
-        self._sink = sink
         self._clock = clock
-        self._hold_ms = hold_ms
+        # Every actor is made the same way; only its drop id differs.
+        self._make = functools.partial(
+            DropActor,
+            store=store,
+            sink=sink,
+            clock=clock,
+            hold_ms=hold_ms,
+            observer=observer,
+            on_deleted=self._forget,
+        )
         self._actors: dict[int, DropActor] = {}
         self._starting: dict[int, asyncio.Future[DropActor]] = {}
         self._closed = False
@@ -60,20 +68,10 @@ class Registry:
         pending = self._starting.get(drop_id)
         if pending is not None:
             return await asyncio.shield(pending)
-        if actor is not None:  # it stopped on its own (its drop was deleted): collect it
-            del self._actors[drop_id]
-            await actor.stop()
         future: asyncio.Future[DropActor] = asyncio.get_running_loop().create_future()
         self._starting[drop_id] = future
         try:
-            actor = DropActor(
-                drop_id,
-                store=self._store,
-                sink=self._sink,
-                clock=self._clock,
-                hold_ms=self._hold_ms,
-                observer=self._observer,
-            )
+            actor = self._make(drop_id)
             await actor.start()
         except BaseException as exc:
             future.set_exception(exc)
@@ -88,11 +86,10 @@ class Registry:
     def running(self) -> list[DropActor]:
         return [a for a in self._actors.values() if a.running]
 
-    async def forget(self, drop_id: int) -> None:
-        """Stop and drop the actor of a deleted drop."""
-        actor = self._actors.pop(drop_id, None)
-        if actor is not None:
-            await actor.stop()
+    def _forget(self, actor: DropActor) -> None:
+        """The one place a deleted drop's actor is let go: it calls this as it ends."""
+        if self._actors.get(actor.drop_id) is actor:
+            del self._actors[actor.drop_id]
 
     async def stop_all(self) -> None:
         """Stop every actor; each commits and answers what it had queued first."""

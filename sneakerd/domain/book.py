@@ -6,16 +6,15 @@ the rows to write and the events to publish. Nothing here awaits or does I/O, so
 tested exhaustively, and a batch whose COMMIT fails is undone by simply dropping the book: the
 `DropState` it started from was never touched.
 
-Refusals are returned as `Rejection` values rather than raised, so one caller's refusal is just
-another reply in the batch.
+Refusals are returned as `Rejection` values rather than raised (see `rules`), so one caller's
+refusal is just another reply in the batch.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from collections.abc import Mapping
+from typing import Protocol, TypeVar, assert_never
 
 from immutables import Map
 
@@ -46,22 +45,8 @@ from sneakerd.domain.model import (
     ReservationRecord,
     ReservationStatus,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """A refusal: which `DomainError` the caller gets, and why in words."""
-
-    error: type[errors.DomainError]
-    message: str
-    field: str | None = None
-    """The API field at fault, for a refusal that is a validation error."""
-
-    def to_error(self) -> errors.DomainError:
-        if self.error is errors.InvalidDrop:
-            return errors.InvalidDrop(self.message, self.field or "_schema")
-        return self.error(self.message)
-
+from sneakerd.domain.outcome import Changes, KeyedSuccess, Outcome
+from sneakerd.domain.rules import Rejection, reserve_refusal, window_refusal
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -75,81 +60,6 @@ class Ids(Protocol):
     def reservation(self) -> int: ...
 
     def purchase(self) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Changes:
-    """The rows one batch writes, in one transaction, guarded by `expected_version`."""
-
-    drop: Drop
-    expected_version: int
-    new_reservations: tuple[ReservationRecord, ...]
-    status_changes: tuple[tuple[int, ReservationStatus], ...]
-    new_purchases: tuple[PurchaseRecord, ...]
-    keyed: tuple[KeyedSuccess, ...] = ()
-    """Successes made under an Idempotency-Key, to record with the rows they made."""
-
-
-@dataclass(frozen=True, slots=True)
-class KeyedSuccess:
-    """`ref_id` is the reservation made (reserve) or bought (purchase): the first answer is
-    rebuilt from it, as both records are immutable in what that answer shows."""
-
-    user_id: int
-    key: RequestKey
-    ref_id: int
-    at: int
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a finished batch produced. `changes` is None when the batch wrote nothing."""
-
-    state: DropState
-    changes: Changes | None
-    events: tuple[DropEvent, ...]
-    new_holds: tuple[tuple[int, int], ...] = field(default=())
-    """(expires_at, reservation_id) of every hold created, for the actor's timer queue."""
-
-
-def window_refusal(starts_at: int, ends_at: int | None) -> Rejection | None:
-    """A sale window must end after it starts. The actor checks every change of a drop with
-    it against the state it is about to change; the edge asks it about a new drop."""
-    if ends_at is not None and ends_at <= starts_at:
-        return Rejection(errors.InvalidDrop, "endsAt must be after startsAt", "endsAt")
-    return None
-
-
-def reserve_refusal(
-    drop: Drop, stock: int, count: int, now: int, made: int = 0
-) -> Rejection | None:
-    """Why one more hold for a user who has `count` (holds + purchases) and has made `made`
-    holds on this drop in its lifetime would be refused, checked in this order; None if it
-    would be granted.
-
-    The book decides every reserve with it. The edge also asks it about the drop's last
-    committed state to refuse without queueing: a refusal read from a committed state is a
-    true answer as of that moment, and in a burst nearly every request is one.
-    """
-    if drop.deleted:
-        return Rejection(errors.NotFound, "No such drop")
-    if drop.info.ends_at is not None and now >= drop.info.ends_at:
-        return Rejection(errors.DropEnded, "This drop has ended")
-    if now < drop.info.starts_at:
-        return Rejection(errors.DropNotLive, "This drop has not started yet")
-    if count >= drop.info.per_user_limit:
-        return Rejection(
-            errors.LimitReached,
-            f"You already hold or bought {count} of this drop (limit {drop.info.per_user_limit})",
-        )
-    if made >= drop.info.holds_per_user:
-        return Rejection(
-            errors.LimitReached,
-            f"You have made {made} holds on this drop (limit {drop.info.holds_per_user})",
-        )
-    if stock <= 0:
-        return Rejection(errors.OutOfStock, "No units left right now")
-    return None
 
 
 def _persistent(mapping: Mapping[K, V]) -> Map[K, V]:
@@ -183,22 +93,28 @@ class DropBook:
         self._keyed: list[KeyedSuccess] = []
         self._events: list[DropEvent] = []
         self._dirty = False
-        self._handlers: dict[type, Callable[..., Reply]] = {
-            Reserve: self.reserve,
-            Cancel: self.cancel,
-            Purchase: self.purchase,
-            Expire: self.expire,
-            UpdateDrop: self.update,
-            DeleteDrop: self.delete,
-        }
 
     @property
     def drop(self) -> Drop:
         return self._current()
 
     def decide(self, command: Command) -> Reply:
-        """Decide one message of any kind."""
-        return self._handlers[type(command)](command)
+        """Decide one message of any kind; a command without a rule is a type error."""
+        match command:
+            case Reserve():
+                return self.reserve(command)
+            case Cancel():
+                return self.cancel(command)
+            case Purchase():
+                return self.purchase(command)
+            case Expire():
+                return self.expire(command)
+            case UpdateDrop():
+                return self.update(command)
+            case DeleteDrop():
+                return self.delete(command)
+            case _:
+                assert_never(command)
 
     # -- the rules ---------------------------------------------------------------------------
 

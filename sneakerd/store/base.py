@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from sneakerd.domain.book import Changes
 from sneakerd.domain.model import (
     Drop,
     DropInfo,
@@ -23,6 +22,7 @@ from sneakerd.domain.model import (
     Role,
     User,
 )
+from sneakerd.domain.outcome import Changes
 
 SCHEMA_VERSION = 2
 

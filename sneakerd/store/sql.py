@@ -15,7 +15,6 @@ from typing import Any, Protocol, TypeVar
 
 from sneakerd import errors
 from sneakerd.domain.accounts import email_identity_or_none, normalize_email
-from sneakerd.domain.book import Changes
 from sneakerd.domain.model import (
     Drop,
     DropInfo,
@@ -28,6 +27,7 @@ from sneakerd.domain.model import (
     Role,
     User,
 )
+from sneakerd.domain.outcome import Changes
 from sneakerd.store.base import (
     DEFAULT_PAGE,
     SCHEMA_VERSION,

@@ -15,8 +15,8 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 
 from sneakerd.clock import iso, parse_iso
 from sneakerd.domain.accounts import EMAIL_MAX_LENGTH, InvalidEmail, normalize_email
-from sneakerd.domain.book import window_refusal
 from sneakerd.domain.money import CENT, PRICE_PATTERN, PriceError, parse_price
+from sneakerd.domain.rules import window_refusal
 from sneakerd.passwords import password_problem
 from sneakerd.store import DEFAULT_PAGE, MAX_PAGE, PageKey
 from sneakerd.web.paging import BadCursor, ListKind, decode_cursor

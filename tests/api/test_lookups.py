@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 
 from sneakerd.actors.registry import Registry
+from sneakerd.actors.sink import RecordingSink
 from sneakerd.clock import SystemClock
 from sneakerd.domain.model import DropInfo, Role
-from sneakerd.events import RecordingSink
 from sneakerd.service import DropService
 from sneakerd.store import Store
 from tests.api.conftest import Api

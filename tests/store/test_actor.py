@@ -11,12 +11,12 @@ import pytest
 
 from sneakerd import errors
 from sneakerd.actors.registry import Registry
+from sneakerd.actors.sink import RecordingSink
 from sneakerd.clock import SystemClock
-from sneakerd.domain.book import Rejection
-from sneakerd.domain.commands import Cancel, Purchase, RequestKey, Reserve
+from sneakerd.domain.commands import Cancel, DeleteDrop, Purchase, RequestKey, Reserve
 from sneakerd.domain.events import Expired, StockChanged
 from sneakerd.domain.model import DropInfo, PurchaseRecord, ReservationRecord, Role
-from sneakerd.events import RecordingSink
+from sneakerd.domain.rules import Rejection
 from sneakerd.service import DropService
 from sneakerd.store import Store, open_store
 from tests.store.helpers import sql
@@ -524,3 +524,17 @@ async def test_two_commands_with_one_key_in_one_batch_refuse_the_second(
     assert isinstance(replies[0], ReservationRecord)
     assert isinstance(replies[1], Rejection) and replies[1].error is errors.RequestInProgress
     assert isinstance(replies[2], ReservationRecord)
+
+
+async def test_a_deleted_drops_actor_is_let_go_in_one_place(
+    store: Store, registry: Registry
+) -> None:
+    [user] = await make_users(store, 1)
+    drop_id = await make_drop(store, 5)
+    actor = await registry.get(drop_id)
+    assert isinstance(await actor.ask(Reserve(user)), ReservationRecord)
+    assert await actor.ask(DeleteDrop()) is None
+    assert not actor.running
+    assert drop_id not in [a.drop_id for a in registry.running()]
+    with pytest.raises(errors.NotFound):
+        await registry.get(drop_id)

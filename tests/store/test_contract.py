@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 
 from sneakerd import errors
-from sneakerd.domain.book import Changes
 from sneakerd.domain.model import (
     DropInfo,
     PurchaseRecord,
@@ -17,6 +16,7 @@ from sneakerd.domain.model import (
     ReservationStatus,
     Role,
 )
+from sneakerd.domain.outcome import Changes
 from sneakerd.store import SCHEMA_VERSION, Store
 
 NOW = 1_795_510_800_123  # 2026-11-24T09:00:00.123Z: millisecond precision must survive

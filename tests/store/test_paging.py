@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from sneakerd import cli
-from sneakerd.domain.book import Changes
 from sneakerd.domain.model import (
     Drop,
     DropInfo,
@@ -27,6 +26,7 @@ from sneakerd.domain.model import (
     ReservationStatus,
     Role,
 )
+from sneakerd.domain.outcome import Changes
 from sneakerd.store import MAX_PAGE, Page, PageKey, Store, open_store
 from sneakerd.store.sqlite import FOLD_FUNCTION, SQLiteStore
 

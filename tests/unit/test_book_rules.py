@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sneakerd.domain.book import DropBook, Rejection
+from sneakerd.domain.book import DropBook
 from sneakerd.domain.commands import Cancel, DeleteDrop, Purchase, Reserve, UpdateDrop
 from sneakerd.domain.events import DropDeleted, DropUpdated, Purchased, StockChanged
 from sneakerd.domain.model import (
@@ -14,6 +14,7 @@ from sneakerd.domain.model import (
     PurchaseRecord,
     ReservationRecord,
 )
+from sneakerd.domain.rules import Rejection
 from tests.unit.test_book_stateful import CountingIds
 
 NOW = 1_000_000

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from sneakerd import errors
-from sneakerd.domain.book import DropBook, Rejection
+from sneakerd.domain.book import DropBook
 from sneakerd.domain.commands import Cancel, Command, Expire, Purchase, Reserve, UpdateDrop
 from sneakerd.domain.model import (
     Drop,
@@ -24,6 +24,7 @@ from sneakerd.domain.model import (
     ReservationRecord,
     ReservationStatus,
 )
+from sneakerd.domain.rules import Rejection
 
 HOLD_MS = 1_000
 USERS = st.integers(min_value=1, max_value=6)

@@ -10,9 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
-from sneakerd.domain.book import window_refusal
 from sneakerd.domain.commands import UpdateDrop
 from sneakerd.domain.model import DropInfo, DropStatus
+from sneakerd.domain.rules import window_refusal
 from sneakerd.views import drop_stats_view, drop_view
 from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, querystring_schema, request_schema, response_schema

@@ -16,15 +16,8 @@ class EventSink(Protocol):
     def publish(self, events: Sequence[DropEvent]) -> None: ...
 
 
-class NullSink:
-    """Publishes nowhere: for the CLI and for servers with no watchers yet."""
-
-    def publish(self, events: Sequence[DropEvent]) -> None:
-        return None
-
-
 class RecordingSink:
-    """Keeps every event, in order; tests read `events`."""
+    """Keeps every event, in order: an actor without watchers (tests read `events`)."""
 
     def __init__(self) -> None:
         self.events: list[DropEvent] = []

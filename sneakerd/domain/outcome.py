@@ -1,0 +1,55 @@
+"""What deciding a batch produces: the rows to write and the outcome to deliver.
+
+The decision code (`DropBook`) makes these; the store writes `Changes` in one transaction and
+the actor delivers the `Outcome` once that commit returned. Plain values, shared by both sides,
+so the store depends on the domain's values and not on its decision code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sneakerd.domain.commands import RequestKey
+from sneakerd.domain.events import DropEvent
+from sneakerd.domain.model import (
+    Drop,
+    DropState,
+    PurchaseRecord,
+    ReservationRecord,
+    ReservationStatus,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """The rows one batch writes, in one transaction, guarded by `expected_version`."""
+
+    drop: Drop
+    expected_version: int
+    new_reservations: tuple[ReservationRecord, ...]
+    status_changes: tuple[tuple[int, ReservationStatus], ...]
+    new_purchases: tuple[PurchaseRecord, ...]
+    keyed: tuple[KeyedSuccess, ...] = ()
+    """Successes made under an Idempotency-Key, to record with the rows they made."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedSuccess:
+    """`ref_id` is the reservation made (reserve) or bought (purchase): the first answer is
+    rebuilt from it, as both records are immutable in what that answer shows."""
+
+    user_id: int
+    key: RequestKey
+    ref_id: int
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a finished batch produced. `changes` is None when the batch wrote nothing."""
+
+    state: DropState
+    changes: Changes | None
+    events: tuple[DropEvent, ...]
+    new_holds: tuple[tuple[int, int], ...] = field(default=())
+    """(expires_at, reservation_id) of every hold created, for the actor's timer queue."""
