@@ -151,7 +151,8 @@ class DropActor:
 
     @property
     def state(self) -> DropState | None:
-        """The last committed state (a read-only snapshot)."""
+        """The last committed state, as the actor keeps it: read it, never change it (it moves
+        with each commit; take `copy()` to keep one)."""
         return self._state
 
     @property
@@ -299,7 +300,7 @@ class DropActor:
     def _deliver(self, requests: list[Request], outcome: Outcome, replies: list[Reply]) -> None:
         """After the commit: memory moves, callers are answered, events go out."""
         self._apply(outcome)
-        drop = outcome.state.drop
+        drop = outcome.drop
         for envelope, reply in zip(requests, replies, strict=True):
             # An admin's edit is answered with the drop as committed (its final version).
             envelope.answer(drop if isinstance(reply, Drop) else reply)
@@ -308,21 +309,22 @@ class DropActor:
 
     def _apply(self, outcome: Outcome) -> None:
         """Move memory to the committed state; only ever called after the commit returned."""
-        previous, self._state = self._state, outcome.state
-        if outcome.state.drop.deleted:
+        state = self._state
+        assert state is not None
+        committed_at = self._clock.now_ms()
+        for event in outcome.events:
+            if isinstance(event, Expired):  # read before the hold leaves the table
+                lag = max(0, committed_at - state.holds[event.reservation_id].expires_at)
+                self.stats.record_expiry(lag)
+                if self._observer is not None:
+                    self._observer.hold_expired(self.drop_id, lag)
+        state.apply(outcome.drop, outcome.delta)
+        if outcome.drop.deleted:
             self._deleted = True
             self._disarm()
             return
         for deadline, reservation_id in outcome.new_holds:
             self._deadlines.push(deadline, reservation_id)
-        if previous is not None:
-            committed_at = self._clock.now_ms()
-            for event in outcome.events:
-                if isinstance(event, Expired):
-                    lag = max(0, committed_at - previous.holds[event.reservation_id].expires_at)
-                    self.stats.record_expiry(lag)
-                    if self._observer is not None:
-                        self._observer.hold_expired(self.drop_id, lag)
         self._arm()
 
     async def _prime_ids(self) -> None:

@@ -1,4 +1,7 @@
-"""The state of a drop and the records it produces, as plain immutable values.
+"""The state of a drop and the records it produces.
+
+Every record is an immutable value; `DropState`, the live state its actor decides against, is
+the one thing that changes, and only through `DropState.apply` after a commit.
 
 Times are epoch milliseconds (see `sneakerd.clock`). Nothing here does I/O or knows about the
 database or the web; the stores and the HTTP edge translate these values to rows and JSON.
@@ -6,13 +9,12 @@ database or the web; the stores and the HTTP edge translate these values to rows
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import NamedTuple
 
-from immutables import Map
+from sneakerd.domain.holds import Delta, HoldTable, apply_counts
+from sneakerd.domain.holds import Hold as Hold
 
 
 class DropStatus(StrEnum):
@@ -80,39 +82,40 @@ class Drop:
         return DropStatus.LIVE
 
 
-class Hold(NamedTuple):
-    """An active reservation as the actor keeps it: two or three ints, nothing GC-heavy."""
-
-    user_id: int
-    expires_at: int
-    created_at: int
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DropState:
     """Everything the actor needs to decide a message about one drop.
 
     `holds` maps each active reservation id to its hold; `user_counts` maps a user id to the
     number of that user's active holds plus purchases in this drop (the per-user limit counts
-    both). Users with no hold and no purchase are absent, so both maps stay bounded by the stock.
-    `user_holds` maps a user id to the number of holds that user ever made on this drop (for
-    `holds_per_user`); it grows with the users who reserved, at most one entry each.
+    both); `user_holds` maps a user id to the holds that user ever made here (for
+    `holds_per_user`). Users with nothing are absent from `user_counts`. All three are kept out
+    of the garbage collector's sight (see `holds`), and change only through `apply`, which the
+    actor calls after a commit: the decision code reads them and never writes them.
     """
 
     drop: Drop
-    holds: Mapping[int, Hold] = field(default_factory=Map)
-    user_counts: Mapping[int, int] = field(default_factory=Map)
-    user_holds: Mapping[int, int] = field(default_factory=Map)
+    holds: HoldTable = field(default_factory=HoldTable)
+    user_counts: dict[int, int] = field(default_factory=dict)
+    user_holds: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # Persistent maps, whatever the caller passed: a batch then derives the next state in
-        # O(its changes) instead of copying every live hold (see `DropBook`).
-        if not isinstance(self.holds, Map):
-            object.__setattr__(self, "holds", Map(self.holds))
-        if not isinstance(self.user_counts, Map):
-            object.__setattr__(self, "user_counts", Map(self.user_counts))
-        if not isinstance(self.user_holds, Map):
-            object.__setattr__(self, "user_holds", Map(self.user_holds))
+        if not isinstance(self.holds, HoldTable):
+            self.holds = HoldTable(self.holds)
+        self.user_counts = {int(k): int(v) for k, v in self.user_counts.items()}
+        self.user_holds = {int(k): int(v) for k, v in self.user_holds.items()}
+
+    def apply(self, drop: Drop, delta: Delta) -> None:
+        """Move to the state a committed batch produced."""
+        self.drop = drop
+        self.holds.apply(delta.added, delta.removed)
+        apply_counts(self.user_counts, delta.counts)
+        apply_counts(self.user_holds, delta.made)
+
+    def copy(self) -> DropState:
+        return DropState(
+            self.drop, self.holds.copy(), dict(self.user_counts), dict(self.user_holds)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from sneakerd.domain.commands import RequestKey
 from sneakerd.domain.events import DropEvent
+from sneakerd.domain.holds import Delta
 from sneakerd.domain.model import (
     Drop,
-    DropState,
     PurchaseRecord,
     ReservationRecord,
     ReservationStatus,
@@ -48,7 +48,10 @@ class KeyedSuccess:
 class Outcome:
     """What a finished batch produced. `changes` is None when the batch wrote nothing."""
 
-    state: DropState
+    drop: Drop
+    """The drop as the batch leaves it (its last version)."""
+    delta: Delta
+    """What the batch changes in the live state (`DropState.apply`)."""
     changes: Changes | None
     events: tuple[DropEvent, ...]
     new_holds: tuple[tuple[int, int], ...] = field(default=())

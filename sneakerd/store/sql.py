@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from sneakerd import errors
 from sneakerd.domain.accounts import email_identity_or_none, normalize_email
+from sneakerd.domain.holds import HoldTable
 from sneakerd.domain.model import (
     Drop,
     DropInfo,
@@ -484,7 +485,7 @@ class SqlStore(abc.ABC):
         counts: dict[int, int] = {int(r[0]): int(r[1]) for r in bought}
         for hold in holds.values():
             counts[hold.user_id] = counts.get(hold.user_id, 0) + 1
-        return DropState(drop, holds, counts, _counts(made))
+        return DropState(drop, HoldTable(holds), counts, _counts(made))
 
     async def commit(self, changes: Changes) -> None:
         """Write one batch: the version-checked drop UPDATE and every row the batch made.

@@ -165,11 +165,12 @@ async def test_a_commit_that_fails_midway_changes_nothing(
     next_id = await _occupy_next_reservation_id(store, other_drop, other)
     actor = await registry.get(drop_id)
     before_db = await store.get_drop(drop_id)
-    before_memory = actor.state
+    assert actor.state is not None
+    before_memory = actor.state.copy()
     with pytest.raises(errors.Unavailable):
         await actor.ask(Reserve(user))
     assert await store.get_drop(drop_id) == before_db
-    assert actor.state is before_memory
+    assert actor.state == before_memory
     assert sink.events == []
     assert await sql(store, "SELECT id FROM reservations WHERE drop_id = %s", (drop_id,)) == []
     # The actor reloads and serves the next request correctly.
@@ -186,13 +187,14 @@ async def test_a_broken_connection_answers_unavailable_and_changes_nothing(
     actor = await registry.get(drop_id)
     first = await actor.ask(Reserve(user))  # warm up
     assert isinstance(first, ReservationRecord)
-    before_db, before_memory = await store.get_drop(drop_id), actor.state
+    assert actor.state is not None
+    before_db, before_memory = await store.get_drop(drop_id), actor.state.copy()
     events = len(sink.events)
     async with _broken(store_url, store):
         with pytest.raises(errors.Unavailable):
             await actor.ask(Reserve(other))
     assert await store.get_drop(drop_id) == before_db
-    assert actor.state is before_memory and len(sink.events) == events
+    assert actor.state == before_memory and len(sink.events) == events
     # Once the database is back, requests are decided on what really committed.
     assert isinstance(await actor.ask(Reserve(other)), ReservationRecord)
     reply = await actor.ask(Reserve(user))

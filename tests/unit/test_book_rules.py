@@ -7,6 +7,7 @@ from decimal import Decimal
 from sneakerd.domain.book import DropBook
 from sneakerd.domain.commands import Cancel, DeleteDrop, Purchase, Reserve, UpdateDrop
 from sneakerd.domain.events import DropDeleted, DropUpdated, Purchased, StockChanged
+from sneakerd.domain.holds import Delta
 from sneakerd.domain.model import (
     Drop,
     DropInfo,
@@ -14,6 +15,7 @@ from sneakerd.domain.model import (
     PurchaseRecord,
     ReservationRecord,
 )
+from sneakerd.domain.outcome import Outcome
 from sneakerd.domain.rules import Rejection
 from tests.unit.test_book_stateful import CountingIds
 
@@ -27,6 +29,13 @@ def state(stock: int = 5, **info: object) -> DropState:
 
 def book(s: DropState, now: int = NOW) -> DropBook:
     return DropBook(s, now=now, hold_ms=60_000, ids=CountingIds())
+
+
+def applied(s: DropState, outcome: Outcome) -> DropState:
+    """The state after `outcome`'s commit, as the actor moves to it (on a copy here)."""
+    after = s.copy()
+    after.apply(outcome.drop, outcome.delta)
+    return after
 
 
 def code(reply: object) -> str:
@@ -44,10 +53,11 @@ def test_the_sale_window() -> None:
 
 
 def test_a_hold_made_before_the_end_may_still_be_bought_within_its_own_deadline() -> None:
-    b = book(state(ends_at=NOW + 10))
+    start = state(ends_at=NOW + 10)
+    b = book(start)
     hold = b.reserve(Reserve(1))
     assert isinstance(hold, ReservationRecord)
-    later = book(b.finish().state, now=NOW + 20)
+    later = book(applied(start, b.finish()), now=NOW + 20)
     assert isinstance(later.purchase(Purchase(1, hold.id, "ana")), PurchaseRecord)
 
 
@@ -79,22 +89,23 @@ def test_update_edits_fields_and_restocks_within_what_is_committed() -> None:
     outcome = b.finish()
     kinds = [type(e) for e in outcome.events]
     assert kinds == [DropUpdated, DropUpdated, StockChanged]
-    assert outcome.events[0].drop == outcome.state.drop  # type: ignore[union-attr]
+    assert outcome.events[0].drop == outcome.drop  # type: ignore[union-attr]
 
 
 def test_delete_cancels_holds_and_is_refused_once_anything_sold() -> None:
-    b = book(state())
+    start = state()
+    b = book(start)
     holds = [b.reserve(Reserve(u)) for u in (1, 2)]
     assert b.delete(DeleteDrop()) is None
     outcome = b.finish()
-    assert outcome.state.drop.deleted and outcome.state.drop.stock == 5
-    assert dict(outcome.state.holds) == {}
+    assert outcome.drop.deleted and outcome.drop.stock == 5
+    assert dict(applied(start, outcome).holds) == {}
     assert outcome.changes is not None
     assert {rid for rid, s in outcome.changes.status_changes if s.value == "cancelled"} == {
         h.id for h in holds if isinstance(h, ReservationRecord)
     }
     assert [type(e) for e in outcome.events] == [DropDeleted]
-    after = book(outcome.state)
+    after = book(applied(start, outcome))
     assert code(after.reserve(Reserve(3))) == "not_found"
     assert code(after.update(UpdateDrop(name="y"))) == "not_found"
     assert code(after.delete(DeleteDrop())) == "not_found"
@@ -107,16 +118,18 @@ def test_delete_cancels_holds_and_is_refused_once_anything_sold() -> None:
 
 
 def test_a_batch_numbers_its_events_and_a_refusal_writes_nothing() -> None:
-    b = book(state(stock=1))
+    start = state(stock=1)
+    b = book(start)
     hold = b.reserve(Reserve(1))
     assert isinstance(hold, ReservationRecord)
     b.purchase(Purchase(1, hold.id, "ana"))
     outcome = b.finish()
     assert [type(e) for e in outcome.events] == [Purchased, StockChanged]
-    assert [e.seq for e in outcome.events] == [2, 3] and outcome.state.drop.version == 3
-    refused = book(outcome.state)
+    assert [e.seq for e in outcome.events] == [2, 3] and outcome.drop.version == 3
+    bought = applied(start, outcome)
+    refused = book(bought)
     assert code(refused.reserve(Reserve(2))) == "out_of_stock"
     assert code(refused.cancel(Cancel(1, hold.id))) == "reservation_not_active"
     nothing = refused.finish()
     assert nothing.changes is None and nothing.events == ()
-    assert nothing.state is outcome.state
+    assert nothing.drop is bought.drop and nothing.delta == Delta()

@@ -16,6 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from sneakerd import errors
 from sneakerd.domain.book import DropBook
 from sneakerd.domain.commands import Cancel, Command, Expire, Purchase, Reserve, UpdateDrop
+from sneakerd.domain.holds import Delta
 from sneakerd.domain.model import (
     Drop,
     DropInfo,
@@ -72,19 +73,20 @@ class DropMachine(RuleBasedStateMachine):
 
     def run(self, *commands: Command) -> list[object]:
         book = DropBook(self.state, now=self.now, hold_ms=HOLD_MS, ids=self.ids)
-        before = self.state
+        before = self.state.copy()
         replies = [book.decide(c) for c in commands]
         outcome = book.finish()
-        assert self.state is before and self.state == before, "a book must never touch its input"
+        assert self.state == before, "a book must never touch its input"
         if outcome.changes is not None:
             assert outcome.changes.expected_version == before.drop.version
-            assert outcome.changes.drop == outcome.state.drop
+            assert outcome.changes.drop == outcome.drop
             seqs = [e.seq for e in outcome.events]
-            assert seqs == list(range(before.drop.version + 1, outcome.state.drop.version + 1))
+            assert seqs == list(range(before.drop.version + 1, outcome.drop.version + 1))
             self.last_seq = seqs[-1]
         else:
-            assert outcome.state is before and not outcome.events
-        self.state = outcome.state
+            assert outcome.drop is self.state.drop and outcome.delta == Delta()
+            assert not outcome.events
+        self.state.apply(outcome.drop, outcome.delta)
         return replies
 
     def model_count(self, user: int) -> int:
