@@ -7,6 +7,7 @@ import time
 import jwt
 import pytest
 
+from sneakerd.clock import SystemClock
 from sneakerd.domain.model import Role, User
 from sneakerd.web.auth import Tokens
 from sneakerd.web.problems import ApiError
@@ -16,7 +17,7 @@ USER = User(7, "ana", "ana@example.com", Role.CUSTOMER, 0)
 
 
 def test_a_cached_token_still_expires_on_time() -> None:
-    tokens = Tokens(SECRET, 1)
+    tokens = Tokens(SECRET, 1, clock=SystemClock())
     token = tokens.issue(USER)
     assert tokens.verify(token).user_id == 7
     assert tokens.verify(token).role is Role.CUSTOMER  # from the cache
@@ -44,14 +45,14 @@ def test_a_cached_token_still_expires_on_time() -> None:
     ],
 )
 def test_refusals_are_never_cached(bad: str) -> None:
-    tokens = Tokens(SECRET, 60)
+    tokens = Tokens(SECRET, 60, clock=SystemClock())
     for _ in range(2):
         with pytest.raises(ApiError):
             tokens.verify(bad)
 
 
 def test_the_cache_is_bounded() -> None:
-    tokens = Tokens(SECRET, 60, cache_size=3)
+    tokens = Tokens(SECRET, 60, clock=SystemClock(), cache_size=3)
     issued = [tokens.issue(User(i, f"u{i}", f"u{i}@e.com", Role.CUSTOMER, 0)) for i in range(1, 6)]
     for token in issued:
         tokens.verify(token)
