@@ -35,7 +35,9 @@ class Tokens:
     """Issues tokens and verifies them, reading the time from the injected clock.
 
     PyJWT, which decides every token not of our canonical shape (the tokens this server
-    issues never reach it, see `FastHS256`), checks `exp` against the system time itself.
+    issues never reach it, see `FastHS256`), checks `exp` against the system time itself, so
+    a token it takes is checked against the clock again: with a `ManualClock` the test's time
+    decides, and with the `SystemClock` the two agree.
     """
 
     def __init__(
@@ -91,7 +93,9 @@ class Tokens:
             expires = int(claims["exp"])
         except (jwt.PyJWTError, ValueError, TypeError, KeyError):
             raise unauthorized("The token is invalid or has expired") from None
-        if user_id < 1:
+        # PyJWT checked `exp` against the system time; the injected clock has the last word,
+        # as it has on the fast path and in the cache.
+        if user_id < 1 or self._clock.now_ms() >= expires * 1000:
             raise unauthorized("The token is invalid or has expired")
         return Principal(user_id, role), expires
 
