@@ -1,9 +1,10 @@
 """The one source of time: wall-clock epoch milliseconds, a monotonic reading, and a timer.
 
-Every rule that depends on time (a hold's deadline, a token's `exp`, a rate limit's refill, a
-WebSocket's flood window) reads it from the `Clock` the application was built with
-(`keys.CLOCK`), so a test can put a `ManualClock` there and move time itself instead of
-sleeping.
+Every rule that depends on time (a hold's deadline, a token's `exp`, an idempotency key's age,
+a rate limit's refill, a WebSocket's flood window) reads it from the `Clock` the application
+was built with (`keys.CLOCK`), so a test can put a `ManualClock` there and move time itself
+instead of sleeping. What only paces the server, not a rule (the hub's flush tick, the key
+sweep's period, the transport's connection deadlines), waits on the event loop directly.
 
 The decision code compares deadlines millions of times in a burst; plain ints are cheaper than
 datetimes and are not tracked by the garbage collector. Conversion to ISO 8601 happens only at
@@ -46,8 +47,8 @@ class Clock(Protocol):
     def call_at(self, at_ms: int, callback: Callable[[], None]) -> Cancellable:
         """Run `callback` once the wall clock reaches `at_ms` (soon, if it already has).
 
-        The callback never runs inside `call_at` itself, so a caller may store the handle
-        after the call without the callback finding state from before it.
+        The callback never runs inside `call_at` itself: the caller stores the handle when the
+        call returns (the drop actor does), and the callback must find it stored.
         """
         ...
 
