@@ -29,7 +29,7 @@ from sneakerd.actors.deadlines import DeadlineQueue
 from sneakerd.actors.ids import ActorIds
 from sneakerd.actors.mailbox import Envelope, Mailbox
 from sneakerd.actors.sink import EventSink
-from sneakerd.clock import Clock
+from sneakerd.clock import Cancellable, Clock
 from sneakerd.domain.book import DropBook, Reply
 from sneakerd.domain.commands import Command, Expire, Purchase, Reserve
 from sneakerd.domain.events import Expired
@@ -118,7 +118,7 @@ class DropActor:
         self._state: DropState | None = None
         self._stale = True
         self._deleted = False
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Cancellable | None = None
         self._timer_at: int | None = None
         self._task: asyncio.Task[None] | None = None
         self.stats = ActorStatistics()
@@ -386,17 +386,14 @@ class DropActor:
         if self._timer is not None and self._timer_at is not None and self._timer_at <= deadline:
             return
         self._disarm()
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, (deadline - self._clock.now_ms()) / 1000)
-        self._timer = loop.call_at(loop.time() + delay, self._fire)
+        self._timer = self._clock.call_at(deadline, self._fire)
         self._timer_at = deadline
 
-    def _arm_retry(self, delay: float = 0.5) -> None:
+    def _arm_retry(self, delay_ms: int = 500) -> None:
         """After a failure, come back soon so that due expiries are not forgotten."""
         self._disarm()
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_at(loop.time() + delay, self._fire)
-        self._timer_at = self._clock.now_ms() + int(delay * 1000)
+        self._timer_at = self._clock.now_ms() + delay_ms
+        self._timer = self._clock.call_at(self._timer_at, self._fire)
 
     def _fire(self) -> None:
         self._timer = None

@@ -45,9 +45,14 @@ OPENAPI_JSON = "/api/docs/swagger.json"
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
-    """The whole application; `settings.jwt_secret` must be set (see `with_jwt_secret`)."""
+    """The whole application; `settings.jwt_secret` must be set (see `with_jwt_secret`).
+
+    `clock` (the system clock unless a test passes a `ManualClock`) is the one source of time
+    for everything the app builds: holds, tokens, rate limits, WebSocket flood windows.
+    """
     if settings.jwt_secret is None:
         raise ValueError("create_app needs settings with a JWT secret")
+    clock = clock or SystemClock()
     metrics = Metrics()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
@@ -55,14 +60,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     edges.setup(app)
     app[keys.SETTINGS] = settings
-    app[keys.CLOCK] = clock or SystemClock()
+    app[keys.CLOCK] = clock
     app[keys.METRICS] = metrics
-    app[keys.TOKENS] = Tokens(settings.jwt_secret, settings.jwt_ttl)
-    app[keys.AUTH_LIMIT] = RateLimiter(settings.rate_limit_auth, 60.0, what="sign-in attempts")
-    app[keys.RESERVE_LIMIT] = RateLimiter(
-        settings.rate_limit_reserve, 1.0, what="reserve and purchase requests"
+    app[keys.TOKENS] = Tokens(settings.jwt_secret, settings.jwt_ttl, clock=clock)
+    app[keys.AUTH_LIMIT] = RateLimiter(
+        settings.rate_limit_auth, 60.0, what="sign-in attempts", clock=clock
     )
-    app[keys.HUB] = Hub(lambda drop: drop_view(drop, app[keys.CLOCK].now_ms()))
+    app[keys.RESERVE_LIMIT] = RateLimiter(
+        settings.rate_limit_reserve, 1.0, what="reserve and purchase requests", clock=clock
+    )
+    app[keys.HUB] = Hub(lambda drop: drop_view(drop, clock.now_ms()))
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_watchers)
     for module in (users, drops, reservations, purchases, ops, live, pages):

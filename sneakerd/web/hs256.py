@@ -19,11 +19,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
-from collections.abc import Callable
 from typing import Any
 
 import orjson
+
+from sneakerd.clock import Clock
 
 # What `jwt.encode(..., algorithm="HS256")` writes: {"alg":"HS256","typ":"JWT"}.
 CANONICAL_HEADER = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
@@ -31,7 +31,7 @@ CLAIMS = frozenset(("sub", "role", "iat", "exp"))
 
 
 class FastHS256:
-    def __init__(self, secret: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, secret: str, clock: Clock) -> None:
         self._key = secret.encode()
         self._clock = clock
 
@@ -68,7 +68,7 @@ class FastHS256:
             return None
         if type(iat) is not int or type(exp) is not int:
             return None
-        now = self._clock()
-        if not iat <= now < exp:
+        now_ms = self._clock.now_ms()
+        if not iat * 1000 <= now_ms < exp * 1000:
             return None
         return claims

@@ -2,14 +2,14 @@
 
 A bucket holds up to `limit` tokens and refills at `limit / period` per second, so a client may
 burst to its limit and then proceeds at the average rate. Full buckets carry no information and
-are dropped when the table grows, which bounds memory under a crowd of one-off clients.
+are dropped when the table grows, which bounds memory under a crowd of one-off clients. Refills
+are measured on the clock's monotonic reading, so a wall-clock step neither drains nor fills
+the buckets.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
+from sneakerd.clock import Clock
 from sneakerd.web.problems import ApiError, retry_after
 
 
@@ -20,15 +20,15 @@ class RateLimiter:
         period: float,
         *,
         what: str,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock,
         max_keys: int = 100_000,
     ) -> None:
         self.limit = limit
-        self._rate = limit / period if limit else 0.0
+        self._per_ms = limit / (period * 1000) if limit else 0.0  # tokens refilled a ms
         self._what = what
         self._clock = clock
         self._max_keys = max_keys
-        self._buckets: dict[object, tuple[float, float]] = {}  # key -> (tokens, updated)
+        self._buckets: dict[object, tuple[float, int]] = {}  # key -> (tokens, updated ms)
 
     @property
     def enabled(self) -> bool:
@@ -38,34 +38,34 @@ class RateLimiter:
         """Take one token from each key's bucket, or raise 429 with Retry-After."""
         if not self.limit:
             return
-        now = self._clock()
-        wait = 0.0
+        now = self._clock.monotonic_ms()
+        wait_ms = 0.0
         updated: list[tuple[object, float]] = []
         for key in keys:
             tokens, at = self._buckets.get(key, (float(self.limit), now))
-            tokens = min(float(self.limit), tokens + (now - at) * self._rate)
+            tokens = min(float(self.limit), tokens + (now - at) * self._per_ms)
             if tokens < 1.0:
-                wait = max(wait, (1.0 - tokens) / self._rate)
+                wait_ms = max(wait_ms, (1.0 - tokens) / self._per_ms)
             updated.append((key, tokens))
-        if wait > 0:
+        if wait_ms > 0:
             for key, tokens in updated:
                 self._buckets[key] = (tokens, now)
             raise ApiError(
                 429,
                 "rate_limited",
                 f"Too many {self._what}; slow down",
-                headers=retry_after(wait),
+                headers=retry_after(wait_ms / 1000),
             )
         for key, tokens in updated:
             self._buckets[key] = (tokens - 1.0, now)
         if len(self._buckets) > self._max_keys:
             self._prune(now)
 
-    def _prune(self, now: float) -> None:
+    def _prune(self, now: int) -> None:
         full = [
             k
             for k, (tokens, at) in self._buckets.items()
-            if tokens + (now - at) * self._rate >= self.limit
+            if tokens + (now - at) * self._per_ms >= self.limit
         ]
         for key in full:
             del self._buckets[key]

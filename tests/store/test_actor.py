@@ -1,10 +1,14 @@
-"""The drop actor against real databases: races, expiry timing, recovery, failed commits."""
+"""The drop actor against real databases: races, expiry timing, recovery, failed commits.
+
+The timer tests drive a `ManualClock`: time moves only when a test advances it, so a deadline
+is checked to the millisecond and no test sleeps for a hold to run out.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import pytest
@@ -12,7 +16,7 @@ import pytest
 from sneakerd import errors
 from sneakerd.actors.registry import Registry
 from sneakerd.actors.sink import RecordingSink
-from sneakerd.clock import SystemClock
+from sneakerd.clock import ManualClock, SystemClock
 from sneakerd.domain.commands import Cancel, DeleteDrop, Purchase, RequestKey, Reserve
 from sneakerd.domain.events import Expired, StockChanged
 from sneakerd.domain.model import DropInfo, PurchaseRecord, ReservationRecord, Role
@@ -85,33 +89,30 @@ async def test_a_thousand_racing_users_get_exactly_the_stock(
 async def test_a_hold_expires_on_time_and_its_unit_is_back_in_the_database(
     store: Store, sink: RecordingSink
 ) -> None:
+    clock = ManualClock(CLOCK.now_ms())
     [user] = await make_users(store, 1)
     drop_id = await make_drop(store, 1)
-    registry = Registry(store=store, sink=sink, clock=CLOCK, hold_ms=300)
+    registry = Registry(store=store, sink=sink, clock=clock, hold_ms=300)
     try:
         actor = await registry.get(drop_id)
         hold = await actor.ask(Reserve(user))
-        assert isinstance(hold, ReservationRecord)
+        assert isinstance(hold, ReservationRecord) and hold.expires_at == clock.now_ms() + 300
+        assert clock.pending == 1, "the actor keeps one timer, for its earliest hold"
+        clock.advance(299)
+        # A batch a millisecond before the deadline leaves the hold alone.
+        assert isinstance(await actor.ask(Cancel(user, 999_999)), Rejection)
         drop = await store.get_drop(drop_id)
         assert drop is not None and drop.stock == 0
-        while True:
-            drop = await store.get_drop(drop_id)
-            assert drop is not None
-            if drop.stock == 1:
-                back_at = CLOCK.now_ms()
-                break
-            assert CLOCK.now_ms() < hold.expires_at + 1_000, "the hold never expired"
-            await asyncio.sleep(0.005)
-        lag = back_at - hold.expires_at
-        assert 0 <= lag <= 250, f"unit came back {lag} ms after the deadline"
+        clock.advance(1)  # the deadline: only the timer wakes the actor now
+        await _until(lambda: any(isinstance(e, Expired) for e in sink.events), "the expiry")
+        # Published after the commit, so the database has it already.
+        drop = await store.get_drop(drop_id)
+        assert drop is not None and (drop.stock, drop.reserved) == (1, 0)
         record = await store.get_reservation(hold.id)
         assert record is not None and record.status.value == "expired"
-        # The commit is visible to other readers a moment before the actor resumes to publish.
-        for _ in range(100):
-            if any(isinstance(e, Expired) for e in sink.events):
-                break
-            await asyncio.sleep(0.005)
         assert next(e for e in sink.events if isinstance(e, Expired)).reservation_id == hold.id
+        assert actor.stats.expiry_lags_ms == [0], "committed at its deadline"
+        assert clock.pending == 0, "no hold left, no timer"
     finally:
         await registry.stop_all()
 
@@ -119,13 +120,16 @@ async def test_a_hold_expires_on_time_and_its_unit_is_back_in_the_database(
 async def test_a_new_registry_recovers_every_hold_with_its_deadline(
     store_url: str, store: Store
 ) -> None:
+    clock = ManualClock(CLOCK.now_ms())
     users = await make_users(store, 30)
     drop_id = await make_drop(store, 50, per_user_limit=2)
-    short = Registry(store=store, sink=RecordingSink(), clock=CLOCK, hold_ms=400)
+    short = Registry(store=store, sink=RecordingSink(), clock=clock, hold_ms=400)
     actor = await short.get(drop_id)
     early = [await actor.ask(Reserve(u)) for u in users[:10]]
     await short.stop_all()  # the process "dies": its memory is gone, the database stays
-    long = Registry(store=store, sink=RecordingSink(), clock=CLOCK, hold_ms=60_000)
+    assert clock.pending == 0, "a stopped actor leaves no timer behind"
+    clock.advance(100)
+    long = Registry(store=store, sink=RecordingSink(), clock=clock, hold_ms=60_000)
     actor = await long.get(drop_id)
     late = [await actor.ask(Reserve(u)) for u in users[10:]]
     await long.stop_all()
@@ -134,25 +138,83 @@ async def test_a_new_registry_recovers_every_hold_with_its_deadline(
 
     # A fresh store connection and registry: nothing shared with the ones above.
     fresh_store = await open_store(store_url)
-    revived = Registry(store=fresh_store, sink=RecordingSink(), clock=CLOCK, hold_ms=60_000)
+    revived = Registry(store=fresh_store, sink=RecordingSink(), clock=clock, hold_ms=60_000)
     try:
         await revived.start()
         assert revived.recovered
         actor = await revived.get(drop_id)
         assert actor.state is not None
         recovered = {rid: h.expires_at for rid, h in actor.state.holds.items()}
-        # The 400 ms holds may already be past due; every other hold keeps its deadline.
-        assert {rid: d for rid, d in holds.items() if d > CLOCK.now_ms() + 1_000}.items() <= (
-            recovered.items()
-        )
-        await asyncio.sleep(0.5)  # every short hold is overdue now; they expire promptly
+        assert recovered == holds, "every hold, with its deadline"
+        clock.advance(300)  # the short holds' deadline: their timer fires
+        await _until(lambda: actor.stats.expired == 10, "the short holds' expiry")
         drop = await fresh_store.get_drop(drop_id)
         assert drop is not None and (drop.stock, drop.reserved) == (30, 20)
         assert set(actor.state.holds) == {r.id for r in late if isinstance(r, ReservationRecord)}
-        assert await fresh_store.check(CLOCK.now_ms()) == []
+        assert await fresh_store.check(clock.now_ms()) == []
     finally:
         await revived.stop_all()
         await fresh_store.close()
+
+
+async def test_holds_that_fell_due_while_no_actor_ran_expire_as_it_starts(store: Store) -> None:
+    clock = ManualClock(CLOCK.now_ms())
+    users = await make_users(store, 3)
+    drop_id = await make_drop(store, 5)
+    first = Registry(store=store, sink=RecordingSink(), clock=clock, hold_ms=1_000)
+    actor = await first.get(drop_id)
+    holds = [await actor.ask(Reserve(u)) for u in users]
+    await first.stop_all()
+    clock.advance(1_000)
+    second = Registry(store=store, sink=RecordingSink(), clock=clock, hold_ms=1_000)
+    try:
+        await second.start()
+        actor = await second.get(drop_id)
+        await _until(lambda: actor.stats.expired == 3, "the overdue holds' expiry")
+        drop = await store.get_drop(drop_id)
+        assert drop is not None and (drop.stock, drop.reserved) == (5, 0)
+        for hold in holds:
+            assert isinstance(hold, ReservationRecord)
+            record = await store.get_reservation(hold.id)
+            assert record is not None and record.status.value == "expired"
+    finally:
+        await second.stop_all()
+
+
+async def test_an_expiry_whose_commit_failed_is_retried_half_a_second_later(
+    store_url: str, store: Store
+) -> None:
+    clock = ManualClock(CLOCK.now_ms())
+    [user] = await make_users(store, 1)
+    drop_id = await make_drop(store, 1)
+    registry = Registry(store=store, sink=RecordingSink(), clock=clock, hold_ms=300)
+    try:
+        actor = await registry.get(drop_id)
+        assert isinstance(await actor.ask(Reserve(user)), ReservationRecord)
+        async with _broken(store_url, store):
+            clock.advance(300)
+            await _until(lambda: actor.stats.failures == 1, "the failed expiry commit")
+        assert actor.stats.expired == 0 and clock.pending == 1, "a retry is armed"
+        clock.advance(499)
+        assert clock.pending == 1 and actor.mailbox_depth == 0, "the retry is not due yet"
+        clock.advance(1)
+        assert clock.pending == 0, "the retry fired"
+        await _until(lambda: actor.stats.expired == 1, "the retried expiry")
+        drop = await store.get_drop(drop_id)
+        assert drop is not None and (drop.stock, drop.reserved) == (1, 0)
+        assert await store.check(clock.now_ms()) == []
+    finally:
+        await registry.stop_all()
+
+
+async def _until(done: Callable[[], bool], what: str) -> None:
+    """Let the loop run (the actor commits on it) until `done()`; the ManualClock stands still,
+    so this waits for work to finish, never for time to pass."""
+    for _ in range(5_000):
+        if done():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"{what} never happened")
 
 
 async def test_a_commit_that_fails_midway_changes_nothing(

@@ -6,20 +6,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
 from typing import Any
 
 import jwt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sneakerd.clock import ManualClock, SystemClock
 from sneakerd.domain.model import Role, User
 from sneakerd.web.auth import Tokens
 from sneakerd.web.hs256 import FastHS256
 
+CLOCK = SystemClock()  # PyJWT reads the system time, so the differential test does too
 SECRET = "unit-secret-" + "k" * 60
 OTHER = "other-secret-" + "q" * 60
-NOW = int(time.time())
+NOW = CLOCK.now_ms() // 1000
 REQUIRE = {"require": ["sub", "role", "iat", "exp"]}
 
 scalars = st.one_of(
@@ -109,31 +110,38 @@ def test_the_fast_path_accepts_only_what_pyjwt_accepts(
     token = mutate(token, how, where, char)
     if resign and token.count(".") >= 1:
         token = resigned(token)
-    fast = FastHS256(SECRET).claims(token)
+    fast = FastHS256(SECRET, CLOCK).claims(token)
     if fast is not None:
         assert pyjwt_claims(token) == fast, token
 
 
 def test_every_token_the_server_issues_takes_the_fast_path() -> None:
-    tokens = Tokens(SECRET, 3600)
+    tokens = Tokens(SECRET, 3600, clock=CLOCK)
     for role in Role:
         token = tokens.issue(User(41, "ana", "ana@example.com", role, 0))
-        fast = FastHS256(SECRET).claims(token)
+        fast = FastHS256(SECRET, CLOCK).claims(token)
         assert fast == pyjwt_claims(token)
         assert fast is not None and fast["sub"] == "41" and fast["role"] == role.value
 
 
 def test_an_expired_or_future_token_is_left_to_pyjwt() -> None:
-    token = Tokens(SECRET, 60).issue(User(41, "ana", "ana@example.com", Role.CUSTOMER, 0))
-    assert FastHS256(SECRET, clock=lambda: time.time() + 61).claims(token) is None
-    assert FastHS256(SECRET, clock=lambda: time.time() - 5).claims(token) is None
-    assert FastHS256(OTHER).claims(token) is None
+    issued = 1_900_000_000_000
+    token = Tokens(SECRET, 60, clock=ManualClock(issued)).issue(
+        User(41, "ana", "ana@example.com", Role.CUSTOMER, 0)
+    )
+    assert FastHS256(SECRET, ManualClock(issued)).claims(token) is not None
+    assert FastHS256(SECRET, ManualClock(issued + 59_999)).claims(token) is not None
+    assert FastHS256(SECRET, ManualClock(issued + 60_000)).claims(token) is None  # at `exp`
+    assert FastHS256(SECRET, ManualClock(issued - 1)).claims(token) is None  # before `iat`
+    assert FastHS256(OTHER, ManualClock(issued)).claims(token) is None
 
 
 def test_a_non_canonical_payload_encoding_is_left_to_pyjwt() -> None:
     """Signed by us but encoded oddly: characters the decoder would skip, padding, or spare
     bits set in the last character. PyJWT refuses the first and last; the fast path takes none."""
-    token = Tokens(SECRET, 3600).issue(User(41, "ana", "ana@example.com", Role.CUSTOMER, 0))
+    token = Tokens(SECRET, 3600, clock=CLOCK).issue(
+        User(41, "ana", "ana@example.com", Role.CUSTOMER, 0)
+    )
     head, payload, _ = token.split(".")
     assert len(payload) % 4 != 0  # so the last character has spare bits to set
     last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".index(payload[-1])
@@ -147,6 +155,6 @@ def test_a_non_canonical_payload_encoding_is_left_to_pyjwt() -> None:
     for odd in variants:
         assert odd != payload
         signed = resigned(f"{head}.{odd}.x")
-        assert FastHS256(SECRET).claims(signed) is None, odd
+        assert FastHS256(SECRET, CLOCK).claims(signed) is None, odd
     assert pyjwt_claims(resigned(f"{head}.{variants[0]}.x")) is None
     assert pyjwt_claims(resigned(f"{head}.{variants[3]}.x")) is None

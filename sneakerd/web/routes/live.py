@@ -14,13 +14,13 @@ import asyncio
 import contextlib
 import logging
 import socket
-import time
 from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
 
 from sneakerd import errors
+from sneakerd.clock import Clock
 from sneakerd.views import drop_view
 from sneakerd.web import keys
 from sneakerd.web.clientaddr import client_address
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 20.0
 MAX_CLIENT_MESSAGE = 4096
 FLOOD_MESSAGES = 30
-FLOOD_WINDOW = 10.0
+FLOOD_WINDOW_MS = 10_000
 SEND_BUFFER = 64 * 1024
 """A socket's kernel send buffer: bounds what one slow watcher can hold, so that it fills up
 (and is resynchronised or closed) instead of buffering megabytes per watcher."""
@@ -81,7 +81,7 @@ async def _serve(request: web.Request, drop_id: int) -> web.WebSocketResponse:
         _write(request, ws, transport, subscriber, hub), name=f"ws-{drop_id}"
     )
     try:
-        await _read(ws, subscriber)
+        await _read(ws, subscriber, app[keys.CLOCK])
     finally:
         hub.unsubscribe(subscriber)
         writer.cancel()
@@ -188,13 +188,13 @@ async def _close(
             transport.abort()
 
 
-async def _read(ws: web.WebSocketResponse, subscriber: Subscriber) -> None:
+async def _read(ws: web.WebSocketResponse, subscriber: Subscriber, clock: Clock) -> None:
     """Answer pings (JSON and protocol frames); close a client that floods (1008: every frame
     counts, pings and pongs too) or sends binary (1003)."""
-    window_start, count = time.monotonic(), 0
+    window_start, count = clock.monotonic_ms(), 0
     async for message in ws:
-        now = time.monotonic()
-        if now - window_start > FLOOD_WINDOW:
+        now = clock.monotonic_ms()
+        if now - window_start > FLOOD_WINDOW_MS:
             window_start, count = now, 0
         count += 1
         if count > FLOOD_MESSAGES:
