@@ -4,7 +4,8 @@
  * Reserve and buy carry an Idempotency-Key that is kept when the network failed, so pressing
  * again after a dropped answer never holds or buys twice; any answer from the server (success
  * or refusal) retires the key. A hold's deadline is kept on the local clock, taken from the
- * server's `expiresAt` and never later than the hold's length after the request was sent.
+ * server's `expiresAt`; a hold just made also ends no later than its length after the request
+ * was sent, so a slow answer cannot make the page promise more time than the server gives.
  */
 
 import { api, newKey } from "./api.js";
