@@ -1,10 +1,15 @@
 """The shop window: `/` lists the drops, `/drops/{id}` shows one selling out live.
 
-Plain HTML, CSS and one script from `sneakerd/web/static/`, with no build step: the page talks
+Plain HTML, CSS and ES modules from `sneakerd/web/static/`, with no build step: the page talks
 to the same REST API and WebSocket as any other client. The files are read once when the app is
 made and served from memory. Each page names its assets with a content hash (`app.js?v=…`), so
 an asset asked for by its current hash may be cached for a year, while the pages themselves are
 revalidated on every visit (`no-cache` with an ETag): a new release is seen at once.
+
+The modules import each other as `from "./name.js"`; each such specifier is pinned to the
+imported module's hash when the files are read (`from "./name.js?v=…"`), and a module's own hash
+is taken after that, so a change anywhere below a module changes its URL too and no browser
+keeps a stale module under a year-long cache. Imports must therefore form no cycle.
 
 Every answer carries a Content-Security-Policy that lets the page load only its own files and
 connect only to its own origin (REST and WebSocket); product images may also come over https,
@@ -32,6 +37,8 @@ PAGES = {"index": "index.html", "drop": "drop.html"}
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 _ASSET_REF = re.compile(r'(?P<attr>src|href)="/static/(?P<name>[A-Za-z0-9_.-]+)"')
+_IMPORT_REF = re.compile(r'(?P<lead>\b(?:import|from)\s*)"\./(?P<name>[A-Za-z0-9_.-]+\.js)"')
+"""A static `import … from "./name.js"` (or `export … from`, or a bare `import "./name.js"`)."""
 _SAFE_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 _TYPES = {
     ".html": "text/html",
@@ -53,7 +60,41 @@ class Asset:
 
     @classmethod
     def of(cls, body: bytes, content_type: str) -> Asset:
-        return cls(body, content_type, hashlib.sha256(body).hexdigest()[:16])
+        return cls(body, content_type, _digest(body))
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:16]
+
+
+def link_modules(sources: dict[str, bytes]) -> dict[str, bytes]:
+    """Each `.js` source with its imports of sibling modules pinned to their content hashes.
+
+    A module is linked after everything it imports, so its bytes (and hence its hash) change
+    whenever any module below it does. A missing module or an import cycle is refused when the
+    app is made, not found by a shopper.
+    """
+    linked: dict[str, bytes] = {}
+
+    def link(name: str, importers: tuple[str, ...]) -> bytes:
+        if name in linked:
+            return linked[name]
+        if name in importers:
+            raise ValueError(f"static modules import in a cycle: {' -> '.join((*importers, name))}")
+        if name not in sources:
+            raise ValueError(f"{importers[-1]} imports a missing static file: {name}")
+
+        def pinned(match: re.Match[str]) -> str:
+            body = link(match["name"], (*importers, name))
+            return f'{match["lead"]}"./{match["name"]}?v={_digest(body)}"'
+
+        linked[name] = _IMPORT_REF.sub(pinned, sources[name].decode("utf-8")).encode("utf-8")
+        return linked[name]
+
+    for name in sources:
+        if name.endswith(".js"):
+            link(name, ())
+    return {name: linked.get(name, body) for name, body in sources.items()}
 
 
 @dataclass(frozen=True)
@@ -65,13 +106,13 @@ class Site:
 
     @classmethod
     def load(cls, directory: Path = STATIC_DIR) -> Site:
-        assets: dict[str, Asset] = {}
-        for path in sorted(directory.iterdir()):
-            if path.is_file() and path.suffix != ".html" and not path.name.startswith("."):
-                content_type = _TYPES.get(path.suffix) or (
-                    mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                )
-                assets[path.name] = Asset.of(path.read_bytes(), content_type)
+        sources = {
+            path.name: path.read_bytes()
+            for path in sorted(directory.iterdir())
+            if path.is_file() and path.suffix != ".html" and not path.name.startswith(".")
+        }
+        linked = link_modules(sources)
+        assets = {name: Asset.of(body, _content_type(name)) for name, body in linked.items()}
 
         def versioned(match: re.Match[str]) -> str:
             name = match["name"]
@@ -91,6 +132,12 @@ class Site:
 
 
 SITE = web.AppKey("site", Site)
+
+
+def _content_type(name: str) -> str:
+    return _TYPES.get(Path(name).suffix) or (
+        mimetypes.guess_type(name)[0] or "application/octet-stream"
+    )
 
 
 def content_security_policy(host: str | None) -> str:
