@@ -32,8 +32,13 @@ STALE_GUARD = (
 """Fails (1242) exactly when the statement before it changed no row: see `_commit_script`."""
 SUBQUERY_ROWS = 1242
 
-# Errors that mean "the database is not there or not answering", as opposed to a bug of ours.
-DRIVER_ERRORS = (pymysql.err.MySQLError, OSError, asyncio.TimeoutError, RuntimeError)
+# Errors that mean "the database is not there or not answering", as opposed to a bug of ours
+# (which must surface as itself, a logged 500, not as a 503 a client retries for ever).
+DRIVER_ERRORS = (pymysql.err.MySQLError, OSError, asyncio.TimeoutError)
+
+POOL_CLOSED = "Cannot acquire connection after closing pool"
+"""What aiomysql's `RuntimeError` says when the pool is closed: the one `RuntimeError` that means
+"no database" (the store was closed under a request), not a bug."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +214,10 @@ class MySQLStore(SqlStore):
                 return await pool.acquire()
         except DRIVER_ERRORS as exc:
             raise errors.Unavailable("the database is unreachable") from exc
+        except RuntimeError as exc:
+            if str(exc) != POOL_CLOSED:
+                raise
+            raise errors.Unavailable("the store is closed") from exc
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         conn = await self._acquire(self._read_pool)

@@ -32,6 +32,18 @@ LIKE and lower() fold ASCII only, so a search for "ü" would miss "Ü"."""
 
 READ_CONNECTIONS = 4
 
+CLOSED_MESSAGES = frozenset({"no active connection", "Connection closed"})
+"""What aiosqlite's `ValueError` says when the connection is closed (its `Connection._conn` and
+`Connection._execute`): the one `ValueError` that means "no database" rather than a bug."""
+
+
+def _lost(exc: BaseException) -> bool:
+    """True for a failure of the database (a driver error or a closed connection); anything
+    else is a bug of ours, which must surface as itself and not as `Unavailable`."""
+    return isinstance(exc, sqlite3.Error) or (
+        isinstance(exc, ValueError) and str(exc) in CLOSED_MESSAGES
+    )
+
 
 def _fold(value: object) -> str | None:
     return None if value is None else str(value).casefold()
@@ -159,7 +171,9 @@ class SQLiteStore(SqlStore):
         reader = await self._idle.get()
         try:
             return list(await reader.execute_fetchall(_q(sql), params))
-        except (sqlite3.Error, ValueError) as exc:
+        except Exception as exc:
+            if not _lost(exc):
+                raise
             raise errors.Unavailable("the database did not answer") from exc
         finally:
             # Back even if this read was cancelled: the connection then finishes the statement
@@ -177,7 +191,9 @@ class SQLiteStore(SqlStore):
             conn = self._writer
             try:
                 await conn.execute("BEGIN IMMEDIATE")
-            except (sqlite3.Error, ValueError) as exc:
+            except Exception as exc:
+                if not _lost(exc):
+                    raise
                 raise errors.Unavailable("the database is locked or unreachable") from exc
             try:
                 yield _Tx(conn)
@@ -191,7 +207,7 @@ class SQLiteStore(SqlStore):
                         else ("username" if "users.username" in str(exc) else "key")
                     )
                     raise DuplicateKey(column) from exc
-                if isinstance(exc, sqlite3.Error | ValueError):
+                if _lost(exc):
                     raise errors.Unavailable("the database failed during a transaction") from exc
                 raise
 
@@ -200,5 +216,8 @@ class SQLiteStore(SqlStore):
         try:
             if conn.in_transaction:
                 await conn.execute("ROLLBACK")
-        except (sqlite3.Error, ValueError):
-            pass
+        except Exception as exc:
+            # The error that made us roll back is the one to report; a failed rollback of a
+            # lost connection adds nothing.
+            if not _lost(exc):
+                raise
