@@ -575,7 +575,7 @@ class SqlStore(abc.ABC):
                     k.key.key,
                     k.key.scope,
                     k.key.fingerprint,
-                    201,
+                    None,
                     "",
                     k.ref_id,
                     self._time(k.at),
@@ -707,7 +707,7 @@ class SqlStore(abc.ABC):
         request_line, status, body, ref_id, fingerprint, created_at = rows[0]
         return StoredAnswer(
             request_line,
-            int(status),
+            None if status is None else int(status),
             body,
             None if ref_id is None else int(ref_id),
             fingerprint,
