@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib import resources
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -22,8 +21,9 @@ from pymysql.constants import CLIENT
 
 from sneakerd import errors
 from sneakerd.clock import from_datetime, sql_datetime
-from sneakerd.store import migrations
-from sneakerd.store.sql import DuplicateKey, Row, SqlStore, Statement
+from sneakerd.store import migrations, schema
+from sneakerd.store.sql import SqlStore
+from sneakerd.store.tx import DuplicateKey, Row, Statement
 
 STALE_GUARD = (
     "SELECT (SELECT 1 FROM DUAL WHERE ROW_COUNT() = 0 "
@@ -62,12 +62,6 @@ class MySQLParams:
             password=unquote(parts.password or ""),
             db=db,
         )
-
-
-def schema_statements() -> list[str]:
-    text = resources.files("sneakerd.store").joinpath("mysql.sql").read_text()
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
 class _Tx:
@@ -196,7 +190,11 @@ class MySQLStore(SqlStore):
 
     def _schema_statements(self) -> Iterable[str]:
         # "Table already exists" notes are expected on every run after the first.
-        return ["SET SESSION sql_notes = 0", *schema_statements(), "SET SESSION sql_notes = 1"]
+        return [
+            "SET SESSION sql_notes = 0",
+            *schema.statements("mysql.sql"),
+            "SET SESSION sql_notes = 1",
+        ]
 
     def _time(self, ms: int) -> str:
         # A literal string rather than a datetime that pymysql would format again.

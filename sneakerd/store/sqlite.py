@@ -16,15 +16,15 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from decimal import Decimal
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 from sneakerd import errors
-from sneakerd.store import migrations
-from sneakerd.store.sql import DuplicateKey, Row, SqlStore, Statement
+from sneakerd.store import migrations, schema
+from sneakerd.store.sql import SqlStore
+from sneakerd.store.tx import DuplicateKey, Row, Statement
 
 FOLD_FUNCTION = "sneakerd_fold"
 """A SQL function of one argument: the text case-folded (Unicode), NULL for NULL. SQLite's own
@@ -154,9 +154,7 @@ class SQLiteStore(SqlStore):
         await self._writer.close()
 
     def _schema_statements(self) -> Iterable[str]:
-        text = resources.files("sneakerd.store").joinpath("sqlite.sql").read_text()
-        lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
-        return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+        return schema.statements("sqlite.sql")
 
     def _time(self, ms: int) -> int:
         return ms

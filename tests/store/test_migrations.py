@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sneakerd.clock import SystemClock
 from sneakerd.domain.model import Role
-from sneakerd.store import SCHEMA_VERSION, open_store
+from sneakerd.store import SCHEMA_VERSION, open_store, schema
 from sneakerd.store.sql import SqlStore
 from tests.store.helpers import ms, sql
 
@@ -15,9 +15,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _statements(kind: str) -> list[str]:
-    text = (FIXTURES / f"schema_v1_{kind}.sql").read_text()
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    return schema.parse((FIXTURES / f"schema_v1_{kind}.sql").read_text())
 
 
 async def test_a_version_1_database_is_upgraded_with_its_rows(store_url: str) -> None:
