@@ -117,7 +117,7 @@ class MySQLStore(SqlStore):
         url: str,
         *,
         # Every drop's actor commits on its own schedule: with a handful of connections the
-        # quiet drops' commits queued behind the others' (multidrop's p99 fell ~30% at 16).
+        # quiet drops' commits queue behind the others' (the numbers are in loadtest/README.md).
         write_connections: int = 16,
         read_connections: int = 16,
         connect_timeout: float = 5.0,
@@ -140,7 +140,7 @@ class MySQLStore(SqlStore):
             # which run the queries that carry user input most directly, may not.
             # Every writer connection is opened now, not on first use: otherwise a drop's
             # opening burst pays a dozen handshakes on the busy loop just as every actor
-            # commits (multidrop saw quiet drops' p99 at 30-40 ms in the burst's first 70 ms).
+            # commits (the measurements are in loadtest/README.md).
             write_pool = await aiomysql.create_pool(
                 minsize=write_connections,
                 maxsize=write_connections,

@@ -1,8 +1,8 @@
 """Rows to values and back: the column lists, the mapping of a row to a domain value, and the
 database's own types for times and prices, which each adapter converts (`Codec`).
 
-Every query names its columns through the lists here, so the mapping below reads them by
-position and stays in step with the SELECTs.
+Every query whose rows are mapped here names its columns through the lists below, so the
+mapping reads them by position and stays in step with the SELECTs.
 """
 
 from __future__ import annotations
