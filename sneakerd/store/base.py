@@ -76,7 +76,9 @@ class StoredAnswer:
     """The first answer given to a request with an Idempotency-Key."""
 
     request: str
-    status: int
+    status: int | None
+    """The HTTP status of a saved answer; None for a success recorded with its act, which the
+    web layer answers as the creation it was (the store knows no HTTP)."""
     body: str
     ref_id: int | None = None
     """Set for a success recorded with its act (see `RequestKey`); the body is then empty

@@ -24,6 +24,12 @@ class Step:
 
 
 _KEY_COLUMNS = "user_id, idem_key, request, status_code, body, ref_id, created_at"
+# Version 1 wrote HTTP's 201 for a success recorded with its act; version 2 keeps no status for
+# it (the store knows no HTTP), so the copy leaves the status of such a row NULL.
+_KEY_VALUES = (
+    "user_id, idem_key, request, CASE WHEN ref_id IS NULL THEN status_code END, body, ref_id, "
+    "created_at"
+)
 
 MYSQL: tuple[Step, ...] = (
     Step(
@@ -45,7 +51,7 @@ MYSQL: tuple[Step, ...] = (
         after=(
             # The first use of each key wins (INSERT IGNORE would do it with a warning a row).
             f"INSERT INTO idempotency_keys ({_KEY_COLUMNS}) "
-            f"SELECT {_KEY_COLUMNS} FROM idempotency_keys_v1 o WHERE NOT EXISTS ("
+            f"SELECT {_KEY_VALUES} FROM idempotency_keys_v1 o WHERE NOT EXISTS ("
             "SELECT 1 FROM idempotency_keys_v1 n WHERE n.user_id = o.user_id "
             "AND n.idem_key = o.idem_key COLLATE utf8mb4_bin "
             "AND (n.created_at < o.created_at "
@@ -66,7 +72,7 @@ SQLITE: tuple[Step, ...] = (
         ),
         after=(
             f"INSERT OR IGNORE INTO idempotency_keys ({_KEY_COLUMNS}) "
-            f"SELECT {_KEY_COLUMNS} FROM idempotency_keys_v1 ORDER BY created_at",
+            f"SELECT {_KEY_VALUES} FROM idempotency_keys_v1 ORDER BY created_at",
             "DROP TABLE idempotency_keys_v1",
         ),
         # The email column keeps its NOCASE collation: identities are case-folded, so NOCASE

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib import resources
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -22,8 +21,9 @@ from pymysql.constants import CLIENT
 
 from sneakerd import errors
 from sneakerd.clock import from_datetime, sql_datetime
-from sneakerd.store import migrations
-from sneakerd.store.sql import DuplicateKey, Row, SqlStore, Statement
+from sneakerd.store import migrations, schema
+from sneakerd.store.sql import SqlStore
+from sneakerd.store.tx import DuplicateKey, Row, Statement
 
 STALE_GUARD = (
     "SELECT (SELECT 1 FROM DUAL WHERE ROW_COUNT() = 0 "
@@ -32,8 +32,13 @@ STALE_GUARD = (
 """Fails (1242) exactly when the statement before it changed no row: see `_commit_script`."""
 SUBQUERY_ROWS = 1242
 
-# Errors that mean "the database is not there or not answering", as opposed to a bug of ours.
-DRIVER_ERRORS = (pymysql.err.MySQLError, OSError, asyncio.TimeoutError, RuntimeError)
+# Errors that mean "the database is not there or not answering", as opposed to a bug of ours
+# (which must surface as itself, a logged 500, not as a 503 a client retries for ever).
+DRIVER_ERRORS = (pymysql.err.MySQLError, OSError, asyncio.TimeoutError)
+
+POOL_CLOSED = "Cannot acquire connection after closing pool"
+"""What aiomysql's `RuntimeError` says when the pool is closed: the one `RuntimeError` that means
+"no database" (the store was closed under a request), not a bug."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +62,6 @@ class MySQLParams:
             password=unquote(parts.password or ""),
             db=db,
         )
-
-
-def schema_statements() -> list[str]:
-    text = resources.files("sneakerd.store").joinpath("mysql.sql").read_text()
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
 class _Tx:
@@ -118,7 +117,7 @@ class MySQLStore(SqlStore):
         url: str,
         *,
         # Every drop's actor commits on its own schedule: with a handful of connections the
-        # quiet drops' commits queued behind the others' (multidrop's p99 fell ~30% at 16).
+        # quiet drops' commits queue behind the others' (the numbers are in loadtest/README.md).
         write_connections: int = 16,
         read_connections: int = 16,
         connect_timeout: float = 5.0,
@@ -141,7 +140,7 @@ class MySQLStore(SqlStore):
             # which run the queries that carry user input most directly, may not.
             # Every writer connection is opened now, not on first use: otherwise a drop's
             # opening burst pays a dozen handshakes on the busy loop just as every actor
-            # commits (multidrop saw quiet drops' p99 at 30-40 ms in the burst's first 70 ms).
+            # commits (the measurements are in loadtest/README.md).
             write_pool = await aiomysql.create_pool(
                 minsize=write_connections,
                 maxsize=write_connections,
@@ -191,7 +190,11 @@ class MySQLStore(SqlStore):
 
     def _schema_statements(self) -> Iterable[str]:
         # "Table already exists" notes are expected on every run after the first.
-        return ["SET SESSION sql_notes = 0", *schema_statements(), "SET SESSION sql_notes = 1"]
+        return [
+            "SET SESSION sql_notes = 0",
+            *schema.statements("mysql.sql"),
+            "SET SESSION sql_notes = 1",
+        ]
 
     def _time(self, ms: int) -> str:
         # A literal string rather than a datetime that pymysql would format again.
@@ -209,6 +212,10 @@ class MySQLStore(SqlStore):
                 return await pool.acquire()
         except DRIVER_ERRORS as exc:
             raise errors.Unavailable("the database is unreachable") from exc
+        except RuntimeError as exc:
+            if str(exc) != POOL_CLOSED:
+                raise
+            raise errors.Unavailable("the store is closed") from exc
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         conn = await self._acquire(self._read_pool)

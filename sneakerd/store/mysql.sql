@@ -85,13 +85,14 @@ CREATE TABLE IF NOT EXISTS id_blocks (
 
 -- One row per (user, Idempotency-Key): the first answer, replayed for a repeat. Keys compare
 -- byte for byte (ascii_bin): `abc` and `ABC` are two keys. `fingerprint` is a digest of the
--- request that used the key, so the same key with another request is refused.
+-- request that used the key, so the same key with another request is refused. A success recorded
+-- with its act (in the batch's commit) has `ref_id` and no `status_code`: the store knows no HTTP.
 CREATE TABLE IF NOT EXISTS idempotency_keys (
   user_id BIGINT UNSIGNED NOT NULL,
   idem_key VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   request VARCHAR(64) NOT NULL,
   fingerprint CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT '',
-  status_code SMALLINT UNSIGNED NOT NULL,
+  status_code SMALLINT UNSIGNED NULL,
   body MEDIUMTEXT NOT NULL,
   ref_id BIGINT UNSIGNED NULL,
   created_at DATETIME(3) NOT NULL,

@@ -16,21 +16,33 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from decimal import Decimal
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 from sneakerd import errors
-from sneakerd.store import migrations
-from sneakerd.store.sql import DuplicateKey, Row, SqlStore, Statement
+from sneakerd.store import migrations, schema
+from sneakerd.store.sql import SqlStore
+from sneakerd.store.tx import DuplicateKey, Row, Statement
 
 FOLD_FUNCTION = "sneakerd_fold"
 """A SQL function of one argument: the text case-folded (Unicode), NULL for NULL. SQLite's own
 LIKE and lower() fold ASCII only, so a search for "ü" would miss "Ü"."""
 
 READ_CONNECTIONS = 4
+
+CLOSED_MESSAGES = frozenset({"no active connection", "Connection closed"})
+"""What aiosqlite's `ValueError` says when the connection is closed (its `Connection._conn` and
+`Connection._execute`): the one `ValueError` that means "no database" rather than a bug."""
+
+
+def _lost(exc: BaseException) -> bool:
+    """True for a failure of the database (a driver error or a closed connection); anything
+    else is a bug of ours, which must surface as itself and not as `Unavailable`."""
+    return isinstance(exc, sqlite3.Error) or (
+        isinstance(exc, ValueError) and str(exc) in CLOSED_MESSAGES
+    )
 
 
 def _fold(value: object) -> str | None:
@@ -142,9 +154,7 @@ class SQLiteStore(SqlStore):
         await self._writer.close()
 
     def _schema_statements(self) -> Iterable[str]:
-        text = resources.files("sneakerd.store").joinpath("sqlite.sql").read_text()
-        lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
-        return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+        return schema.statements("sqlite.sql")
 
     def _time(self, ms: int) -> int:
         return ms
@@ -159,7 +169,9 @@ class SQLiteStore(SqlStore):
         reader = await self._idle.get()
         try:
             return list(await reader.execute_fetchall(_q(sql), params))
-        except (sqlite3.Error, ValueError) as exc:
+        except Exception as exc:
+            if not _lost(exc):
+                raise
             raise errors.Unavailable("the database did not answer") from exc
         finally:
             # Back even if this read was cancelled: the connection then finishes the statement
@@ -177,7 +189,9 @@ class SQLiteStore(SqlStore):
             conn = self._writer
             try:
                 await conn.execute("BEGIN IMMEDIATE")
-            except (sqlite3.Error, ValueError) as exc:
+            except Exception as exc:
+                if not _lost(exc):
+                    raise
                 raise errors.Unavailable("the database is locked or unreachable") from exc
             try:
                 yield _Tx(conn)
@@ -191,7 +205,7 @@ class SQLiteStore(SqlStore):
                         else ("username" if "users.username" in str(exc) else "key")
                     )
                     raise DuplicateKey(column) from exc
-                if isinstance(exc, sqlite3.Error | ValueError):
+                if _lost(exc):
                     raise errors.Unavailable("the database failed during a transaction") from exc
                 raise
 
@@ -200,5 +214,8 @@ class SQLiteStore(SqlStore):
         try:
             if conn.in_transaction:
                 await conn.execute("ROLLBACK")
-        except (sqlite3.Error, ValueError):
-            pass
+        except Exception as exc:
+            # The error that made us roll back is the one to report; a failed rollback of a
+            # lost connection adds nothing.
+            if not _lost(exc):
+                raise

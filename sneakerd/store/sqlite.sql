@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
   idem_key TEXT NOT NULL,
   request TEXT NOT NULL,
   fingerprint TEXT NOT NULL DEFAULT '',
-  status_code INTEGER NOT NULL,
+  status_code INTEGER, -- NULL for a success recorded with its act (ref_id names it)
   body TEXT NOT NULL,
   ref_id INTEGER,
   created_at INTEGER NOT NULL,

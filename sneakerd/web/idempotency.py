@@ -193,7 +193,7 @@ async def _replay(answer: StoredAnswer, digest: str, rebuild: Rebuild) -> web.Re
         body = orjson.dumps(rebuilt)
     return web.Response(
         body=body,
-        status=answer.status,
+        status=201 if answer.status is None else answer.status,  # None: recorded with its act
         content_type=JSON,
         headers={REPLAYED: "true"},
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sneakerd.clock import SystemClock
 from sneakerd.domain.model import Role
-from sneakerd.store import SCHEMA_VERSION, open_store
+from sneakerd.store import SCHEMA_VERSION, open_store, schema
 from sneakerd.store.sql import SqlStore
 from tests.store.helpers import ms, sql
 
@@ -15,9 +15,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _statements(kind: str) -> list[str]:
-    text = (FIXTURES / f"schema_v1_{kind}.sql").read_text()
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    return schema.parse((FIXTURES / f"schema_v1_{kind}.sql").read_text())
 
 
 async def test_a_version_1_database_is_upgraded_with_its_rows(store_url: str) -> None:
@@ -48,6 +46,13 @@ async def test_a_version_1_database_is_upgraded_with_its_rows(store_url: str) ->
                 "created_at) VALUES (1, 'k1', %s, 409, '{}', %s)",
                 (request, now),
             )
+        # A success recorded with its act: version 1 wrote HTTP's 201 for it.
+        await sql(
+            store,
+            "INSERT INTO idempotency_keys (user_id, idem_key, request, status_code, body, "
+            "ref_id, created_at) VALUES (1, 'k2', 'POST /api/reservations', 201, '', 7, %s)",
+            (now,),
+        )
         assert await store.schema_version() == 1
 
         await store.init_schema()
@@ -59,6 +64,8 @@ async def test_a_version_1_database_is_upgraded_with_its_rows(store_url: str) ->
         kept = await store.idempotent_answer(1, "k1")
         assert kept is not None and kept.status == 409
         assert await store.idempotent_answer(1, "K1") is None
+        recorded = await store.idempotent_answer(1, "k2")
+        assert recorded is not None and (recorded.status, recorded.ref_id) == (None, 7)
         found = await store.user_by_email("ann@example.com")
         assert found is not None and found[0].email == "ann@example.com"
         # The email column now tells dávid@ from david@ (MySQL's unicode_ci folded accents).

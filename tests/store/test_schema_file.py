@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sneakerd.store import open_store
+from sneakerd.store import open_store, schema
 from sneakerd.store.mysql import MySQLParams
 from tests.conftest import REQUIRE_MYSQL, _admin_connection
 
@@ -38,6 +38,19 @@ def test_schema_sql_is_a_copy_of_the_servers_schema() -> None:
 
 def test_the_source_creates_the_core_tables() -> None:
     assert created_tables(SOURCE.read_text("utf-8")) >= CORE_TABLES
+
+
+@pytest.mark.parametrize("filename", ["mysql.sql", "sqlite.sql"])
+def test_each_schema_file_parses_into_whole_statements(filename: str) -> None:
+    """One parser reads both files: every piece it yields is a statement, never a comment."""
+    parsed = schema.statements(filename)
+    assert parsed and all(s.startswith(("CREATE ", "INSERT ")) for s in parsed), parsed
+    assert created_tables(";".join(parsed)) >= CORE_TABLES
+
+
+def test_the_parser_drops_comment_lines_and_splits_at_semicolons() -> None:
+    text = "-- a comment; with a semicolon\nCREATE TABLE a (x INT);\n\n  -- more\nINSERT 1;\n"
+    assert schema.parse(text) == ["CREATE TABLE a (x INT)", "INSERT 1"]
 
 
 def _mysql_client() -> str:
