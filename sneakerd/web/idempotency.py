@@ -42,6 +42,7 @@ from sneakerd.web.problems import ApiError, Problem, problem
 log = logging.getLogger(__name__)
 
 KEY_PATTERN = re.compile(r"[ -~]{1,255}")
+KEY_HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 KEPT_HEADERS = "headers"
 """Where a kept refusal's headers sit in its stored body, beside the envelope's `error`."""
@@ -109,7 +110,7 @@ class Idempotency:
     ) -> web.Response:
         """`act` does the work (with the key to record a success under); `rebuild` gives the
         body of a recorded success from its `ref_id` again."""
-        key = request.headers.get("Idempotency-Key")
+        key = request.headers.get(KEY_HEADER)
         if key is None:
             status, body, _ = await act(None)
             return _response(status, body)
@@ -118,7 +119,7 @@ class Idempotency:
                 422,
                 "validation_error",
                 "Idempotency-Key must be 1-255 visible ASCII characters",
-                {"Idempotency-Key": ["Must be 1-255 visible ASCII characters or spaces."]},
+                {KEY_HEADER: ["Must be 1-255 visible ASCII characters or spaces."]},
             )
         request_line = f"{request.method} {request.path}"
         digest = fingerprint(request_line, await request.read())
