@@ -87,8 +87,8 @@ async def customer_write(
     outcomes: Outcomes | None = None,
 ) -> web.Response:
     """Answer a customer's write through the steps of the module docstring. `rebuild` gives a
-    recorded success's body again (see `Idempotency.run`); `outcomes` counts the acts and the
-    refusals `refusal` found, never a refusal of steps 1-4 nor a replay."""
+    recorded success's body again (see `Idempotency.run`); `outcomes` counts how each act
+    ends (a refusal `refusal` found included), never a refusal of steps 1-4 nor a replay."""
     app = request.app
     who = principal(request)
     app[keys.RESERVE_LIMIT].check(who.user_id)
