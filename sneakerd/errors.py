@@ -26,7 +26,7 @@ The hierarchy::
 
 Domain errors are raised by the service layer from the actor's replies (the actor itself returns
 `Rejection` values, never raises, so one caller's refusal cannot disturb a batch). The HTTP edge
-translates each class to its status in one middleware.
+turns each into its answer in one function, `sneakerd.web.problems.problem`.
 """
 
 from __future__ import annotations

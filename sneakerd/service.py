@@ -1,15 +1,19 @@
-"""The use cases: what a request to reserve, cancel, buy or edit a drop does, end to end.
+"""The use cases: what reserving, cancelling, buying, and making, changing or deleting a drop
+do, and what the drop's stats are; the HTTP routes call these (the CLI's operator commands use
+the store directly).
 
-The HTTP edge and the CLI call these; each one routes the write to the drop's actor and turns
-the actor's reply into a value or a `DomainError`. Terminal reservation states (expired,
-cancelled, completed) never change again, so the store is authoritative for them; the actor is
-authoritative for active holds.
+Each write goes to the drop's actor, which decides it with the domain's rules and answers
+after the commit; the answer becomes a value or, for a `Rejection`, the `DomainError` it
+stands for, here and only here (`_error`). The store is authoritative for terminal reservation
+states (expired, cancelled, completed: they never change again), the actor for active holds.
+What comes before a use case (who asks, rate, body, Idempotency-Key) is the web front's
+(`sneakerd.web.routes.front`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from types import NoneType
 from typing import TypeVar
 
 from sneakerd import errors
@@ -33,7 +37,7 @@ from sneakerd.domain.model import (
     ReservationRecord,
     ReservationStatus,
 )
-from sneakerd.domain.rules import Rejection
+from sneakerd.domain.rules import Rejection, window_refusal
 from sneakerd.store import DropStats, Store
 
 T = TypeVar("T")
@@ -42,9 +46,16 @@ EXPIRING_WINDOW_MS = 60_000
 """`holdsExpiringNextMinute` counts the active holds due within this (its end included)."""
 
 
+def _error(refusal: Rejection) -> errors.DomainError:
+    """The `DomainError` a refusal stands for: the one place where the actor's `Rejection`
+    becomes the error a caller sees."""
+    return refusal.to_error()
+
+
 def _expect(reply: Reply, kind: type[T]) -> T:
+    """The actor's reply as the `kind` it must be; a refusal is raised as its error."""
     if isinstance(reply, Rejection):
-        raise reply.to_error()
+        raise _error(reply)
     if not isinstance(reply, kind):  # a bug, not a client error
         raise TypeError(f"expected {kind.__name__}, the actor answered {reply!r}")
     return reply
@@ -60,29 +71,30 @@ class DropService:
         actor = await self.registry.get(drop_id)
         return await actor.ask(command)
 
-    async def reserve(
-        self,
-        user_id: int,
-        drop_id: int,
-        key: RequestKey | None = None,
-        *,
-        admit: Callable[[], Awaitable[object]] | None = None,
-    ) -> ReservationRecord:
-        """Hold one unit. A refusal the drop's committed state already shows (sold out, limit
-        reached, not live) is raised at once, without queueing: it is true as of this moment,
-        and in a burst nearly every request is one. Otherwise `admit` runs (the edge's check
-        that the user exists) and the drop's actor decides."""
-        actor = await self.registry.get(drop_id)
+    async def reserve_refusal(self, user_id: int, drop_id: int) -> errors.DomainError | None:
+        """The refusal of a reserve that the drop's committed state already shows (sold out,
+        limit reached, not live; or no such drop), read without queueing: it is true as of
+        this moment, and in a burst nearly every request is one. None when only the actor can
+        decide (`DropActor.refusal` says when)."""
+        try:
+            actor = await self.registry.get(drop_id)
+        except errors.NotFound as exc:
+            return exc
         refused = actor.refusal(user_id)
-        if refused is not None:
-            # A fairness point: this answer needs no I/O, so without a yield a crowd hammering
-            # a sold-out drop keeps the loop's turns long for everyone else (multidrop, closed
-            # loop: the quiet drops' p99 went from ~30 to ~150 ms).
-            await asyncio.sleep(0)
-            raise refused.to_error()
-        if admit is not None:
-            await admit()
-        return _expect(await actor.ask(Reserve(user_id, key)), ReservationRecord)
+        if refused is None:
+            return None
+        # A fairness point: this answer needs no I/O, so without a yield a crowd hammering a
+        # sold-out drop keeps the loop's turns long for everyone else (the measurements are in
+        # loadtest/README.md).
+        await asyncio.sleep(0)
+        return _error(refused)
+
+    async def reserve(
+        self, user_id: int, drop_id: int, key: RequestKey | None = None
+    ) -> ReservationRecord:
+        """Hold one unit, as the drop's actor decides (a success is recorded under `key` in
+        the commit that made it). Callers that can answer early ask `reserve_refusal` first."""
+        return _expect(await self._ask(drop_id, Reserve(user_id, key)), ReservationRecord)
 
     async def _owned(self, user_id: int, reservation_id: int) -> ReservationRecord:
         record = await self.store.get_reservation(reservation_id)
@@ -152,6 +164,8 @@ class DropService:
         return DropStats(drop, expiring, sold_out_at)
 
     async def create_drop(self, info: DropInfo, initial_stock: int) -> Drop:
+        """A new drop, its actor started; raises `InvalidDrop` for a window that cannot be."""
+        _expect(window_refusal(info.starts_at, info.ends_at), NoneType)
         drop = await self.store.create_drop(info, initial_stock, self.clock.now_ms())
         await self.registry.get(drop.id)
         return drop
@@ -160,9 +174,7 @@ class DropService:
         return _expect(await self._ask(drop_id, update), Drop)
 
     async def delete_drop(self, drop_id: int) -> None:
-        reply = await self._ask(drop_id, DeleteDrop())
-        if isinstance(reply, Rejection):
-            raise reply.to_error()
+        _expect(await self._ask(drop_id, DeleteDrop()), NoneType)
 
 
 def _is_not_active(reply: Reply) -> bool:

@@ -14,7 +14,9 @@ The rules (strict, as payment APIs have them):
 The first answer is kept in the `idempotency_keys` table. A success is recorded by the drop's
 actor in the very commit that made the hold or the sale (`RequestKey`), so no crash can separate
 the act from its key; it is replayed by rebuilding the answer from that record. A refusal changed
-nothing, so it is saved after the fact.
+nothing, so it is saved after the fact, whole, as `problems.problem` made it: its status, its
+envelope and, beside the envelope's `error`, the headers it carried (a Retry-After), which a
+replay sends again.
 """
 
 from __future__ import annotations
@@ -35,12 +37,15 @@ from sneakerd.clock import Clock
 from sneakerd.domain.commands import RequestKey
 from sneakerd.store import Store, StoredAnswer
 from sneakerd.web.jsonio import JSON
-from sneakerd.web.problems import ApiError, error_body, to_api_error
+from sneakerd.web.problems import ApiError, Problem, problem
 
 log = logging.getLogger(__name__)
 
 KEY_PATTERN = re.compile(r"[ -~]{1,255}")
+KEY_HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
+KEPT_HEADERS = "headers"
+"""Where a kept refusal's headers sit in its stored body, beside the envelope's `error`."""
 
 
 class Answer(NamedTuple):
@@ -105,7 +110,7 @@ class Idempotency:
     ) -> web.Response:
         """`act` does the work (with the key to record a success under); `rebuild` gives the
         body of a recorded success from its `ref_id` again."""
-        key = request.headers.get("Idempotency-Key")
+        key = request.headers.get(KEY_HEADER)
         if key is None:
             status, body, _ = await act(None)
             return _response(status, body)
@@ -114,7 +119,7 @@ class Idempotency:
                 422,
                 "validation_error",
                 "Idempotency-Key must be 1-255 visible ASCII characters",
-                {"Idempotency-Key": ["Must be 1-255 visible ASCII characters or spaces."]},
+                {KEY_HEADER: ["Must be 1-255 visible ASCII characters or spaces."]},
             )
         request_line = f"{request.method} {request.path}"
         digest = fingerprint(request_line, await request.read())
@@ -129,23 +134,22 @@ class Idempotency:
                 return await _replay(kept, digest, rebuild)
             try:
                 status, body, recorded = await act(RequestKey(request_line, key, digest))
+            except Exception as exc:
+                refused = _keepable(exc)
+                if refused is None:
+                    raise
+                answer = refused
+            else:
                 if recorded:
                     return _response(status, body)
-            except Exception as exc:
-                api_error = to_api_error(exc)
-                if api_error is None or api_error.status in NEVER_KEPT:
-                    raise
-                if api_error.code == "request_in_progress":
-                    raise  # a twin in the same batch; the first one's answer is the key's
-                status = api_error.status
-                body = error_body(api_error.code, api_error.message, api_error.details)
-            answer = StoredAnswer(request_line, status, orjson.dumps(body).decode(), None, digest)
+                answer = Problem(status, body, {})
+            stored = StoredAnswer(request_line, answer.status, _stored(answer), None, digest)
             kept = await self._store.save_idempotent_answer(
-                user_id, key, answer, self._clock.now_ms()
+                user_id, key, stored, self._clock.now_ms()
             )
-            if kept is not answer:
+            if kept is not stored:
                 return await _replay(kept, digest, rebuild)
-            return _response(status, body)
+            return answer.response()
         finally:
             self._inflight.discard(slot)
 
@@ -163,6 +167,32 @@ class Idempotency:
     async def forget_expired(self) -> int:
         """Drop every key past its time to live; the app's sweeper calls this now and then."""
         return await self._store.forget_idempotent_answers(self._clock.now_ms() - self._ttl_ms)
+
+
+def _keepable(exc: Exception) -> Problem | None:
+    """The answer to keep for an act that raised; None when it must not be kept (raise it on):
+    a bug, an answer that did nothing (`NEVER_KEPT`), or a twin's `request_in_progress` in the
+    same batch (the first request's answer is the key's)."""
+    refused = problem(exc)
+    if refused is None or refused.status in NEVER_KEPT or refused.code == "request_in_progress":
+        return None
+    return refused
+
+
+def _stored(answer: Problem) -> str:
+    """The body column of a kept answer: the body, with a refusal's headers beside `error`."""
+    if not answer.headers:
+        return orjson.dumps(answer.body).decode()
+    return orjson.dumps({**answer.body, KEPT_HEADERS: dict(answer.headers)}).decode()
+
+
+def _unstored(text: str) -> tuple[bytes, dict[str, str]]:
+    """A kept body and headers as `_stored` wrote them (a success's body is sent as it is)."""
+    doc = orjson.loads(text)
+    if not isinstance(doc, dict) or "error" not in doc or KEPT_HEADERS not in doc:
+        return text.encode(), {}
+    headers = doc.pop(KEPT_HEADERS)
+    return orjson.dumps(doc), {str(k): str(v) for k, v in headers.items()}
 
 
 def _in_progress() -> ApiError:
@@ -185,15 +215,16 @@ async def _replay(answer: StoredAnswer, digest: str, rebuild: Rebuild) -> web.Re
             "idempotency_key_reused",
             "This Idempotency-Key was used for another request; use a new key for this one",
         )
-    body = answer.body.encode()
-    if answer.ref_id is not None:
+    if answer.ref_id is None:
+        body, headers = _unstored(answer.body)
+    else:
         rebuilt = await rebuild(answer.ref_id)
         if rebuilt is None:  # the record is gone (its drop was deleted): say what is true now
             raise ApiError(404, "not_found", "No such reservation")
-        body = orjson.dumps(rebuilt)
+        body, headers = orjson.dumps(rebuilt), {}
     return web.Response(
         body=body,
         status=201 if answer.status is None else answer.status,  # None: recorded with its act
         content_type=JSON,
-        headers={REPLAYED: "true"},
+        headers={**headers, REPLAYED: "true"},
     )

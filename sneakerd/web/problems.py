@@ -1,18 +1,21 @@
-"""Every failure becomes docs/API.md's error envelope, in one middleware.
+"""Every failure becomes docs/API.md's error envelope through one function, `problem`.
 
-`{"error": {"code", "message", "details"?}}` with the status of docs/API.md's table. Domain errors
-map by class, marshmallow's validation errors become 422 with per-field details, aiohttp's own
-HTTP errors (404, 405, 413) keep their status, a body that cannot be read (a bad
-`Content-Encoding`, broken chunked framing) is a 400, and anything unexpected is logged and answered
-with a bare 500 envelope: never an HTML page, never a stack trace.
+`{"error": {"code", "message", "details"?}}` with the status of docs/API.md's table and the
+headers the answer needs (Retry-After, Allow, WWW-Authenticate). `problem` is the one place an
+exception becomes that answer: the middleware sends it, and idempotency keeps it (status, body
+and headers) to send again. Domain errors map by class, marshmallow's validation errors become
+422 with per-field details, aiohttp's own HTTP errors (404, 405, 413) keep their status, a body
+that cannot be read (a bad `Content-Encoding`, broken chunked framing) is a 400, and anything
+unexpected is logged and answered with a bare 500 envelope: never an HTML page, never a stack
+trace.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NamedTuple, overload
 
 import orjson
 from aiohttp import web
@@ -52,9 +55,13 @@ HTTP_CODES = {
     429: "rate_limited",
 }
 
+PASSED_ON_HEADERS = ("allow", "retry-after")
+"""The headers of aiohttp's own HTTP errors that the envelope keeps."""
+
 
 class ApiError(Exception):
-    """An error answered as-is: status, docs/API.md code, message, optional details and headers."""
+    """An error the edge raises as-is: status, docs/API.md code, message, optional details and
+    headers (`problem` turns it into the answer)."""
 
     def __init__(
         self,
@@ -72,32 +79,67 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+class Problem(NamedTuple):
+    """An error as the client receives it: status, envelope, headers. Plain data, so that a
+    kept answer (an Idempotency-Key's refusal) can be stored and sent again whole."""
+
+    status: int
+    body: dict[str, Any]
+    headers: Mapping[str, str]
+
+    @property
+    def code(self) -> str:
+        return str(self.body["error"]["code"])
+
+    def response(self) -> web.Response:
+        return web.Response(
+            body=orjson.dumps(self.body),
+            status=self.status,
+            content_type="application/json",
+            headers=self.headers,
+        )
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The envelope itself (also what the transport writes for a request aiohttp refused)."""
     error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         error["details"] = details
     return {"error": error}
 
 
-def to_api_error(exc: BaseException) -> ApiError | None:
-    """The envelope for an exception we understand; None for a bug."""
+@overload
+def problem(exc: ApiError) -> Problem: ...
+@overload
+def problem(exc: BaseException) -> Problem | None: ...
+def problem(exc: BaseException) -> Problem | None:
+    """The answer for an exception we understand; None for a bug (the caller answers 500)."""
     if isinstance(exc, ApiError):
-        return exc
+        return Problem(exc.status, error_body(exc.code, exc.message, exc.details), exc.headers)
     if isinstance(exc, errors.InvalidDrop):
-        return ApiError(422, exc.code, exc.message, {exc.field: [exc.message]})
+        return Problem(422, error_body(exc.code, exc.message, {exc.field: [exc.message]}), {})
     if isinstance(exc, errors.DomainError):
-        return ApiError(STATUS_BY_CODE.get(exc.code, 409), exc.code, exc.message)
+        return Problem(STATUS_BY_CODE.get(exc.code, 409), error_body(exc.code, exc.message), {})
     if isinstance(exc, errors.Unavailable):
-        return ApiError(
-            503,
-            "unavailable",
-            "The service is briefly unavailable; nothing was done. Retry.",
-            headers={"Retry-After": "1"},
-        )
+        message = "The service is briefly unavailable; nothing was done. Retry."
+        return Problem(503, error_body("unavailable", message), {"Retry-After": "1"})
     if isinstance(exc, ValidationError):
         details = _field_messages(exc.messages)
-        return ApiError(422, "validation_error", "The request has invalid fields", details)
+        body = error_body("validation_error", "The request has invalid fields", details)
+        return Problem(422, body, {})
+    if isinstance(exc, web.HTTPException) and exc.status >= 400:
+        return _http_problem(exc)
     return None
+
+
+def _http_problem(exc: web.HTTPException) -> Problem:
+    """aiohttp's own errors (no route, wrong method, body too large) in the envelope."""
+    if exc.status == 413:
+        return Problem(413, error_body("payload_too_large", "The request body is too large"), {})
+    code = HTTP_CODES.get(exc.status, "bad_request" if exc.status < 500 else "unavailable")
+    message = "No such resource" if exc.status == 404 else (exc.reason or code)
+    headers = {k: v for k, v in exc.headers.items() if k.lower() in PASSED_ON_HEADERS}
+    return Problem(exc.status, error_body(code, message), headers)
 
 
 def _field_messages(messages: Any) -> dict[str, Any]:
@@ -107,12 +149,8 @@ def _field_messages(messages: Any) -> dict[str, Any]:
 
 
 def respond(error: ApiError) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(error_body(error.code, error.message, error.details)),
-        status=error.status,
-        content_type="application/json",
-        headers=error.headers,
-    )
+    """The answer to an `ApiError` built where it is known (not raised), as `problem` makes it."""
+    return problem(error).response()
 
 
 @web.middleware
@@ -120,22 +158,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if exc.status < 400:
+        if exc.status < 400:  # a redirect or another answer that is not an error
             raise
-        if exc.status == 413:
-            return respond(ApiError(413, "payload_too_large", "The request body is too large"))
-        code = HTTP_CODES.get(exc.status, "bad_request" if exc.status < 500 else "unavailable")
-        message = "No such resource" if exc.status == 404 else (exc.reason or code)
-        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
-        return respond(ApiError(exc.status, code, message, headers=headers))
+        return _http_problem(exc).response()
     except (web.RequestPayloadError, HttpProcessingError):
         return _unreadable_body(request)
     except Exception as exc:
-        api_error = to_api_error(exc)
-        if api_error is not None:
-            return respond(api_error)
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return respond(ApiError(500, "internal_error", "Something went wrong on our side"))
+        found = problem(exc)
+        if found is None:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return respond(ApiError(500, "internal_error", "Something went wrong on our side"))
+        return found.response()
 
 
 def _unreadable_body(request: web.Request) -> web.Response:

@@ -147,3 +147,20 @@ async def test_a_token_of_a_missing_user_with_a_key_is_unauthorized(
         assert_error(status, body, 401, "unauthorized")
         status, body = await purchase_call(api, token, 1, headers)
         assert_error(status, body, 401, "unauthorized")
+
+
+async def test_a_token_of_a_missing_user_with_a_key_is_unauthorized_where_the_drop_refuses(
+    api: Api, admin_token: str
+) -> None:
+    """A reserve the drop already refuses (sold out, no such drop) is answered without the user
+    check; but a keyed one keeps its answer under the user, who must exist: 401, never a 503."""
+    drop = await api.drop(admin_token, initialStock=1)
+    _, other = await api.register()
+    status, body = await reserve_call(api, other, drop["id"])
+    assert status == 201, body
+    token = _token_for_missing_user(api.server.jwt_secret)
+    status, body = await reserve_call(api, token, drop["id"])
+    assert_error(status, body, 409, "out_of_stock")
+    for drop_id in (drop["id"], 987654321):
+        status, body = await reserve_call(api, token, drop_id, key())
+        assert_error(status, body, 401, "unauthorized")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -257,3 +258,32 @@ async def test_cancel_without_token_is_unauthorized(api: Api, admin_token: str) 
     status, body, _ = await api.call("DELETE", f"/api/reservations/{hold['id']}")
     assert_error(status, body, 401, "unauthorized")
     assert (await get_drop(api, drop["id"]))["reserved"] == 1
+
+
+# --- the outcome counter -----------------------------------------------------------------------
+
+
+async def reservation_outcomes(api: Api) -> dict[str, float]:
+    async with api.http.get(api.server.url + "/metrics") as response:
+        text = await response.text()
+    found = re.finditer(r'^sneakerd_reservations_total\{outcome="([a-z_]+)"\} (\S+)$', text, re.M)
+    return {m.group(1): float(m.group(2)) for m in found}
+
+
+async def test_reserve_outcomes_are_counted_once_each(api: Api, admin_token: str) -> None:
+    """Counted: each act's outcome, refusals read from the drop's state included. Not counted:
+    a replay of a kept answer, a refusal of the front (401)."""
+    drop = await api.drop(admin_token, initialStock=1)
+    _, first = await api.register()
+    _, second = await api.register()
+    before = await reservation_outcomes(api)
+    assert (await reserve_call(api, first, drop["id"]))[0] == 201
+    headers = {"Idempotency-Key": f"k-{drop['id']}"}
+    for extra in ({}, headers, headers):
+        status, body = await reserve_call(api, second, drop["id"], extra)
+        assert_error(status, body, 409, "out_of_stock")
+    status, body = await reserve_call(api, "not-a-token", drop["id"])
+    assert_error(status, body, 401, "unauthorized")
+    after = await reservation_outcomes(api)
+    grown = {k: after[k] - before.get(k, 0.0) for k in after if after[k] != before.get(k, 0.0)}
+    assert grown == {"reserved": 1.0, "out_of_stock": 2.0}, grown

@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from marshmallow import Schema
 
 from sneakerd.web import keys
 from sneakerd.web.auth import Principal, bearer, forbidden
-from sneakerd.web.jsonio import read_object
 from sneakerd.web.problems import ApiError
 from sneakerd.web.schemas import MAX_ID, ErrorOut
 
@@ -63,19 +61,3 @@ def path_id(request: web.Request, name: str = "id") -> int:
     if not 1 <= value <= MAX_ID:
         raise ApiError(404, "not_found", "No such resource")
     return value
-
-
-async def customer_front(request: web.Request, schema: Schema) -> tuple[Principal, Any]:
-    """The shared front of reserve and purchase, in the order that keeps refusals cheap: who
-    is asking (401), their request rate (429), the body (400/422). Returns the principal and
-    the loaded body; the caller then checks that the user exists (`known_user`)."""
-    who = principal(request)
-    request.app[keys.RESERVE_LIMIT].check(who.user_id)
-    data = schema.load(await read_object(request))
-    return who, data
-
-
-async def known_user(request: web.Request, who: Principal) -> str:
-    """The user's name, or 401 if the token's user does not exist here (a cached lookup,
-    batched for a crowd's first requests): such a user must not reach a drop's batch."""
-    return await request.app[keys.KNOWN_USERS].username(who.user_id)

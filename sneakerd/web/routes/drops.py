@@ -12,7 +12,6 @@ from aiohttp import web
 
 from sneakerd.domain.commands import UpdateDrop
 from sneakerd.domain.model import DropInfo, DropStatus
-from sneakerd.domain.rules import window_refusal
 from sneakerd.views import drop_stats_view, drop_view
 from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, querystring_schema, request_schema, response_schema
@@ -103,9 +102,6 @@ async def create_drop(request: web.Request) -> web.Response:
         starts_at=data.get("starts_at", clock.now_ms()),
         ends_at=data.get("ends_at"),
     )
-    refused = window_refusal(info.starts_at, info.ends_at)
-    if refused is not None:
-        raise refused.to_error()
     drop = await request.app[keys.SERVICE].create_drop(info, data["initial_stock"])
     return json_response({"drop": drop_view(drop, clock.now_ms())}, 201)
 

@@ -18,12 +18,11 @@ from sneakerd.web.problems import ApiError
 from sneakerd.web.routes.common import (
     BEARER,
     IDEMPOTENCY_HEADER,
-    customer_front,
     errors_doc,
-    known_user,
     path_id,
     principal,
 )
+from sneakerd.web.routes.front import Customer, customer_write
 from sneakerd.web.schemas import (
     DROP_PURCHASE_QUERY,
     PURCHASE,
@@ -60,13 +59,11 @@ from sneakerd.web.schemas import (
 @request_schema(PurchaseRequest)
 @response_schema(PurchaseEnvelope, 201)
 async def purchase(request: web.Request) -> web.Response:
-    who, data = await customer_front(request, PURCHASE)
-    username = await known_user(request, who)
     app = request.app
 
-    async def act(key: RequestKey | None) -> Answer:
+    async def act(who: Customer, data: dict[str, Any], key: RequestKey | None) -> Answer:
         bought, created = await app[keys.SERVICE].purchase(
-            who.user_id, username, data["reservation_id"], key
+            who.user_id, who.username, data["reservation_id"], key
         )
         body = {"purchase": purchase_view(bought)}
         return Answer(201, body, recorded=key is not None) if created else Answer(200, body)
@@ -75,7 +72,7 @@ async def purchase(request: web.Request) -> web.Response:
         bought = await app[keys.STORE].purchase_for_reservation(reservation_id)
         return None if bought is None else {"purchase": purchase_view(bought)}
 
-    return await app[keys.IDEMPOTENCY].run(request, who.user_id, act, rebuild)
+    return await customer_write(request, PURCHASE, act, rebuild)
 
 
 @docs(

@@ -20,12 +20,11 @@ from sneakerd.web.problems import ApiError
 from sneakerd.web.routes.common import (
     BEARER,
     IDEMPOTENCY_HEADER,
-    customer_front,
     errors_doc,
-    known_user,
     path_id,
     principal,
 )
+from sneakerd.web.routes.front import Customer, Outcomes, customer_write
 from sneakerd.web.schemas import (
     RESERVATION_QUERY,
     RESERVE,
@@ -57,24 +56,14 @@ from sneakerd.web.schemas import (
 @request_schema(ReserveRequest)
 @response_schema(ReservationEnvelope, 201)
 async def reserve(request: web.Request) -> web.Response:
-    who, data = await customer_front(request, RESERVE)
     app = request.app
     service = app[keys.SERVICE]
-    outcomes = app[keys.METRICS].reservations
 
-    async def act(key: RequestKey | None) -> Answer:
-        try:
-            # The user check runs only if the drop's committed state does not already refuse.
-            hold = await service.reserve(
-                who.user_id, data["drop_id"], key, admit=lambda: known_user(request, who)
-            )
-        except errors.DomainError as exc:
-            outcomes.labels(exc.code).inc()
-            raise
-        except errors.Unavailable:
-            outcomes.labels("unavailable").inc()
-            raise
-        outcomes.labels("reserved").inc()
+    async def refusal(user_id: int, data: dict[str, Any]) -> errors.DomainError | None:
+        return await service.reserve_refusal(user_id, data["drop_id"])
+
+    async def act(who: Customer, data: dict[str, Any], key: RequestKey | None) -> Answer:
+        hold = await service.reserve(who.user_id, data["drop_id"], key)
         return Answer(201, {"reservation": reservation_view(hold)}, recorded=key is not None)
 
     async def rebuild(reservation_id: int) -> dict[str, Any] | None:
@@ -84,7 +73,8 @@ async def reserve(request: web.Request) -> web.Response:
             return None
         return {"reservation": reservation_view(replace(hold, status=ReservationStatus.ACTIVE))}
 
-    return await app[keys.IDEMPOTENCY].run(request, who.user_id, act, rebuild)
+    outcomes = Outcomes(app[keys.METRICS].reservations, "reserved")
+    return await customer_write(request, RESERVE, act, rebuild, refusal=refusal, outcomes=outcomes)
 
 
 @docs(
