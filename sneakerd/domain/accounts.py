@@ -36,13 +36,14 @@ EMAIL_MAX_RAW_LENGTH = 4 * EMAIL_MAX_LENGTH
 USERNAME_MIN_LENGTH = 3
 USERNAME_MAX_LENGTH = 32
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+"""For the document (an ECMA pattern: `$` ends the text); `username_problems` checks it whole."""
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
 OFFERED_PASSWORD_MAX_LENGTH = 1024
 """A password offered to log in or to confirm a change may be any typed text up to this long
 (it bounds the hashing work); only a new password is held to the 8-128 rule."""
 
-_USERNAME_CHARS = re.compile(USERNAME_PATTERN)
+_USERNAME_CHARS = re.compile(r"[A-Za-z0-9_.-]+")
 _PASSWORD_REFUSED_CATEGORIES = frozenset({"Cc", "Cs"})
 
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
@@ -151,7 +152,7 @@ def username_problems(username: str) -> list[str]:
     problems = []
     if not USERNAME_MIN_LENGTH <= len(username) <= USERNAME_MAX_LENGTH:
         problems.append(f"Length must be between {USERNAME_MIN_LENGTH} and {USERNAME_MAX_LENGTH}.")
-    if _USERNAME_CHARS.match(username) is None:
+    if _USERNAME_CHARS.fullmatch(username) is None:
         problems.append("Use only letters, digits, _ . and -.")
     return problems
 

@@ -18,13 +18,14 @@ BRAND_MAX_LENGTH = 100
 DESCRIPTION_MAX_LENGTH = 5000
 IMAGE_URL_MAX_LENGTH = 2048
 IMAGE_URL_PATTERN = r"^https?://[^\s/?#]+[^\s]*$"
+"""For the document (an ECMA pattern: `$` ends the text); `image_url_problems` checks it whole."""
 INSTANT_EXAMPLE = "2026-11-24T10:00:00.000Z"
 INSTANT_MAX_TEXT = 40
 """No ISO 8601 time is longer; a longer text is refused before it is parsed."""
 INSTANT_END_MS = 253_402_300_800_000
 """The first millisecond of the year 10000: times run from 1970 to the end of 9999."""
 
-_IMAGE_URL = re.compile(IMAGE_URL_PATTERN)
+_IMAGE_URL = re.compile(r"https?://[^\s/?#]+[^\s]*")
 _NOT_A_TIME = f"Not a valid ISO 8601 time, e.g. {INSTANT_EXAMPLE}."
 
 
@@ -66,7 +67,7 @@ def image_url_problems(value: str) -> list[str]:
     problems = []
     if len(value) > IMAGE_URL_MAX_LENGTH:
         problems.append(f"Longer than maximum length {IMAGE_URL_MAX_LENGTH}.")
-    if _IMAGE_URL.match(value) is None:
+    if _IMAGE_URL.fullmatch(value) is None:
         problems.append("Must be an http:// or https:// URL.")
     return problems
 
