@@ -1,5 +1,8 @@
 """Server processes on loopback (start, wait for /readyz, RSS and CPU from /proc, stop) and the
-throwaway databases they use (MariaDB `loadtest_*` databases, or SQLite files in a temp dir)."""
+throwaway databases they use (MariaDB `loadtest_*` databases, or SQLite files in a temp dir).
+
+This is the one home of starting a server process and stopping it: `tests/serverproc.py` (the
+test tiers' `sneakerd serve`) uses `free_port`, `QUIET_ENV`, `wait_ready` and `stop_process`."""
 
 from __future__ import annotations
 
@@ -14,9 +17,10 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pymysql
 
@@ -40,6 +44,59 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
+
+
+QUIET_ENV = {
+    "BCRYPT_ROUNDS": "4",
+    "RATE_LIMIT_AUTH": "0",
+    "RATE_LIMIT_RESERVE": "0",
+    # Every simulated client comes from this one address: the per-IP caps would refuse the
+    # crowd (load tests measure the server, tests of these caps set them themselves).
+    "MAX_CONNECTIONS_PER_IP": "0",
+    "MAX_WEBSOCKETS_PER_IP": "0",
+}
+"""The environment of a server that one process drives as a crowd: cheap hashes, no limits."""
+
+
+def wait_ready(
+    proc: subprocess.Popen[Any],
+    url: str,
+    *,
+    name: str,
+    timeout: float,
+    output: Callable[[], str],
+    stop: Callable[[], object],
+) -> None:
+    """Poll `url` until it answers 200. If the process exits first, or the deadline passes (it
+    is then stopped), raise naming `name` with the `output` it left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited early:\n{output()}")
+        if time.monotonic() > deadline:
+            stop()
+            raise RuntimeError(f"{name} did not become ready:\n{output()}")
+        time.sleep(0.05)
+
+
+def stop_process(
+    proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 20.0
+) -> tuple[int, Any]:
+    """Send `sig`, wait up to `timeout`, then kill: (exit code, what it printed to a pipe)."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return proc.returncode, out
 
 
 def proc_status(pid: int, key: str) -> int:
@@ -99,20 +156,15 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + ready_path, timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"{self.name} did not become ready:\n{self.log_tail()}")
-            time.sleep(0.05)
+        wait_ready(
+            self.proc,
+            self.url + ready_path,
+            name=self.name,
+            timeout=timeout,
+            output=self.log_tail,
+            stop=self.stop,
+        )
+        return self
 
     def rss_kib(self) -> int:
         return proc_status(self.pid, "VmRSS")
@@ -130,13 +182,7 @@ class ServerProcess:
     def stop(self, timeout: float = 20.0) -> int | None:
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
+        code, _ = stop_process(self.proc, timeout=timeout)
         self.proc = None
         return code
 
@@ -153,13 +199,7 @@ def sneakerd_server(
         "DATABASE_URL": db_url,
         "JWT_SECRET": JWT_SECRET,
         "RESERVATION_DURATION": str(hold_ms),
-        "BCRYPT_ROUNDS": "4",
-        "RATE_LIMIT_AUTH": "0",
-        "RATE_LIMIT_RESERVE": "0",
-        # Every simulated client comes from this one address: the per-IP caps would refuse
-        # the crowd (the load tests measure the server, not its abuse limits).
-        "MAX_CONNECTIONS_PER_IP": "0",
-        "MAX_WEBSOCKETS_PER_IP": "0",
+        **QUIET_ENV,
         **(extra or {}),
     }
     wrap = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []

@@ -5,8 +5,9 @@ must never be something a person can type, or it becomes a second password: the 
 (`base64(sha256(password))`, 44 printable characters) let that text log in as the long
 password. The current pre-hash is therefore domain-separated:
 
-- typed passwords may not hold control characters (`password_problem`), and the pre-hash
-  starts with one (`\\x01`), so no typed password is ever bcrypt's input for a pre-hash;
+- typed passwords may not hold control characters (the domain's rule,
+  `sneakerd.domain.accounts.typed_password_problem`), and the pre-hash starts with one
+  (`\\x01`), so no typed password is ever bcrypt's input for a pre-hash;
 - the digest is an HMAC under a fixed, scheme-naming key, so it is not a plain SHA-256 that
   another system (or a leak of one) may hold;
 - a typed password with the exact shape of the first scheme's output is pre-hashed too, so it
@@ -28,10 +29,11 @@ import hashlib
 import hmac
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 
 import bcrypt
+
+from sneakerd.domain.accounts import typed_password_problem
 
 MAX_PASSWORD_BYTES = 72  # bcrypt reads no further; longer inputs are pre-hashed below
 
@@ -39,7 +41,6 @@ _PREHASH_PREFIX = b"\x01"
 _PREHASH_KEY = b"sneakerd bcrypt pre-hash v2"
 _LEGACY_SHAPE = re.compile(rb"[A-Za-z0-9+/]{43}=")
 """What the first scheme's pre-hash looks like: base64 of a 32-byte digest."""
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cs"})
 _COST = re.compile(r"^\$2[aby]?\$(\d\d)\$")
 
 
@@ -48,13 +49,6 @@ class Verdict:
     ok: bool
     rehash: bool = False
     """The password is right and its stored hash should be replaced by `hash_password`'s."""
-
-
-def password_problem(password: str) -> str | None:
-    """Why `password` cannot be a password (a message for a 422), or None when it can."""
-    if any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in password):
-        return "Must not contain control characters."
-    return None
 
 
 def _prepare(password: str) -> bytes:
@@ -77,7 +71,7 @@ def hash_cost(hashed: str) -> int | None:
 
 
 def hash_password_sync(password: str, rounds: int) -> str:
-    problem = password_problem(password)
+    problem = typed_password_problem(password)
     if problem is not None:
         raise ValueError(problem)
     return bcrypt.hashpw(_prepare(password), bcrypt.gensalt(rounds)).decode()
@@ -97,7 +91,7 @@ def check_password_sync(password: str, hashed: str, rounds: int) -> Verdict:
     both schemes, as the decoy does, so timing tells a wrong password from no account no more
     than it tells a right one.
     """
-    if password_problem(password) is not None:
+    if typed_password_problem(password) is not None:
         _checkpw(b"", hashed)  # the same cost as a wrong password
         return Verdict(False)
     if _checkpw(_prepare(password), hashed):

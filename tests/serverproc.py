@@ -1,24 +1,21 @@
-"""A real `sneakerd serve` process on a free loopback port, for the api, ws and e2e tiers."""
+"""A real `sneakerd serve` process on a free loopback port, for the api, ws and e2e tiers.
+
+Starting, waiting for /readyz and stopping are `loadtest.servers`' (the one home of server
+processes); this adds what tests want: the test environment, the output kept in a pipe and
+returned by `stop`, and an admin made with the operator CLI."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadtest.servers import QUIET_ENV, free_port, stop_process, wait_ready
+
 JWT_SECRET = "test-secret-" + "x" * 40
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -43,19 +40,7 @@ class Server:
             for k, v in os.environ.items()
             if k not in ("DATABASE_URL", "DB_HOST", "JWT_SECRET")
         }
-        env.update(
-            {
-                "JWT_SECRET": JWT_SECRET,
-                "BCRYPT_ROUNDS": "4",
-                "RATE_LIMIT_AUTH": "0",
-                "RATE_LIMIT_RESERVE": "0",
-                # One test process plays a whole crowd from 127.0.0.1; a test of these caps
-                # sets them itself.
-                "MAX_CONNECTIONS_PER_IP": "0",
-                "MAX_WEBSOCKETS_PER_IP": "0",
-                "DATABASE_URL": self.db_url,
-            }
-        )
+        env.update({"JWT_SECRET": JWT_SECRET, **QUIET_ENV, "DATABASE_URL": self.db_url})
         env.update(self.env)
         self.env = env
         self.proc = subprocess.Popen(
@@ -66,33 +51,26 @@ class Server:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                out = self.proc.stdout.read() if self.proc.stdout else ""
-                raise RuntimeError(f"sneakerd serve exited early:\n{out}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("sneakerd serve did not become ready")
-            time.sleep(0.05)
+        proc, stopped = self.proc, []
+
+        def output() -> str:  # after an exit the pipe is still open; after a stop, it is read
+            return stopped[0] if stopped else (proc.stdout.read() if proc.stdout else "")
+
+        wait_ready(
+            proc,
+            self.url + "/readyz",
+            name="sneakerd serve",
+            timeout=timeout,
+            output=output,
+            stop=lambda: stopped.append(self.stop()),
+        )
+        return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> str:
         """Stop the server; return everything it printed."""
         if self.proc is None:
             return ""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            out, _ = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, _ = self.proc.communicate()
+        _, out = stop_process(self.proc, sig, timeout)
         self.proc = None
         return out or ""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -10,13 +11,19 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from sneakerd import cli
 from sneakerd.store import SCHEMA_VERSION
 from tests.conftest import _admin_connection
+from tests.serverproc import Server
 
 
 def sneakerd(
@@ -240,3 +247,142 @@ def test_help_lists_every_command(flag: str) -> None:
     text = sneakerd(flag).stdout
     for command in ("serve", "db", "users", "drops", "stats"):
         assert command in text
+
+
+# -- the CLI and the API refuse the same inputs for the same reasons -------------------------
+
+GOOD_USER = {"username": "", "email": "", "password": "hunter2hunter2"}
+GOOD_DROP = {"name": "Air Max 1", "price": "150", "initialStock": 5}
+CLI_FLAG = {
+    "name": "--name",
+    "price": "--price",
+    "initialStock": "--stock",
+    "perUserLimit": "--per-user-limit",
+    "brand": "--brand",
+    "startsAt": "--starts-at",
+    "endsAt": "--ends-at",
+}
+BAD_ACCOUNTS = [
+    ("username", "ab"),
+    ("username", "x" * 33),
+    ("username", "bad name"),
+    ("username", "ab!"),
+    ("username", "abc\n"),
+    ("username", "ünï"),
+    ("email", "not-an-email"),
+    ("email", "a@b.c"),
+    ("email", "a@b"),
+    ("email", "x@example.com\u200b"),
+    ("email", "   "),
+    ("email", "a" * 1100 + "@example.com"),
+    ("password", "short"),
+    ("password", "x" * 129),
+    ("password", "hunter2\x00hunter2"),
+    ("password", "hunter2\thunter2"),
+]
+BAD_DROPS = [
+    *[({"price": p}, "price") for p in ("abc", "1.001", "1e3", "-0", "1_000", "\u0663", " 12 ")],
+    ({"price": "99999999999"}, "price"),
+    ({"initialStock": -1}, "initialStock"),
+    ({"initialStock": 10_000_001}, "initialStock"),
+    ({"perUserLimit": 0}, "perUserLimit"),
+    ({"perUserLimit": 1001}, "perUserLimit"),
+    ({"name": ""}, "name"),
+    ({"name": "x" * 201}, "name"),
+    ({"brand": ""}, "brand"),
+    ({"brand": "x" * 101}, "brand"),
+    ({"startsAt": "soon"}, "startsAt"),
+    ({"startsAt": "1969-12-31T23:59:59Z"}, "startsAt"),
+    ({"endsAt": "10000-01-01T00:00:00Z"}, "endsAt"),
+    ({"startsAt": "2030-01-02T00:00:00Z", "endsAt": "2030-01-01T00:00:00Z"}, "endsAt"),
+    ({"startsAt": "2030-01-02T00:00:00Z", "endsAt": "2030-01-02T00:00:00Z"}, "endsAt"),
+]
+
+
+@pytest.fixture(scope="module")
+def rules_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+    """One API on SQLite (the rules do not depend on the store) and an admin's token."""
+    cwd = tmp_path_factory.mktemp("rules")
+    server = Server(f"sqlite:///{cwd / 'rules.db'}", {}, cwd).start()
+    try:
+        server.admin_token_cli("rules@example.com", "rules", "hunter2hunter2")
+        _, body = _post(
+            server, "/api/users/login", {"email": "rules@example.com", "password": "hunter2hunter2"}
+        )
+        yield server, body["token"]
+    finally:
+        server.stop()
+
+
+def _post(server: Server, path: str, body: Any, token: str = "") -> tuple[int, Any]:
+    request = urllib.request.Request(
+        server.url + path,
+        data=json.dumps(body).encode(),
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def _cli(
+    argv: list[str],
+    password: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> tuple[int, str]:
+    """The CLI in this process (a process per case would cost a second each)."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(password + "\n"))
+    code = cli.main(argv)
+    return code, capsys.readouterr().err
+
+
+def _same_reasons(api: tuple[int, Any], cli_run: tuple[int, str], field: str) -> None:
+    status, body = api
+    assert status == 422, body
+    reasons = body["error"]["details"][field]
+    code, stderr = cli_run
+    assert code == 1 and stderr.startswith("sneakerd: error:") and stderr.count("\n") == 1, stderr
+    for reason in reasons:
+        assert reason.lower() in stderr.lower(), (reasons, stderr)
+
+
+@pytest.mark.parametrize(("field", "bad"), BAD_ACCOUNTS, ids=lambda v: repr(v)[:24])
+def test_the_cli_refuses_the_accounts_the_api_refuses_for_the_same_reasons(
+    rules_server: tuple[Server, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    field: str,
+    bad: str,
+) -> None:
+    server, _ = rules_server
+    name = f"u{uuid.uuid4().hex[:10]}"
+    body = {**GOOD_USER, "username": name, "email": f"{name}@example.com", field: bad}
+    api = _post(server, "/api/users/register", body)
+    argv = ["users", "create-admin", "--db", server.db_url]
+    argv += ["--email", body["email"], "--username", body["username"]]
+    _same_reasons(api, _cli(argv, body["password"], monkeypatch, capsys), field)
+
+
+@pytest.mark.parametrize(("change", "field"), BAD_DROPS, ids=lambda v: repr(v)[:24])
+def test_the_cli_refuses_the_drops_the_api_refuses_for_the_same_reasons(
+    rules_server: tuple[Server, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    change: dict[str, Any],
+    field: str,
+) -> None:
+    server, token = rules_server
+    body = {**GOOD_DROP, **change}
+    api = _post(server, "/api/drops", body, token)
+    argv = ["drops", "create", "--db", server.db_url]
+    for key, value in body.items():
+        argv += [CLI_FLAG[key], str(value)]
+    _same_reasons(api, _cli(argv, "", monkeypatch, capsys), field)

@@ -1,0 +1,5 @@
+import sys
+
+from sneakerd.cli import main
+
+sys.exit(main())

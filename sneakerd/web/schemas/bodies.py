@@ -1,0 +1,137 @@
+"""The request bodies: what each route that takes JSON accepts, field by field.
+
+Keys are camelCase on the wire (`data_key`) and snake_case in Python. Unknown keys are refused
+(422) so that a typo never silently does nothing; a PUT may echo a drop's read-only fields back
+and they are ignored (`READ_ONLY_DROP_KEYS`, which the drop route strips first).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, validates_schema
+
+from sneakerd.domain import accounts, listing
+from sneakerd.domain.listing import Bounds
+from sneakerd.domain.rules import window_refusal
+from sneakerd.web.schemas.fields import (
+    MAX_ID,
+    PRICE_DOC,
+    TIME_EXAMPLE,
+    Instant,
+    Money,
+    count,
+    email_field,
+    image_url,
+    new_password,
+    offered_password,
+    text,
+    username_field,
+)
+
+NAME_EXAMPLE = "Air Jordan 1 Retro High OG 'Chicago'"
+IDS = Bounds(1, MAX_ID)
+
+
+class RequestSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class RegisterRequest(RequestSchema):
+    username = username_field(required=True)
+    email = email_field(accounts.address_problems, required=True, metadata={"format": "email"})
+    password = new_password(required=True)
+
+
+class LoginRequest(RequestSchema):
+    email = email_field(accounts.email_length_problems, required=True)
+    password = offered_password(required=True)
+
+
+class ProfileUpdateRequest(RequestSchema):
+    """`username` and/or `password`; a new password needs the current one."""
+
+    username = username_field()
+    password = new_password()
+    current_password = offered_password(data_key="currentPassword")
+
+    @validates_schema
+    def _something_to_change(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "username" not in data and "password" not in data:
+            raise ValidationError("Give a username and/or a password to change.", "_schema")
+        if "password" in data and "current_password" not in data:
+            raise ValidationError("Required to change the password.", "currentPassword")
+
+
+class DropFields(RequestSchema):
+    """The writable fields of a drop, shared by create and update."""
+
+    name = text(listing.NAME_MAX_LENGTH, example=NAME_EXAMPLE)
+    price = Money(metadata=PRICE_DOC)
+    initial_stock = count(listing.STOCK, example=500, data_key="initialStock")
+    brand = text(listing.BRAND_MAX_LENGTH, allow_none=True, example="Nike")
+    description = text(
+        listing.DESCRIPTION_MAX_LENGTH, allow_none=True, example="The 1985 colourway, back at last."
+    )
+    image_url = image_url(data_key="imageUrl", allow_none=True)
+    per_user_limit = count(listing.PER_USER_LIMIT, example=1, data_key="perUserLimit")
+    holds_per_user = count(
+        listing.HOLDS_PER_USER,
+        example=3,
+        data_key="holdsPerUser",
+        metadata={
+            "description": "Holds one user may make on this drop in its lifetime (expired "
+            "and cancelled ones count); default 3.",
+        },
+    )
+    starts_at = Instant(
+        data_key="startsAt",
+        metadata={"example": TIME_EXAMPLE, "type": "string", "format": "date-time"},
+    )
+    ends_at = Instant(
+        data_key="endsAt",
+        allow_none=True,
+        metadata={"example": None, "type": "string", "format": "date-time"},
+    )
+
+    @validates_schema
+    def _window(self, data: dict[str, Any], **kwargs: Any) -> None:
+        starts = data.get("starts_at")
+        refused = None if starts is None else window_refusal(starts, data.get("ends_at"))
+        if refused is not None:
+            raise ValidationError(refused.message, refused.field or "endsAt")
+
+
+class CreateDropRequest(DropFields):
+    name = text(listing.NAME_MAX_LENGTH, required=True, example=NAME_EXAMPLE)
+    price = Money(required=True, metadata=PRICE_DOC)
+    initial_stock = count(listing.STOCK, example=500, data_key="initialStock", required=True)
+
+
+READ_ONLY_DROP_KEYS = frozenset(
+    {"id", "stock", "reserved", "sold", "status", "version", "createdAt", "updatedAt"}
+)
+
+
+class UpdateDropRequest(DropFields):
+    """Any writable field; read-only fields echoed back from a GET are ignored."""
+
+
+class ReserveRequest(RequestSchema):
+    drop_id = count(IDS, example=1, data_key="dropId", required=True)
+
+
+class PurchaseRequest(RequestSchema):
+    reservation_id = count(IDS, example=42, data_key="reservationId", required=True)
+
+
+# One instance per request schema, made once: building a Schema costs more than loading a
+# small body with it, and an instance keeps no per-request state.
+REGISTER = RegisterRequest()
+LOGIN = LoginRequest()
+UPDATE_PROFILE = ProfileUpdateRequest()
+CREATE_DROP = CreateDropRequest()
+UPDATE_DROP = UpdateDropRequest()
+RESERVE = ReserveRequest()
+PURCHASE = PurchaseRequest()
