@@ -49,6 +49,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     if settings.jwt_secret is None:
         raise ValueError("create_app needs settings with a JWT secret")
     metrics = Metrics()
+    # Before serve()'s settling collection, so even that full pass is on /metrics.
+    metrics.watch_gc()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[metrics.middleware(), error_middleware, edges.edge_middleware],
