@@ -44,8 +44,7 @@ function init(args)
   -- Threads start apart, so two threads do not send the same user at the same moment.
   next_request = ((thread_id or 1) - 1) * 997 % #requests
   ids_file = assert(io.open(out .. ".ids." .. (thread_id or 1), "w"))
-  statuses_seen = statuses
-  responses_seen = 0
+  statuses_seen = statuses -- a global, so that done() can read it with thread:get
 end
 
 function request()
@@ -55,7 +54,6 @@ end
 
 function response(status, headers, body)
   responses = responses + 1
-  responses_seen = responses
   statuses[status] = (statuses[status] or 0) + 1
   if status == 201 then
     local id = string.match(body, '"reservation":{"id":(%d+)')
@@ -67,7 +65,7 @@ function response(status, headers, body)
   end
 end
 
-function done(summary, latency, requests_stats)
+function done(summary, latency)
   local parts = {}
   local status_parts = {}
   for _, thread in ipairs(threads) do
