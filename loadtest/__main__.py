@@ -9,7 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from types import ModuleType
 
-from loadtest import compare, hotdrop, multidrop, probes, sellout, soak, watchers
+from loadtest import compare, hotdrop, multidrop, probes, sellout, soak, sustained, watchers
 
 SCENARIOS: dict[str, ModuleType] = {
     "watchers": watchers,
@@ -18,6 +18,7 @@ SCENARIOS: dict[str, ModuleType] = {
     "sellout": sellout,
     "multidrop": multidrop,
     "soak": soak,
+    "sustained": sustained,
 }
 
 

@@ -54,6 +54,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         raise ValueError("create_app needs settings with a JWT secret")
     clock = clock or SystemClock()
     metrics = Metrics()
+    # Before serve()'s settling collection, so even that full pass is on /metrics.
+    metrics.watch_gc()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[metrics.middleware(), error_middleware, edges.edge_middleware],

@@ -2,7 +2,8 @@
 
 Request counts and latencies by route; reservations by outcome; per drop: mailbox depth (read at
 scrape time from the actors), batch size and commit latency (told by the actors after each
-commit), and expiry lag (deadline to commit of the expiry).
+commit), and expiry lag (deadline to commit of the expiry). Garbage collector pauses come from
+the process's one probe (`gcprobe`), which each registry exports once `watch_gc` is called.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from sneakerd.actors.registry import Registry
+from sneakerd.web import gcprobe
 from sneakerd.web.problems import Handler
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
@@ -92,6 +94,12 @@ class Metrics:
 
     def watch(self, actors: Registry) -> None:
         self.registry.register(_ActorCollector(actors))
+
+    def watch_gc(self) -> None:
+        """Export the process's GC pauses (installing the probe if this is the first app)."""
+        probe = gcprobe.install()
+        self.registry.register(probe.pauses)
+        self.registry.register(probe.longest)
 
     def middleware(self) -> web.middleware:  # type: ignore[valid-type]
         @web.middleware

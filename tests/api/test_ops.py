@@ -151,3 +151,15 @@ async def test_openapi_document_gives_each_request_body_a_schema(
 async def test_openapi_document_describes_responses(api: Api, method: str, path: str) -> None:
     operation = operations(await load_spec(api))[(method, path)]
     assert operation.get("responses"), operation
+
+
+async def test_metrics_show_garbage_collector_pauses(api: Api) -> None:
+    """The server's settling full collection at start-up is already on /metrics."""
+    _, text, _ = await fetch(api, api.server.url + "/metrics")
+    assert "# TYPE sneakerd_gc_pause_seconds histogram" in text, text
+    full = re.search(r'^sneakerd_gc_pause_seconds_count\{generation="2"\} ([0-9.e+]+)$', text, re.M)
+    assert full is not None and float(full.group(1)) >= 1, text
+    longest = re.search(
+        r'^sneakerd_gc_pause_longest_seconds\{generation="2"\} ([0-9.e+-]+)$', text, re.M
+    )
+    assert longest is not None and float(longest.group(1)) > 0, text

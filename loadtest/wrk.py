@@ -1,0 +1,131 @@
+"""wrk as the load generator: one run of Debian's `wrk` with `sustained.lua`, and its report.
+
+wrk is C on an epoll loop: one thread drives 64 keep-alive connections at >15,000 requests/s for
+a few hundredths of a core, where the Python client (`client.py`) would take a good part of the
+core the server needs. The Lua script spreads requests over many users' tokens, counts every
+status, writes every 201's reservation id to a file and, in `done`, wrk's own latency
+percentiles (microseconds, every response) to JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SCRIPT = Path(__file__).resolve().parent / "sustained.lua"
+INSTALL_HINT = "wrk not found: install Debian's package (apt-get install wrk)"
+
+
+def wrk_path() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        raise RuntimeError(INSTALL_HINT)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class WrkReport:
+    """One wrk run, from the script's `done` JSON and its id files."""
+
+    requests: int
+    seconds: float
+    errors: dict[str, int]
+    latency_us: dict[str, float]
+    statuses: dict[int, int]
+    ids: list[str] = field(repr=False)
+    cpu_seconds: float
+    """wrk's own user + system CPU (from the children's rusage: it is the only child that
+    ends during a round)."""
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+    def ms(self, key: str) -> float:
+        return self.latency_us[key] / 1000.0
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    def not_201(self) -> dict[int, int]:
+        return {status: n for status, n in self.statuses.items() if status != 201}
+
+
+def parse_report(text: str, ids: list[str], cpu_seconds: float) -> WrkReport:
+    data: dict[str, Any] = orjson.loads(text)
+    return WrkReport(
+        requests=int(data["requests"]),
+        seconds=int(data["duration_us"]) / 1e6,
+        errors={k: int(v) for k, v in data["errors"].items()},
+        latency_us={k: float(v) for k, v in data["latency_us"].items()},
+        statuses={int(k): int(v) for k, v in data["statuses"].items()},
+        ids=ids,
+        cpu_seconds=cpu_seconds,
+    )
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def run_wrk(
+    url: str,
+    *,
+    tokens_file: Path,
+    drop_id: int,
+    out: Path,
+    seconds: int,
+    connections: int,
+    threads: int = 1,
+    max_responses: int = 0,
+) -> WrkReport:
+    """`wrk -t threads -c connections -d seconds` against `url`; `out` is a path prefix for
+    the script's report and id files (both are read back and removed)."""
+    env = {
+        **os.environ,
+        "SUSTAINED_TOKENS": str(tokens_file),
+        "SUSTAINED_DROP": str(drop_id),
+        "SUSTAINED_OUT": str(out),
+        "SUSTAINED_MAX": str(max_responses),
+    }
+    argv = [
+        wrk_path(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "30s",  # a stalled server shows up as latency, not as wrk giving up on the request
+        "-s",
+        str(SCRIPT),
+        url + "/",
+    ]
+    cpu0 = children_cpu()
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await proc.communicate()
+    cpu = children_cpu() - cpu0
+    report_path = out.with_name(out.name + ".json")
+    if proc.returncode != 0 or not report_path.exists():
+        raise RuntimeError(f"wrk failed ({proc.returncode}):\n{output.decode(errors='replace')}")
+    ids: list[str] = []
+    for k in range(1, threads + 1):
+        path = out.with_name(f"{out.name}.ids.{k}")
+        if path.exists():
+            ids.extend(path.read_text().split())
+            path.unlink()
+    text = report_path.read_text()
+    report_path.unlink()
+    return parse_report(text, ids, cpu)
