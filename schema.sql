@@ -78,6 +78,22 @@ CREATE TABLE IF NOT EXISTS purchases (
   CONSTRAINT fk_purchases_reservation FOREIGN KEY (reservation_id) REFERENCES reservations (id)
 ) ENGINE=InnoDB;
 
+-- Several nodes: each node's heartbeat, and which node owns each drop. A takeover raises the
+-- epoch, and every commit of a drop's actor checks it (the fence): see sneakerd/store/leases.py.
+CREATE TABLE IF NOT EXISTS cluster_nodes (
+  id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+  url VARCHAR(255) NOT NULL,
+  seen_at DATETIME(3) NOT NULL
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS drop_leases (
+  drop_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  owner VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  epoch BIGINT UNSIGNED NOT NULL,
+  lease_until DATETIME(3) NOT NULL,
+  CONSTRAINT fk_leases_drop FOREIGN KEY (drop_id) REFERENCES drops (id)
+) ENGINE=InnoDB;
+
 CREATE TABLE IF NOT EXISTS id_blocks (
   name VARCHAR(32) NOT NULL PRIMARY KEY,
   next_id BIGINT UNSIGNED NOT NULL

@@ -19,6 +19,7 @@ The hierarchy::
     │   ├── RequestInProgress      (request_in_progress: an Idempotency-Key still running)
     │   └── KeyReused              (idempotency_key_reused: one key, another request)
     ├── Unavailable            the database could not be reached or the outcome is unknown
+    │   ├── LeaseLost              another node took the drop's lease; this node may not write it
     │   └── ActorStopped           the drop's actor is shutting down or has stopped
     ├── VersionConflict        another writer changed a drop row; the actor reloads, decides again
     ├── RowConflict            a constraint refused one row of a batch; the actor retries without it
@@ -148,6 +149,11 @@ class Unavailable(SneakerdError):
     """
 
     code: ClassVar[str] = "unavailable"
+
+
+class LeaseLost(Unavailable):
+    """This node no longer owns the drop (another node took its lease): nothing was done here;
+    a retry reaches the new owner."""
 
 
 class ActorStopped(Unavailable):

@@ -18,6 +18,7 @@ Failure handling:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -103,11 +104,17 @@ class DropActor:
         hold_ms: int,
         observer: ActorObserver | None = None,
         on_deleted: Callable[[DropActor], None] | None = None,
+        epoch: int | None = None,
     ) -> None:
         self.drop_id = drop_id
         self._observer = observer
         self._on_deleted = on_deleted
-        """Told once, as the actor ends, that its drop was deleted (the registry forgets it)."""
+        """Told once, as the actor ends, that its drop was deleted or its lease lost (the
+        registry forgets it)."""
+        self.epoch = epoch
+        """The lease epoch this actor was granted where drops are owned by leases; every commit
+        carries it (`Changes.epoch`), so once another node takes the drop this one cannot write."""
+        self._lost = False
         self._store = store
         self._sink = sink
         self._clock = clock
@@ -182,6 +189,8 @@ class DropActor:
                 requests = self._prepare(batch)
                 try:
                     await self._serve(requests)
+                except errors.LeaseLost as exc:
+                    self._lose(requests, exc)
                 except errors.Unavailable as exc:
                     self._give_up(requests, exc)
                 except Exception:
@@ -194,7 +203,7 @@ class DropActor:
             # Anything still queued after a close gets an answer, never a hang.
             while rest := await self._mailbox.take_batch(MAX_BATCH):
                 self._fail(rest, errors.ActorStopped(f"drop {self.drop_id} actor stopped"))
-            if self._deleted and self._on_deleted is not None:
+            if (self._deleted or self._lost) and self._on_deleted is not None:
                 self._on_deleted(self)
 
     def _prepare(self, batch: list[Envelope[Message, Reply]]) -> list[Request]:
@@ -205,6 +214,16 @@ class DropActor:
         requests = [cast(Request, e) for e in batch if not isinstance(e.message, _Tick)]
         self.stats.messages += len(requests)
         return requests
+
+    def lose(self) -> None:
+        """The lease is gone (found by the registry's renewal): answer nothing more, stop."""
+        self._lost = True
+        self._mailbox.close()
+
+    def _lose(self, requests: list[Request], exc: errors.LeaseLost) -> None:
+        log.warning("drop %s: lease lost (epoch %s); stopping", self.drop_id, self.epoch)
+        self._fail(requests, exc)
+        self.lose()
 
     def _give_up(self, requests: list[Request], exc: errors.Unavailable) -> None:
         """The one way a batch fails: its callers (those not yet answered) get `exc`, memory
@@ -225,6 +244,8 @@ class DropActor:
         is stands alone and only that caller is refused. That costs about 2 log2(n) extra
         commits, and only when a commit was refused.
         """
+        if self._lost:
+            raise errors.LeaseLost("this node no longer owns the drop; retry")
         if self._stale:
             await self._reload()
         if self._deleted:
@@ -256,13 +277,17 @@ class DropActor:
             if outcome.changes is None:
                 return outcome, replies
             started = time.perf_counter()
+            changes = outcome.changes
+            if self.epoch is not None:
+                changes = dataclasses.replace(changes, epoch=self.epoch)
             try:
-                await self._store.commit(outcome.changes)
+                await self._store.commit(changes)
             except errors.RowConflict:
                 self._requeue(due)
                 raise
             except errors.VersionConflict:
                 self.stats.conflicts += 1
+                await self._check_lease()
                 log.warning("drop %s: version conflict; reloading", self.drop_id)
                 await self._reload()
                 if self._deleted:
@@ -276,6 +301,14 @@ class DropActor:
                 )
             return outcome, replies
         raise errors.Unavailable("the drop kept changing; try again")
+
+    async def _check_lease(self) -> None:
+        """After a refused commit: if another node took the lease, this actor must stop."""
+        if self.epoch is None:
+            return
+        lease = await self._store.lease_of(self.drop_id)
+        if lease is None or lease.epoch != self.epoch:
+            raise errors.LeaseLost(f"drop {self.drop_id} is owned elsewhere now; retry")
 
     def _decide(self, requests: list[Request]) -> tuple[Outcome, list[Reply], tuple[int, ...]]:
         """The pure step: the book decides every request, and the holds that came due, at one

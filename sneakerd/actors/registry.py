@@ -11,14 +11,34 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from typing import Protocol
 
 from sneakerd import errors
 from sneakerd.actors.drop_actor import ActorObserver, DropActor
 from sneakerd.actors.sink import EventSink
 from sneakerd.clock import Clock
+from sneakerd.domain.book import Reply
+from sneakerd.domain.commands import Command
+from sneakerd.domain.model import DropState
+from sneakerd.domain.rules import Rejection
 from sneakerd.store import Store
 
 log = logging.getLogger(__name__)
+
+
+class DropHandle(Protocol):
+    """What callers of `get` use: the drop's own actor here, or, among several nodes, a proxy
+    that forwards to the node that owns the drop (`cluster.ownership.RemoteDrop`)."""
+
+    @property
+    def drop_id(self) -> int: ...
+
+    @property
+    def state(self) -> DropState | None: ...
+
+    def refusal(self, user_id: int) -> Rejection | None: ...
+
+    async def ask(self, command: Command) -> Reply: ...
 
 
 class Registry:
@@ -58,7 +78,7 @@ class Registry:
                 continue
         self.recovered = True
 
-    async def get(self, drop_id: int) -> DropActor:
+    async def get(self, drop_id: int) -> DropHandle:
         """The running actor of `drop_id`; raises `NotFound` for an unknown or deleted drop."""
         actor = self._actors.get(drop_id)
         if actor is not None and actor.running:

@@ -31,6 +31,10 @@ class Changes:
     new_purchases: tuple[PurchaseRecord, ...]
     keyed: tuple[KeyedSuccess, ...] = ()
     """Successes made under an Idempotency-Key, to record with the rows they made."""
+    epoch: int | None = None
+    """The owner's lease epoch where drops are owned by leases (several nodes): the batch is
+    written only while the drop's lease still carries it, so a node that lost its lease (paused,
+    partitioned, slow) can never commit again. None on a single node."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from sneakerd.domain.model import (
     User,
 )
 from sneakerd.domain.outcome import Changes
+from sneakerd.store.leases import Lease, Node
 
 SCHEMA_VERSION = 2
 
@@ -214,6 +215,26 @@ class Store(Protocol):
 
     async def forget_idempotent_answers(self, before: int) -> int:
         """Drop every answer kept before `before`; return how many."""
+
+    # nodes and leases (several nodes; see `leases`)
+    async def heartbeat(self, node_id: str, url: str, now: int) -> None: ...
+
+    async def nodes(self) -> list[Node]: ...
+
+    async def leave(self, node_id: str) -> None: ...
+
+    async def acquire_lease(self, drop_id: int, node_id: str, now: int, ttl: int) -> int | None:
+        """The new epoch if this node took the drop's lease, else None (see `leases.acquire`)."""
+
+    async def renew_leases(
+        self, node_id: str, held: dict[int, int], now: int, ttl: int
+    ) -> set[int]: ...
+
+    async def release_lease(self, drop_id: int, node_id: str, epoch: int) -> None: ...
+
+    async def lease_of(self, drop_id: int) -> Lease | None: ...
+
+    async def leases(self) -> list[Lease]: ...
 
     # operations
     async def check(self, now: int, grace_ms: int = 5_000) -> list[str]:

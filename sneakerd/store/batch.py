@@ -66,15 +66,23 @@ def script(db: Adapter, changes: Changes) -> list[Statement]:
     return statements
 
 
+FENCE = " AND EXISTS (SELECT 1 FROM drop_leases WHERE drop_id = %s AND epoch = %s)"
+"""Where drops are owned by leases: the UPDATE matches only while the lease has the epoch the
+batch was decided under. The database is the fence, not the clock."""
+
+
 def _drop_update(db: Adapter, changes: Changes) -> Statement:
     """The drop's whole row, only if it is still at the version the batch was decided on."""
     drop, info = changes.drop, changes.drop.info
     t = db._time(drop.updated_at)
+    fence = () if changes.epoch is None else (drop.id, changes.epoch)
     return (
         "UPDATE drops SET name = %s, brand = %s, description = %s, price = %s, "
         "image_url = %s, initial_stock = %s, stock = %s, reserved = %s, sold = %s, "
         "per_user_limit = %s, holds_per_user = %s, starts_at = %s, ends_at = %s, "
-        "version = %s, updated_at = %s, deleted_at = %s WHERE id = %s AND version = %s",
+        "version = %s, updated_at = %s, deleted_at = %s WHERE id = %s AND version = %s"
+        + FENCE
+        * bool(fence),
         (
             info.name,
             info.brand,
@@ -94,5 +102,6 @@ def _drop_update(db: Adapter, changes: Changes) -> Statement:
             t if drop.deleted else None,
             drop.id,
             changes.expected_version,
+            *fence,
         ),
     )

@@ -31,6 +31,7 @@ from sneakerd.domain.model import (
 )
 from sneakerd.domain.outcome import Changes
 from sneakerd.store import batch, id_blocks, idempotency_rows, schema
+from sneakerd.store import leases as lease_rows
 from sneakerd.store.adapter import Adapter
 from sneakerd.store.base import (
     DEFAULT_PAGE,
@@ -365,6 +366,34 @@ class SqlStore(Adapter):
 
     async def forget_idempotent_answers(self, before: int) -> int:
         return await idempotency_rows.forget_all(self, before)
+
+    # -- nodes and leases --------------------------------------------------------------------
+
+    async def heartbeat(self, node_id: str, url: str, now: int) -> None:
+        await lease_rows.heartbeat(self, node_id, url, now)
+
+    async def nodes(self) -> list[lease_rows.Node]:
+        return await lease_rows.nodes(self)
+
+    async def leave(self, node_id: str) -> None:
+        await lease_rows.leave(self, node_id)
+
+    async def acquire_lease(self, drop_id: int, node_id: str, now: int, ttl: int) -> int | None:
+        return await lease_rows.acquire(self, drop_id, node_id, now, ttl)
+
+    async def renew_leases(
+        self, node_id: str, held: dict[int, int], now: int, ttl: int
+    ) -> set[int]:
+        return await lease_rows.renew(self, node_id, held, now, ttl)
+
+    async def release_lease(self, drop_id: int, node_id: str, epoch: int) -> None:
+        await lease_rows.release(self, drop_id, node_id, epoch)
+
+    async def lease_of(self, drop_id: int) -> lease_rows.Lease | None:
+        return await lease_rows.lease_of(self, drop_id)
+
+    async def leases(self) -> list[lease_rows.Lease]:
+        return await lease_rows.leases(self)
 
     # -- operations --------------------------------------------------------------------------
 

@@ -62,6 +62,20 @@ CREATE TABLE IF NOT EXISTS purchases (
 CREATE INDEX IF NOT EXISTS idx_purchases_user ON purchases (user_id, created_at);
 CREATE INDEX IF NOT EXISTS idx_purchases_drop ON purchases (drop_id, created_at);
 
+-- Several nodes (not on SQLite, which serves one process; the tables keep one schema).
+CREATE TABLE IF NOT EXISTS cluster_nodes (
+  id TEXT NOT NULL PRIMARY KEY,
+  url TEXT NOT NULL,
+  seen_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS drop_leases (
+  drop_id INTEGER NOT NULL PRIMARY KEY REFERENCES drops (id),
+  owner TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  lease_until INTEGER NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS id_blocks (
   name TEXT NOT NULL PRIMARY KEY,
   next_id INTEGER NOT NULL
