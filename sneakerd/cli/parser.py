@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sneakerd.cli.account_commands import cmd_users_create_admin, cmd_users_promote
+from sneakerd.cli.cluster_commands import cmd_cluster_status
 from sneakerd.cli.drop_commands import cmd_drops_create, cmd_drops_list, cmd_drops_show
 from sneakerd.cli.store_commands import cmd_db_check, cmd_db_init, cmd_serve, cmd_stats
 
@@ -61,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     promote = users.add_parser("promote", parents=[common], help="make a user an admin")
     promote.add_argument("email")
     promote.set_defaults(run=cmd_users_promote)
+
+    cluster = sub.add_parser("cluster", help="nodes and drop ownership").add_subparsers(
+        dest="cluster_command", required=True, metavar="COMMAND"
+    )
+    cluster.add_parser(
+        "status", parents=[common], help="the live nodes and which node owns each drop"
+    ).set_defaults(run=cmd_cluster_status)
 
     drops = sub.add_parser("drops", help="drops").add_subparsers(
         dest="drops_command", required=True, metavar="COMMAND"

@@ -9,18 +9,21 @@ the process's one probe (`gcprobe`), which each registry exports once `watch_gc`
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from sneakerd.actors.registry import Registry
 from sneakerd.web import gcprobe
 from sneakerd.web.problems import Handler
+
+if TYPE_CHECKING:
+    from sneakerd.cluster.ownership import ClusterRegistry
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 """Any other method a client invents is counted as OTHER, so labels stay bounded."""
@@ -95,6 +98,10 @@ class Metrics:
     def watch(self, actors: Registry) -> None:
         self.registry.register(_ActorCollector(actors))
 
+    def watch_cluster(self, nodes: ClusterRegistry, peers: PeerStats | None = None) -> None:
+        """This node's part of the cluster: leases held, takeovers, hand-backs, forwards."""
+        self.registry.register(_ClusterCollector(nodes, peers))
+
     def watch_gc(self) -> None:
         """Export the process's GC pauses (installing the probe if this is the first app)."""
         probe = gcprobe.install()
@@ -144,3 +151,39 @@ class _ActorCollector(Collector):
             last.add_metric([str(actor.drop_id)], actor.stats.last_batch_size)
         yield depth
         yield last
+
+
+class PeerStats(Protocol):
+    """What the peer connections count (`cluster.peers.Peers.stats()` gives it)."""
+
+    def stats(self) -> Mapping[str, float]: ...
+
+
+class _ClusterCollector(Collector):
+    def __init__(self, nodes: ClusterRegistry, peers: PeerStats | None) -> None:
+        self._nodes, self._peers = nodes, peers
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        node = self._nodes.node_id
+        stats = self._nodes.cluster_stats
+        held = GaugeMetricFamily(
+            "sneakerd_cluster_leases_held", "Drops this node owns", labels=["node"]
+        )
+        held.add_metric([node], len(self._nodes.owned()))
+        yield held
+        for name, value, text in (
+            ("takeovers", stats.takeovers, "Drop leases taken over from another node"),
+            ("handoffs", stats.handoffs, "Drops handed back to the node the hash prefers"),
+            ("leases_lost", stats.lost, "Leases this node found lost on renewal"),
+            ("forwards", stats.forwards, "Requests this node forwarded to a drop's owner"),
+        ):
+            counter = CounterMetricFamily(f"sneakerd_cluster_{name}", text, labels=["node"])
+            counter.add_metric([node], value)
+            yield counter
+        if self._peers is not None:
+            for key, reading in sorted(self._peers.stats().items()):
+                gauge = GaugeMetricFamily(
+                    f"sneakerd_peer_{key}", f"Peer connections: {key}", labels=["node"]
+                )
+                gauge.add_metric([node], reading)
+                yield gauge
