@@ -136,11 +136,6 @@ class ManualClock:
         self._now = max(self._now, until_ms)
 
 
-def to_datetime(ms: int) -> datetime:
-    """Epoch milliseconds to an aware UTC datetime."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).replace(microsecond=(ms % 1000) * 1000)
-
-
 def from_datetime(value: datetime) -> int:
     """A datetime (naive ones are taken as UTC, as the stores keep them) to epoch milliseconds.
 

@@ -16,8 +16,7 @@ The hierarchy::
     │   ├── DropHasSales           (drop_has_sales)
     │   ├── StockBelowCommitted    (stock_below_committed)
     │   ├── InvalidDrop            (validation_error: a drop the rules cannot accept)
-    │   ├── RequestInProgress      (request_in_progress: an Idempotency-Key still running)
-    │   └── KeyReused              (idempotency_key_reused: one key, another request)
+    │   └── RequestInProgress      (request_in_progress: one Idempotency-Key twice in a batch)
     ├── Unavailable            the database could not be reached or the outcome is unknown
     │   └── ActorStopped           the drop's actor is shutting down or has stopped
     ├── VersionConflict        another writer changed a drop row; the actor reloads, decides again
@@ -112,31 +111,6 @@ class InvalidDrop(DomainError):
 
 class RequestInProgress(DomainError):
     code = "request_in_progress"
-
-
-class KeyReused(DomainError):
-    code = "idempotency_key_reused"
-
-
-DOMAIN_ERRORS: dict[str, type[DomainError]] = {
-    cls.code: cls
-    for cls in (
-        NotFound,
-        OutOfStock,
-        LimitReached,
-        DropNotLive,
-        DropEnded,
-        ReservationNotActive,
-        ReservationExpired,
-        EmailTaken,
-        UsernameTaken,
-        DropHasSales,
-        StockBelowCommitted,
-        InvalidDrop,
-        RequestInProgress,
-        KeyReused,
-    )
-}
 
 
 class Unavailable(SneakerdError):

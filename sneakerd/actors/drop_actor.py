@@ -60,23 +60,22 @@ Request = Envelope[Command, Reply]
 
 @dataclass(slots=True)
 class ActorStatistics:
+    """What one actor has been through, kept in plain counters: `/metrics` reads
+    `last_batch_size`, the actor's tests read the rest (the histograms a scrape sees are fed
+    through the `ActorObserver` instead)."""
+
     batches: int = 0
-    messages: int = 0
-    commits: int = 0
     conflicts: int = 0
     row_conflicts: int = 0
     failures: int = 0
     last_batch_size: int = 0
     max_batch_size: int = 0
-    last_commit_seconds: float = 0.0
     expired: int = 0
-    max_expiry_lag_ms: int = 0
     expiry_lags_ms: list[int] = field(default_factory=list)
     """Lag of each expiry (deadline to commit); the last 1,000 only."""
 
     def record_expiry(self, lag_ms: int) -> None:
         self.expired += 1
-        self.max_expiry_lag_ms = max(self.max_expiry_lag_ms, lag_ms)
         self.expiry_lags_ms.append(lag_ms)
         if len(self.expiry_lags_ms) > 1_000:
             del self.expiry_lags_ms[:500]
@@ -157,7 +156,7 @@ class DropActor:
 
     @property
     def mailbox_depth(self) -> int:
-        return self._mailbox.statistics().depth
+        return self._mailbox.depth
 
     def refusal(self, user_id: int) -> Rejection | None:
         """A reserve's refusal read from the last committed state, without queueing; None when
@@ -202,9 +201,7 @@ class DropActor:
         self.stats.batches += 1
         self.stats.last_batch_size = len(batch)
         self.stats.max_batch_size = max(self.stats.max_batch_size, len(batch))
-        requests = [cast(Request, e) for e in batch if not isinstance(e.message, _Tick)]
-        self.stats.messages += len(requests)
-        return requests
+        return [cast(Request, e) for e in batch if not isinstance(e.message, _Tick)]
 
     def _give_up(self, requests: list[Request], exc: errors.Unavailable) -> None:
         """The one way a batch fails: its callers (those not yet answered) get `exc`, memory
@@ -268,12 +265,9 @@ class DropActor:
                 if self._deleted:
                     raise errors.NotFound("No such drop") from None
                 continue
-            self.stats.commits += 1
-            self.stats.last_commit_seconds = time.perf_counter() - started
             if self._observer is not None:
-                self._observer.batch_committed(
-                    self.drop_id, len(requests), self.stats.last_commit_seconds
-                )
+                seconds = time.perf_counter() - started
+                self._observer.batch_committed(self.drop_id, len(requests), seconds)
             return outcome, replies
         raise errors.Unavailable("the drop kept changing; try again")
 
