@@ -3,7 +3,7 @@
 The hierarchy::
 
     SneakerdError
-    ├── DomainError            a request the rules refuse; carries an docs/API.md error code
+    ├── DomainError            a request the rules refuse; carries a docs/API.md error code
     │   ├── NotFound               (not_found)
     │   ├── OutOfStock             (out_of_stock)
     │   ├── LimitReached           (limit_reached)
@@ -20,7 +20,7 @@ The hierarchy::
     ├── Unavailable            the database could not be reached or the outcome is unknown
     │   └── ActorStopped           the drop's actor is shutting down or has stopped
     ├── VersionConflict        another writer changed a drop row; the actor reloads, decides again
-    ├── RowConflict            a constraint refused one row of a batch; the actor retries without it
+    ├── RowConflict            a constraint refused a row of a batch; the actor serves it in halves
     └── ConfigError            settings that cannot work; the CLI prints it and exits non-zero
 
 Domain errors are raised by the service layer from the actor's replies (the actor itself returns

@@ -41,7 +41,10 @@ from sneakerd.store import Store
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
-"""Caps one statement at a few hundred rows; a small cap costs throughput (docs/DESIGN.md)."""
+"""The most callers' messages one batch takes from the mailbox (the holds a timer finds due come
+on top; `rows.CHUNK` bounds each statement). It is a bound, not a fairness knob: every batch
+pays a commit round trip whatever its size, so a small cap costs throughput (docs/DESIGN.md,
+"Batch caps and round trips")."""
 
 MAX_CONFLICT_RETRIES = 3
 
@@ -326,8 +329,8 @@ class DropActor:
 
         Otherwise a drop's first reservation and first purchase each wait for an allocation
         transaction, and when a drop opens that is every drop's first batch at once, on a loop
-        that is busiest then (multidrop measured it in the quiet drops' p99). A failure here is
-        not one: the first batch that needs ids asks again and answers `Unavailable` if it must.
+        that is busiest then (the measurement is in loadtest/README.md). A failure here is not
+        one: the first batch that needs ids asks again and answers `Unavailable` if it must.
         """
         state = self._state
         if state is None or self._deleted:
