@@ -2,9 +2,9 @@
 
 Every rule that depends on time (a hold's deadline, a token's `exp`, an idempotency key's age,
 a rate limit's refill, a WebSocket's flood window) reads it from the `Clock` the application
-was built with (`keys.CLOCK`), so a test can put a `ManualClock` there and move time itself
-instead of sleeping. What only paces the server, not a rule (the hub's flush tick, the key
-sweep's period, the transport's connection deadlines), waits on the event loop directly.
+was built with (`sneakerd.web.keys.CLOCK`), so a test can put a `ManualClock` there and move
+time itself instead of sleeping. What only paces the server, not a rule (the hub's flush tick,
+the key sweep's period, the transport's connection deadlines), waits on the event loop directly.
 
 The decision code compares deadlines millions of times in a burst; plain ints are cheaper than
 datetimes and are not tracked by the garbage collector. Conversion to ISO 8601 happens only at
@@ -136,11 +136,6 @@ class ManualClock:
         self._now = max(self._now, until_ms)
 
 
-def to_datetime(ms: int) -> datetime:
-    """Epoch milliseconds to an aware UTC datetime."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).replace(microsecond=(ms % 1000) * 1000)
-
-
 def from_datetime(value: datetime) -> int:
     """A datetime (naive ones are taken as UTC, as the stores keep them) to epoch milliseconds.
 
@@ -160,7 +155,8 @@ def sql_datetime(ms: int) -> str:
 
 
 # A reply carries two timestamps and a batch writes several, nearly all within the same few
-# seconds: formatting the seconds once each (strftime is ~3 µs) is a measurable share of a hold.
+# seconds: each second is formatted once (strftime per timestamp showed in the profile of a
+# hold; the numbers are in loadtest/README.md).
 @functools.lru_cache(maxsize=1024)
 def _iso_second(second: int) -> str:
     return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")

@@ -3,7 +3,7 @@
 The hierarchy::
 
     SneakerdError
-    ├── DomainError            a request the rules refuse; carries an docs/API.md error code
+    ├── DomainError            a request the rules refuse; carries a docs/API.md error code
     │   ├── NotFound               (not_found)
     │   ├── OutOfStock             (out_of_stock)
     │   ├── LimitReached           (limit_reached)
@@ -16,13 +16,12 @@ The hierarchy::
     │   ├── DropHasSales           (drop_has_sales)
     │   ├── StockBelowCommitted    (stock_below_committed)
     │   ├── InvalidDrop            (validation_error: a drop the rules cannot accept)
-    │   ├── RequestInProgress      (request_in_progress: an Idempotency-Key still running)
-    │   └── KeyReused              (idempotency_key_reused: one key, another request)
+    │   └── RequestInProgress      (request_in_progress: one Idempotency-Key twice in a batch)
     ├── Unavailable            the database could not be reached or the outcome is unknown
     │   ├── LeaseLost              another node took the drop's lease; this node may not write it
     │   └── ActorStopped           the drop's actor is shutting down or has stopped
     ├── VersionConflict        another writer changed a drop row; the actor reloads, decides again
-    ├── RowConflict            a constraint refused one row of a batch; the actor retries without it
+    ├── RowConflict            a constraint refused a row of a batch; the actor serves it in halves
     └── ConfigError            settings that cannot work; the CLI prints it and exits non-zero
 
 Domain errors are raised by the service layer from the actor's replies (the actor itself returns
@@ -113,31 +112,6 @@ class InvalidDrop(DomainError):
 
 class RequestInProgress(DomainError):
     code = "request_in_progress"
-
-
-class KeyReused(DomainError):
-    code = "idempotency_key_reused"
-
-
-DOMAIN_ERRORS: dict[str, type[DomainError]] = {
-    cls.code: cls
-    for cls in (
-        NotFound,
-        OutOfStock,
-        LimitReached,
-        DropNotLive,
-        DropEnded,
-        ReservationNotActive,
-        ReservationExpired,
-        EmailTaken,
-        UsernameTaken,
-        DropHasSales,
-        StockBelowCommitted,
-        InvalidDrop,
-        RequestInProgress,
-        KeyReused,
-    )
-}
 
 
 class Unavailable(SneakerdError):

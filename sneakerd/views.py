@@ -1,7 +1,10 @@
 """Domain values as docs/API.md's JSON objects: camelCase keys, ISO 8601 times, string money.
 
-The one place that knows the wire shape; the HTTP edge, the WebSocket hub and the CLI's `--json`
-all use it, so the three can never disagree.
+Every user, drop, reservation, purchase and drop-stats object a client reads is written here:
+the REST routes, the WebSocket (its snapshots, and the hub's `dropUpdated` frames through the
+`drop_view` the app hands it) and the CLI's `--json` all call these functions, so they can never
+disagree. What wraps these objects is its sender's: a frame's `type` and `seq` are the hub's and
+the live route's, the error envelope is `web.problems`'.
 """
 
 from __future__ import annotations

@@ -42,7 +42,10 @@ from sneakerd.store import Store
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
-"""Caps one statement at a few hundred rows; a small cap costs throughput (docs/DESIGN.md)."""
+"""The most callers' messages one batch takes from the mailbox (the holds a timer finds due come
+on top; `rows.CHUNK` bounds each statement). It is a bound, not a fairness knob: every batch
+pays a commit round trip whatever its size, so a small cap costs throughput (docs/DESIGN.md,
+"Batch caps and round trips")."""
 
 MAX_CONFLICT_RETRIES = 3
 
@@ -61,23 +64,22 @@ Request = Envelope[Command, Reply]
 
 @dataclass(slots=True)
 class ActorStatistics:
+    """What one actor has been through, kept in plain counters: `/metrics` reads
+    `last_batch_size`, the actor's tests read the rest (the histograms a scrape sees are fed
+    through the `ActorObserver` instead)."""
+
     batches: int = 0
-    messages: int = 0
-    commits: int = 0
     conflicts: int = 0
     row_conflicts: int = 0
     failures: int = 0
     last_batch_size: int = 0
     max_batch_size: int = 0
-    last_commit_seconds: float = 0.0
     expired: int = 0
-    max_expiry_lag_ms: int = 0
     expiry_lags_ms: list[int] = field(default_factory=list)
     """Lag of each expiry (deadline to commit); the last 1,000 only."""
 
     def record_expiry(self, lag_ms: int) -> None:
         self.expired += 1
-        self.max_expiry_lag_ms = max(self.max_expiry_lag_ms, lag_ms)
         self.expiry_lags_ms.append(lag_ms)
         if len(self.expiry_lags_ms) > 1_000:
             del self.expiry_lags_ms[:500]
@@ -164,7 +166,7 @@ class DropActor:
 
     @property
     def mailbox_depth(self) -> int:
-        return self._mailbox.statistics().depth
+        return self._mailbox.depth
 
     def refusal(self, user_id: int) -> Rejection | None:
         """A reserve's refusal read from the last committed state, without queueing; None when
@@ -211,9 +213,7 @@ class DropActor:
         self.stats.batches += 1
         self.stats.last_batch_size = len(batch)
         self.stats.max_batch_size = max(self.stats.max_batch_size, len(batch))
-        requests = [cast(Request, e) for e in batch if not isinstance(e.message, _Tick)]
-        self.stats.messages += len(requests)
-        return requests
+        return [cast(Request, e) for e in batch if not isinstance(e.message, _Tick)]
 
     def lose(self) -> None:
         """The lease is gone (found by the registry's renewal): answer nothing more, stop."""
@@ -293,12 +293,9 @@ class DropActor:
                 if self._deleted:
                     raise errors.NotFound("No such drop") from None
                 continue
-            self.stats.commits += 1
-            self.stats.last_commit_seconds = time.perf_counter() - started
             if self._observer is not None:
-                self._observer.batch_committed(
-                    self.drop_id, len(requests), self.stats.last_commit_seconds
-                )
+                seconds = time.perf_counter() - started
+                self._observer.batch_committed(self.drop_id, len(requests), seconds)
             return outcome, replies
         raise errors.Unavailable("the drop kept changing; try again")
 
@@ -365,8 +362,8 @@ class DropActor:
 
         Otherwise a drop's first reservation and first purchase each wait for an allocation
         transaction, and when a drop opens that is every drop's first batch at once, on a loop
-        that is busiest then (multidrop measured it in the quiet drops' p99). A failure here is
-        not one: the first batch that needs ids asks again and answers `Unavailable` if it must.
+        that is busiest then (the measurement is in loadtest/README.md). A failure here is not
+        one: the first batch that needs ids asks again and answers `Unavailable` if it must.
         """
         state = self._state
         if state is None or self._deleted:

@@ -33,12 +33,6 @@ class Envelope(Generic[M, R]):
             self.reply.set_exception(exc)
 
 
-@dataclass(frozen=True, slots=True)
-class MailboxStatistics:
-    depth: int
-    closed: bool
-
-
 class Mailbox(Generic[M, R]):
     """An unbounded FIFO with batch take; closing it fails every later `ask` at once."""
 
@@ -47,10 +41,6 @@ class Mailbox(Generic[M, R]):
         self._queue: deque[Envelope[M, R]] = deque()
         self._wakeup: asyncio.Future[None] | None = None
         self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     def tell(self, message: M) -> None:
         """Post without waiting for an answer (timers use this)."""
@@ -93,5 +83,7 @@ class Mailbox(Generic[M, R]):
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
 
-    def statistics(self) -> MailboxStatistics:
-        return MailboxStatistics(depth=len(self._queue), closed=self._closed)
+    @property
+    def depth(self) -> int:
+        """Messages waiting (the metrics' mailbox depth)."""
+        return len(self._queue)

@@ -1,5 +1,5 @@
 """`sneakerd drops list | show | create`. A new drop is held to the domain's rules (its listing's
-bounds in `sneakerd.domain.listing`, the price in `money`, the sale window in `book`), so the CLI
+bounds in `sneakerd.domain.listing`, the price in `money`, the sale window in `rules`), so the CLI
 creates only drops the API would, and refuses the rest for the same reasons."""
 
 from __future__ import annotations

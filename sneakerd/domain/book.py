@@ -95,10 +95,6 @@ class DropBook:
         self._events: list[DropEvent] = []
         self._dirty = False
 
-    @property
-    def drop(self) -> Drop:
-        return self._current()
-
     def decide(self, command: Command) -> Reply:
         """Decide one message of any kind; a command without a rule is a type error."""
         match command:

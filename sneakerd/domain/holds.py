@@ -2,8 +2,8 @@
 
 A full (generation 2) collection walks every GC-tracked object, so each live hold kept as a
 tracked object (a dataclass, a persistent map's node, a tuple in a list) makes every later
-pause longer: with holds piling up by the hundred thousand, pauses grew to hundreds of
-milliseconds (docs/DESIGN.md, "Live state and the garbage collector"). CPython never tracks a
+pause longer, and holds pile up by the hundred thousand (docs/DESIGN.md, "Live state and the
+garbage collector"; the pauses measured are in loadtest/README.md). CPython never tracks a
 dict whose keys and values are all ints, so a hold here is one entry of such a dict, its three
 numbers packed into one int, and a user's counts are entries of two more. A collection then
 costs the same at a thousand and at a million live holds.

@@ -3,7 +3,7 @@
 These are the bounds the REST schemas and the operator CLI both call, so the two refuse the same
 drops for the same reasons. Each check answers the messages a 422 lists (an empty list when the
 value is fine); the edges only parse and report them. The price's rule is `money.parse_price`;
-the sale window's is `book.window_refusal`, which the actor applies to every change as well.
+the sale window's is `rules.window_refusal`, which the actor applies to every change as well.
 """
 
 from __future__ import annotations

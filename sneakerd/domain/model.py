@@ -1,10 +1,12 @@
-"""The state of a drop and the records it produces.
+"""The values of the domain: a drop, its live state, the records it produces, and a user.
 
-Every record is an immutable value; `DropState`, the live state its actor decides against, is
-the one thing that changes, and only through `DropState.apply` after a commit.
+Every value is immutable except `DropState`, the live state a drop's actor decides against: it
+changes only through `DropState.apply`, with the `Delta` of a batch that committed, and keeps
+its tables out of the garbage collector's sight (`holds`).
 
 Times are epoch milliseconds (see `sneakerd.clock`). Nothing here does I/O or knows about the
-database or the web; the stores and the HTTP edge translate these values to rows and JSON.
+database or the web: the stores map these values to rows (`sneakerd.store.rows`) and
+`sneakerd.views` writes them as JSON.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """The rules of a drop that more than the book asks about: each is one pure function.
 
-The book decides every message with them; the edge asks `reserve_refusal` about the drop's last
-committed state to refuse early, and `window_refusal` about a drop being created. A refusal is a
-`Rejection` value, not an exception, so one caller's refusal is just another reply in a batch.
+The book decides every message with them. The drop's actor also asks `reserve_refusal` about its
+last committed state (`DropActor.refusal`), so that the web front can refuse a reserve without
+queueing it, and a new drop's window meets `window_refusal` in the request schema, in
+`DropService.create_drop` and in the CLI. A refusal is a `Rejection` value, not an exception, so
+one caller's refusal is just another reply in a batch.
 """
 
 from __future__ import annotations

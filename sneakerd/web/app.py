@@ -185,10 +185,9 @@ async def serve(settings: Settings) -> None:
     await runner.setup()
     try:
         # A drop opens with thousands of connections at once; with aiohttp's default backlog
-        # of 128 the kernel dropped handshakes whenever the loop was busy, and the clients
-        # waited out SYN-ACK retransmits (1, 3, 7, 15 s) before their first byte was read
-        # (the soak test saw 14 s purchases and 7,994 ListenOverflows). The kernel caps this
-        # at net.core.somaxconn.
+        # of 128 the kernel drops handshakes whenever the loop is busy, and the clients wait
+        # out SYN-ACK retransmits before their first byte is read (the soak run that showed it
+        # is in loadtest/README.md). The kernel caps this at net.core.somaxconn.
         site = web.TCPSite(runner, settings.host, settings.port, backlog=LISTEN_BACKLOG)
         await site.start()
         _settle_garbage_collector()
@@ -213,8 +212,8 @@ def _settle_garbage_collector() -> None:
 
     Everything alive once the server is up (modules, aiohttp, marshmallow, apispec: a few
     hundred thousand objects) lives for the whole process, yet a full collection would walk it
-    every time: the multidrop load test measured 4 full passes of up to 58 ms during a burst,
-    which were its quiet drops' p99. Freezing moves that heap out of the collector's sight;
+    every time, and those passes were the quiet drops' p99 during a burst (loadtest/README.md
+    has the numbers). Freezing moves that heap out of the collector's sight;
     the younger generations still run, so reference cycles made while serving are still freed.
     """
     gc.collect()

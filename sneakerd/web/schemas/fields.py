@@ -79,7 +79,7 @@ class Money(fields.Field):
         except PriceError as refused:
             raise ValidationError(str(refused)) from None
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+    def _serialize(self, value: Any, *_: Any, **kwargs: Any) -> str | None:
         return None if value is None else f"{Decimal(value).quantize(CENT)}"
 
 
@@ -92,7 +92,7 @@ class Instant(fields.Field):
         except InvalidInstant as exc:
             raise ValidationError(str(exc)) from None
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+    def _serialize(self, value: Any, *_: Any, **kwargs: Any) -> str | None:
         return None if value is None else iso(int(value))
 
 

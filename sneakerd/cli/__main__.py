@@ -1,5 +1,0 @@
-import sys
-
-from sneakerd.cli import main
-
-sys.exit(main())
