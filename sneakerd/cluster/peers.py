@@ -290,9 +290,21 @@ class _ServerSession:
             self._server._count(frames_out=1, replies=len(items))
 
 
-def add_routes(app: web.Application, handler: Handler, secret: str, node_id: str) -> PeerServer:
-    """Serve `GET /internal/peer` on `app` and close its connections on shutdown."""
-    server = PeerServer(handler, secret, node_id)
+def add_routes(
+    app: web.Application,
+    handler: Handler,
+    secret: str,
+    node_id: str,
+    *,
+    clock: Clock | None = None,
+    max_skew_ms: int = MAX_SKEW_MS,
+    heartbeat_s: float | None = 5.0,
+) -> PeerServer:
+    """Serve `GET /internal/peer` on `app` and close its connections on shutdown; the server
+    returned is the one to read `stats()` from."""
+    server = PeerServer(
+        handler, secret, node_id, clock=clock, max_skew_ms=max_skew_ms, heartbeat_s=heartbeat_s
+    )
     app.router.add_get(PEER_PATH, server.handle)
     app.on_shutdown.append(server.close)
     return server
@@ -385,6 +397,13 @@ class Peers:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    async def forget(self, url: str) -> None:
+        """Close the connection to a peer that left the cluster (its asks get Unavailable);
+        a later ask to `url` opens a new one."""
+        link = self._links.pop(url, None)
+        if link is not None:
+            await link.close()
 
     def stats(self) -> PeerStats:
         open_now = sum(1 for link in self._links.values() if link.connected)

@@ -533,3 +533,25 @@ async def test_both_nodes_forward_to_each_other_over_their_own_connections(
     assert isinstance(to_b, ReservationRecord) and isinstance(to_a, ReservationRecord)
     assert a.owner.calls == [(2, Reserve(2))]
     assert b.owner.calls == [(1, Reserve(1))]
+
+
+async def test_forgetting_a_peer_closes_its_connection_and_a_later_ask_opens_another(
+    nodes: tuple[Node, Node], peers: Peers
+) -> None:
+    _, b = nodes
+    never = asyncio.Event()
+
+    async def stuck(drop_id: int, command: Command) -> Reply:
+        await never.wait()
+        return None
+
+    b.owner.decide = stuck
+    pending = asyncio.ensure_future(peers.ask(b.url, 1, Reserve(1), timeout_s=5))
+    await b.owner.reached(1)
+    await peers.forget(b.url)
+    with pytest.raises(errors.Unavailable):
+        await pending
+    assert peers.stats().connections == 0
+    b.owner.decide = reserve_everything
+    assert isinstance(await peers.ask(b.url, 1, Reserve(2), timeout_s=5), ReservationRecord)
+    assert peers.stats().connects == 2
