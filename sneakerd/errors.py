@@ -114,6 +114,28 @@ class RequestInProgress(DomainError):
     code = "request_in_progress"
 
 
+DOMAIN_ERRORS: dict[str, type[DomainError]] = {
+    cls.code: cls
+    for cls in (
+        NotFound,
+        OutOfStock,
+        LimitReached,
+        DropNotLive,
+        DropEnded,
+        ReservationNotActive,
+        ReservationExpired,
+        EmailTaken,
+        UsernameTaken,
+        DropHasSales,
+        StockBelowCommitted,
+        InvalidDrop,
+        RequestInProgress,
+    )
+}
+"""Each refusal's class by its code: how a refusal made on another node is raised again here
+(`cluster.wire`)."""
+
+
 class Unavailable(SneakerdError):
     """The store failed or could not be reached; nothing the caller asked for was done.
 

@@ -1,2 +1,3 @@
-"""Drops on many processes and nodes: who owns each drop, forwarding writes to it, events and
-rate limits shared over Redis, and `serve --workers N`."""
+"""Drops on many processes and nodes: who owns each drop (`ownership`, `placement`), forwarding
+writes to the owner (`peers`, `wire`), events and rate limits shared over Redis (`bus`,
+`limits`), and `serve --workers N` (`workers`)."""
