@@ -19,6 +19,7 @@ The hierarchy::
     │   └── RequestInProgress      (request_in_progress: one Idempotency-Key twice in a batch)
     ├── Unavailable            the database could not be reached or the outcome is unknown
     │   ├── LeaseLost              another node took the drop's lease; this node may not write it
+    │   ├── OutcomeUnknown         the deciding node did not answer: maybe done (retry with the key)
     │   └── ActorStopped           the drop's actor is shutting down or has stopped
     ├── VersionConflict        another writer changed a drop row; the actor reloads, decides again
     ├── RowConflict            a constraint refused a row of a batch; the actor serves it in halves
@@ -150,6 +151,11 @@ class Unavailable(SneakerdError):
 class LeaseLost(Unavailable):
     """This node no longer owns the drop (another node took its lease): nothing was done here;
     a retry reaches the new owner."""
+
+
+class OutcomeUnknown(Unavailable):
+    """The request reached the node that decides it, which did not answer: it may have been
+    done. A retry with the same Idempotency-Key returns what really happened."""
 
 
 class ActorStopped(Unavailable):

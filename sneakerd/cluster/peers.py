@@ -445,8 +445,9 @@ class Peers:
             except TimeoutError:
                 sent = link.forget(i)
                 why = f"did not answer within {timeout_s:g} s"
-                message = _unknown(url, why) if sent else _not_sent(url, why)
-                raise errors.Unavailable(message) from None
+                if sent:
+                    raise errors.OutcomeUnknown(_unknown(url, why)) from None
+                raise errors.Unavailable(_not_sent(url, why)) from None
             if result[0] == "reply":
                 outcome = "reply"
                 return result[1]
@@ -545,7 +546,7 @@ class _Link:
 
     def _fail_sent(self, message: str) -> None:
         for i in [i for i in self._pending if i not in self._unsent]:
-            self._resolve(i, ("lost", errors.Unavailable(message)))
+            self._resolve(i, ("lost", errors.OutcomeUnknown(message)))
 
     async def close(self) -> None:
         self._task.cancel()

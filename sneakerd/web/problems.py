@@ -120,6 +120,12 @@ def problem(exc: BaseException) -> Problem | None:
         return Problem(422, error_body(exc.code, exc.message, {exc.field: [exc.message]}), {})
     if isinstance(exc, errors.DomainError):
         return Problem(STATUS_BY_CODE.get(exc.code, 409), error_body(exc.code, exc.message), {})
+    if isinstance(exc, errors.OutcomeUnknown):
+        message = (
+            "The node deciding this request did not answer, so it may have been done: retry "
+            "with the same Idempotency-Key to get what really happened."
+        )
+        return Problem(503, error_body("unavailable", message), {"Retry-After": "1"})
     if isinstance(exc, errors.Unavailable):
         message = "The service is briefly unavailable; nothing was done. Retry."
         return Problem(503, error_body("unavailable", message), {"Retry-After": "1"})

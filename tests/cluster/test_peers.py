@@ -410,7 +410,7 @@ async def test_killing_the_owner_fails_pending_asks_in_time_and_a_later_ask_reco
     results = await asyncio.gather(*asks, return_exceptions=True)
     elapsed = time.monotonic() - started
 
-    assert all(type(r) is errors.Unavailable for r in results), results
+    assert all(type(r) is errors.OutcomeUnknown for r in results), results
     assert all("outcome is unknown" in str(r) for r in results)
     assert elapsed < timeout_s
     assert peers.stats().connections == 0
