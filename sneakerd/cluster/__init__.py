@@ -1,0 +1,1 @@
+"""Running drops on many processes and nodes: the parts that talk to other nodes."""
