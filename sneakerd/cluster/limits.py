@@ -23,7 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from sneakerd.web.ratelimit import rate_limited
 
@@ -105,8 +107,13 @@ class RedisRateLimiter:
         self._ttl_ms = math.ceil(self._period_ms) + 1000  # a bucket idle this long is full
         self._prefix = f"{prefix}rl:{name}:"
         self._what = what
+        # A request waits on Redis for about `timeout`: one retry on a fresh connection (a
+        # pooled one may predate a Redis restart), never redis-py's default backoff loop.
         self._redis = Redis.from_url(
-            redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+            redis_url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 1),
         )
         self._take = self._redis.register_script(_TAKE)
         self._failing = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -119,3 +120,25 @@ async def test_without_redis_it_fails_open_logs_once_and_counts(
     assert limiter.stats().failures == 5
     assert [r.getMessage() for r in caplog.records if "failing open" in r.getMessage()] != []
     assert len(caplog.records) == 1
+
+
+async def test_a_redis_that_never_answers_costs_a_request_about_the_timeout() -> None:
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # take the command, answer nothing, until the client goes
+        writer.close()
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    limiter = RedisRateLimiter(
+        f"redis://127.0.0.1:{port}", "p:", 1, 60.0, name="auth", what="attempts", timeout=0.2
+    )
+    try:
+        started = time.perf_counter()
+        await limiter.check(("ip", "a"))
+        elapsed = time.perf_counter() - started
+        assert limiter.stats().failures == 1
+        assert elapsed < 0.6, f"a check took {elapsed:.2f} s against a hung Redis"
+    finally:
+        await limiter.close()
+        server.close()
+        await server.wait_closed()
