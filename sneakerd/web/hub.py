@@ -277,3 +277,14 @@ class Hub:
                     subscriber.close(1000)
             self._flushes += 1
             self._frames += len(frames)
+
+    def resync(self, drop_id: int) -> None:
+        """Send every watcher of the drop a fresh snapshot instead of what it has queued, as
+        for a subscriber whose outbox overflowed: the events bus calls this when it notices
+        a seq gap (an event that never reached this node), which only the database can fill."""
+        for subscriber in self._channels.get(drop_id, ()):
+            if subscriber.closing is None:
+                subscriber.outbox.clear()
+                subscriber.resync = True
+                subscriber.resyncs += 1
+                subscriber.wakeup.set()

@@ -14,7 +14,7 @@ from sneakerd.web.hub import Hub
 from sneakerd.web.idempotency import Idempotency
 from sneakerd.web.known_users import KnownUsers
 from sneakerd.web.metrics import Metrics
-from sneakerd.web.ratelimit import RateLimiter
+from sneakerd.web.ratelimit import Limiter
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -23,8 +23,8 @@ REGISTRY = web.AppKey("registry", Registry)
 SERVICE = web.AppKey("service", DropService)
 TOKENS = web.AppKey("tokens", Tokens)
 KNOWN_USERS = web.AppKey("known_users", KnownUsers)
-AUTH_LIMIT = web.AppKey("auth_limit", RateLimiter)
-RESERVE_LIMIT = web.AppKey("reserve_limit", RateLimiter)
+AUTH_LIMIT = web.AppKey("auth_limit", Limiter)
+RESERVE_LIMIT = web.AppKey("reserve_limit", Limiter)
 IDEMPOTENCY = web.AppKey("idempotency", Idempotency)
 METRICS = web.AppKey("metrics", Metrics)
 HUB = web.AppKey("hub", Hub)

@@ -5,15 +5,45 @@ burst to its limit and then proceeds at the average rate. Full buckets carry no 
 are dropped when the table grows, which bounds memory under a crowd of one-off clients. Refills
 are measured on the clock's monotonic reading, so a wall-clock step neither drains nor fills
 the buckets.
+
+`Limiter` is the one interface of every limiter: `check` is async so that a limiter counting in
+a shared store (`sneakerd.cluster.limits.RedisRateLimiter`, for many nodes) and this one (one
+node, no I/O) are interchangeable at the call sites.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from sneakerd.clock import Clock
 from sneakerd.web.problems import ApiError, retry_after
 
 
+class Limiter(Protocol):
+    """Per-key buckets of `limit` requests per period; `check` takes one token from each."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    async def check(self, *keys: object) -> None:
+        """Return when every key's bucket had a token (one is taken from each), or raise
+        `ApiError` 429 `rate_limited` with Retry-After (the wait for the emptiest bucket)."""
+        ...
+
+
+def rate_limited(what: str, wait_seconds: float) -> ApiError:
+    """The refusal of every limiter, so one node and many answer alike."""
+    return ApiError(
+        429,
+        "rate_limited",
+        f"Too many {what}; slow down",
+        headers=retry_after(wait_seconds),
+    )
+
+
 class RateLimiter:
+    """The `Limiter` of a single node: buckets in this process's memory."""
+
     def __init__(
         self,
         limit: int,
@@ -34,8 +64,9 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.limit > 0
 
-    def check(self, *keys: object) -> None:
-        """Take one token from each key's bucket, or raise 429 with Retry-After."""
+    async def check(self, *keys: object) -> None:
+        """Take one token from each key's bucket, or raise 429 with Retry-After (async only to
+        share `Limiter`'s interface: nothing here waits)."""
         if not self.limit:
             return
         now = self._clock.monotonic_ms()
@@ -50,12 +81,7 @@ class RateLimiter:
         if wait_ms > 0:
             for key, tokens in updated:
                 self._buckets[key] = (tokens, now)
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"Too many {self._what}; slow down",
-                headers=retry_after(wait_ms / 1000),
-            )
+            raise rate_limited(self._what, wait_ms / 1000)
         for key, tokens in updated:
             self._buckets[key] = (tokens - 1.0, now)
         if len(self._buckets) > self._max_keys:

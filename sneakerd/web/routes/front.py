@@ -91,7 +91,7 @@ async def customer_write(
     ends (a refusal `refusal` found included), never a refusal of steps 1-4 nor a replay."""
     app = request.app
     who = principal(request)
-    app[keys.RESERVE_LIMIT].check(who.user_id)
+    await app[keys.RESERVE_LIMIT].check(who.user_id)
     data = schema.load(await read_object(request))
     try:
         refused = None if refusal is None else await refusal(who.user_id, data)

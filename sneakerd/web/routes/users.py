@@ -35,8 +35,8 @@ from sneakerd.web.schemas import (
 log = logging.getLogger(__name__)
 
 
-def _limit(request: web.Request, identity: str) -> None:
-    request.app[keys.AUTH_LIMIT].check(("ip", client_address(request)), ("account", identity))
+async def _limit(request: web.Request, identity: str) -> None:
+    await request.app[keys.AUTH_LIMIT].check(("ip", client_address(request)), ("account", identity))
 
 
 def _wrong_credentials() -> ApiError:
@@ -64,7 +64,7 @@ async def _rehash(request: web.Request, user: User, old_hash: str, password: str
 async def register(request: web.Request) -> web.Response:
     data = REGISTER.load(await read_object(request))
     email = data["email"]
-    _limit(request, email)
+    await _limit(request, email)
     app = request.app
     password_hash = await hash_password(data["password"], app[keys.SETTINGS].bcrypt_rounds)
     user = await app[keys.STORE].create_user(
@@ -84,7 +84,7 @@ async def register(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     data = LOGIN.load(await read_object(request))
     email = data["email"]
-    _limit(request, email)
+    await _limit(request, email)
     app = request.app
     rounds = app[keys.SETTINGS].bcrypt_rounds
     found = await app[keys.STORE].user_by_email(email)
@@ -135,7 +135,7 @@ async def update_profile(request: web.Request) -> web.Response:
         raise ApiError(401, "unauthorized", "The token's user does not exist")
     rounds = app[keys.SETTINGS].bcrypt_rounds
     if "current_password" in data:  # required with `password`; checked whenever it is given
-        _limit(request, current.email)
+        await _limit(request, current.email)
         found = await store.user_by_email(current.email)
         if found is None:
             raise ApiError(401, "unauthorized", "The token's user does not exist")
