@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.servers import QUIET_ENV, free_port, stop_process
+from loadtest.servers import QUIET_ENV, free_port
 from sneakerd.cluster.workers import BACKOFF_MAX, backoff, worker_env, worker_specs
 from sneakerd.config import Settings
 from tests.cluster.conftest import process_state
@@ -184,9 +184,18 @@ class Supervised:
             time.sleep(0.1)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
-        code, _ = stop_process(self.proc, sig, timeout)
-        self._reader.join(timeout=5)
-        return code
+        """Send `sig` and wait (then kill). The reader thread alone reads the pipe, to its end."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return self.proc.returncode
 
 
 @pytest.fixture
