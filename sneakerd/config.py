@@ -12,11 +12,13 @@ import ipaddress
 import logging
 import math
 import os
+import re
 import secrets
+import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from dotenv import dotenv_values
 
@@ -26,6 +28,18 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite:///sneakerd.db"
 MIN_SECRET_BYTES = 32
+MAX_WORKERS = 64
+MIN_LEASE_TTL_MS = 500
+DEFAULT_REDIS_PREFIX = "sneakerd:"
+NODE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""A node id names lease rows and Redis keys: letters, digits, `.`, `_`, `-`, at most 64."""
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def new_node_id() -> str:
+    """A random 12-hex node id, made once per process start when NODE_ID is not given."""
+    return secrets.token_hex(6)
+
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -53,6 +67,24 @@ class Settings:
     max_connections_per_ip: int = 256
     max_websockets_per_ip: int = 64
     trusted_proxies: tuple[Network, ...] = ()
+    workers: int = 1
+    """Processes on this machine sharing the port (WORKERS, `serve --workers N`)."""
+    redis_url: str | None = None
+    """Where the nodes of one database meet (REDIS_URL); required for more than one process."""
+    redis_prefix: str = DEFAULT_REDIS_PREFIX
+    """Prefix of every Redis key and channel (REDIS_PREFIX), so deployments can share a Redis."""
+    explicit_node_url: str | None = None
+    """NODE_URL as given; `node_url` derives it from HOST and PORT when it is not."""
+    node_id: str = field(default_factory=new_node_id)
+    """This node's id (NODE_ID): given, or random per start, so a restart is a new node."""
+    lease_ttl_ms: int = 5000
+    """Milliseconds a node owns a drop without renewing its lease (LEASE_TTL)."""
+    worker_index: int | None = None
+    """Set by the `--workers` supervisor in each worker's environment (SNEAKERD_WORKER_INDEX):
+    this process is worker N of a supervised group, not a supervisor itself."""
+    peer_port: int | None = None
+    """The private 127.0.0.1 port a worker also listens on (SNEAKERD_PEER_PORT), for its
+    peers; the public port is shared by every worker."""
 
     @classmethod
     def load(
@@ -95,6 +127,9 @@ class Settings:
                 raise ConfigError(f"{name} must be above 0 and at most {high:g} seconds, not {raw}")
             return value
 
+        def optional_number(name: str, low: int, high: int) -> int | None:
+            return None if text(name) is None else number(name, low, low, high)
+
         d = cls()
         settings = cls(
             host=text("HOST") or d.host,
@@ -118,6 +153,14 @@ class Settings:
                 "MAX_WEBSOCKETS_PER_IP", d.max_websockets_per_ip, 0, 1_000_000
             ),
             trusted_proxies=parse_networks("TRUSTED_PROXIES", text("TRUSTED_PROXIES") or ""),
+            workers=number("WORKERS", d.workers, 1, MAX_WORKERS),
+            redis_url=check_redis_url(text("REDIS_URL")),
+            redis_prefix=text("REDIS_PREFIX") or d.redis_prefix,
+            explicit_node_url=check_node_url(text("NODE_URL")),
+            node_id=check_node_id(text("NODE_ID")) or new_node_id(),
+            lease_ttl_ms=number("LEASE_TTL", d.lease_ttl_ms, MIN_LEASE_TTL_MS),
+            worker_index=optional_number("SNEAKERD_WORKER_INDEX", 0, MAX_WORKERS - 1),
+            peer_port=optional_number("SNEAKERD_PEER_PORT", 1, 65_535),
         )
         if settings.jwt_secret is not None:
             check_secret(settings.jwt_secret)
@@ -130,6 +173,46 @@ class Settings:
     @property
     def embedded(self) -> bool:
         return self.database_url.startswith("sqlite:")
+
+    @property
+    def node_url(self) -> str:
+        """The address other nodes reach this one at: NODE_URL, else `http://HOST:PORT`.
+
+        A wildcard HOST (`0.0.0.0`, `::`) is no address a peer can dial, so the machine's
+        host name stands in for it.
+        """
+        if self.explicit_node_url is not None:
+            return self.explicit_node_url
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):
+            host = socket.gethostname()
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def check_workers(self) -> None:
+        """`ConfigError` when `serve` cannot run `workers` processes with these settings.
+
+        Checked when serving, not when loading: WORKERS in a `.env` must not stop `db init`.
+        """
+        n = self.workers
+        if n == 1:
+            return
+        if self.embedded:
+            raise ConfigError(
+                f"SQLite serves one process only: use a MySQL DATABASE_URL for --workers {n}"
+            )
+        if self.redis_url is None:
+            raise ConfigError(
+                f"REDIS_URL is required for --workers {n}: the workers share events through Redis"
+            )
+        if self.port == 0:
+            raise ConfigError(f"PORT 0 cannot be shared by --workers {n}: give a port number")
+        if self.worker_index is None and self.port + n > 65_535:
+            raise ConfigError(
+                f"PORT {self.port} leaves no room for the peer ports PORT+1..PORT+{n} "
+                f"of --workers {n}"
+            )
 
     def with_jwt_secret(self) -> Settings:
         """Settings whose `jwt_secret` is set, or `ConfigError`.
@@ -170,6 +253,31 @@ def parse_networks(name: str, raw: str) -> tuple[Network, ...]:
         except ValueError:
             raise ConfigError(f"{name}: {item!r} is not an IP address or CIDR") from None
     return tuple(networks)
+
+
+def check_redis_url(url: str | None) -> str | None:
+    if url is not None and urlsplit(url).scheme not in REDIS_SCHEMES:
+        raise ConfigError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, not {url!r}")
+    return url
+
+
+def check_node_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise ConfigError(f"NODE_URL must be http://HOST:PORT (or https://), not {url!r}")
+    return url.rstrip("/")
+
+
+def check_node_id(node_id: str | None) -> str | None:
+    if node_id is not None and not NODE_ID_PATTERN.fullmatch(node_id):
+        raise ConfigError(f"NODE_ID must be 1-64 letters, digits, '.', '_' or '-', not {node_id!r}")
+    return node_id
 
 
 def check_secret(secret: str) -> None:

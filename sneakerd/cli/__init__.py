@@ -41,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 settings = settings.replace(host=args.host)
             if args.port is not None:
                 settings = settings.replace(port=args.port)
+            if args.workers is not None:
+                settings = settings.replace(workers=args.workers)
         run: Command = args.run
         code = _run(run(args, settings))
     except (CliError, errors.SneakerdError) as exc:

@@ -8,6 +8,18 @@ from sneakerd.cli.account_commands import cmd_users_create_admin, cmd_users_prom
 from sneakerd.cli.cluster_commands import cmd_cluster_status
 from sneakerd.cli.drop_commands import cmd_drops_create, cmd_drops_list, cmd_drops_show
 from sneakerd.cli.store_commands import cmd_db_check, cmd_db_init, cmd_serve, cmd_stats
+from sneakerd.config import MAX_WORKERS
+
+
+def workers_count(raw: str) -> int:
+    """`--workers N`, refused as WORKERS is: a whole number from 1 to MAX_WORKERS."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {raw!r}") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_WORKERS}, not {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[common], help="run the HTTP server")
     serve.add_argument("--host", default=None, help="listen address (default: HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="listen port (default: PORT or 5000)")
+    serve.add_argument(
+        "--workers",
+        type=workers_count,
+        default=None,
+        metavar="N",
+        help="processes sharing the port, each a node (default: WORKERS or 1; "
+        "more than 1 needs MySQL and REDIS_URL)",
+    )
     serve.set_defaults(run=cmd_serve)
 
     db = sub.add_parser("db", help="schema and invariants").add_subparsers(

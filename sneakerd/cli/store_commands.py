@@ -13,10 +13,20 @@ from sneakerd.views import money
 
 
 async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """One server; or, with `--workers N`, the supervisor of N (see `sneakerd.cluster.workers`);
+    or, started by that supervisor, one of its workers."""
+    from sneakerd.cluster import workers
     from sneakerd.web.app import serve
 
+    settings.check_workers()
+    settings = settings.with_jwt_secret()
+    if settings.workers > 1 and settings.worker_index is None:
+        return await workers.supervise(settings)
+    if settings.worker_index is not None:
+        workers.follow_supervisor()
+        workers.announce(settings)
     try:
-        await serve(settings.with_jwt_secret())
+        await serve(settings, reuse_port=settings.worker_index is not None)
     except OSError as exc:  # the port is taken, the address is not ours, ...
         raise CliError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from exc
     return 0

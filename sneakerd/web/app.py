@@ -175,8 +175,13 @@ async def _close_watchers(app: web.Application) -> None:
     app[keys.HUB].close_all(1001)
 
 
-async def serve(settings: Settings) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down gracefully."""
+async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully.
+
+    `reuse_port` binds HOST:PORT with SO_REUSEPORT, so that the workers of `serve --workers N`
+    share it (the kernel spreads new connections over them); a worker also listens on its
+    private `settings.peer_port` on 127.0.0.1, where its peers reach it alone.
+    """
     app = create_app(settings)
     # In-flight requests get SHUTDOWN_GRACE seconds to finish; then the actors drain and commit.
     runner = GuardedRunner(
@@ -188,8 +193,18 @@ async def serve(settings: Settings) -> None:
         # of 128 the kernel drops handshakes whenever the loop is busy, and the clients wait
         # out SYN-ACK retransmits before their first byte is read (the soak run that showed it
         # is in loadtest/README.md). The kernel caps this at net.core.somaxconn.
-        site = web.TCPSite(runner, settings.host, settings.port, backlog=LISTEN_BACKLOG)
+        site = web.TCPSite(
+            runner,
+            settings.host,
+            settings.port,
+            backlog=LISTEN_BACKLOG,
+            reuse_port=reuse_port or None,
+        )
         await site.start()
+        if settings.peer_port is not None:
+            await web.TCPSite(
+                runner, "127.0.0.1", settings.peer_port, backlog=LISTEN_BACKLOG
+            ).start()
         _settle_garbage_collector()
         for address in runner.addresses:
             host, port = address[0], address[1]
