@@ -20,6 +20,8 @@ from aiohttp_apispec import setup_aiohttp_apispec
 
 from sneakerd.actors.registry import Registry
 from sneakerd.clock import Clock, SystemClock
+from sneakerd.cluster.node import ClusterNode
+from sneakerd.cluster.ownership import ClusterRegistry
 from sneakerd.config import Settings
 from sneakerd.passwords import decoy_hash
 from sneakerd.service import DropService
@@ -65,12 +67,19 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.CLOCK] = clock
     app[keys.METRICS] = metrics
     app[keys.TOKENS] = Tokens(settings.jwt_secret, settings.jwt_ttl, clock=clock)
-    app[keys.AUTH_LIMIT] = RateLimiter(
-        settings.rate_limit_auth, 60.0, what="sign-in attempts", clock=clock
-    )
-    app[keys.RESERVE_LIMIT] = RateLimiter(
-        settings.rate_limit_reserve, 1.0, what="reserve and purchase requests", clock=clock
-    )
+    node = ClusterNode(settings, clock) if settings.redis_url is not None else None
+    app[keys.NODE] = node
+    if node is not None:
+        # Rate limits that must hold across nodes count in Redis; the forwarded-writes route.
+        app[keys.AUTH_LIMIT], app[keys.RESERVE_LIMIT] = node.auth_limit, node.reserve_limit
+        node.add_routes(app, lambda: _cluster_registry(app))
+    else:
+        app[keys.AUTH_LIMIT] = RateLimiter(
+            settings.rate_limit_auth, 60.0, what="sign-in attempts", clock=clock
+        )
+        app[keys.RESERVE_LIMIT] = RateLimiter(
+            settings.rate_limit_reserve, 1.0, what="reserve and purchase requests", clock=clock
+        )
     app[keys.HUB] = Hub(lambda drop: drop_view(drop, clock.now_ms()))
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_watchers)
@@ -140,13 +149,20 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     try:
         await store.init_schema()
         hub = app[keys.HUB]
-        registry = Registry(
-            store=store,
-            sink=hub,
-            clock=clock,
-            hold_ms=settings.reservation_duration_ms,
-            observer=app[keys.METRICS],
-        )
+        node = app[keys.NODE]
+        registry: Registry
+        if node is not None:
+            cluster_registry = await node.open(store, hub, app[keys.METRICS])
+            app[keys.METRICS].watch_cluster(cluster_registry, node.peers)
+            registry = cluster_registry
+        else:
+            registry = Registry(
+                store=store,
+                sink=hub,
+                clock=clock,
+                hold_ms=settings.reservation_duration_ms,
+                observer=app[keys.METRICS],
+            )
         app[keys.STORE] = store
         app[keys.REGISTRY] = registry
         app[keys.SERVICE] = DropService(store=store, registry=registry, clock=clock)
@@ -166,8 +182,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await app[keys.IDEMPOTENCY].stop()
             await app[keys.KNOWN_USERS].stop()
             await hub.stop()
+            if node is not None:
+                await node.close()
     finally:
         await store.close()
+
+
+def _cluster_registry(app: web.Application) -> ClusterRegistry:
+    registry = app[keys.REGISTRY]
+    assert isinstance(registry, ClusterRegistry)
+    return registry
 
 
 async def _close_watchers(app: web.Application) -> None:

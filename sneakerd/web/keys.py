@@ -6,6 +6,7 @@ from aiohttp import web
 
 from sneakerd.actors.registry import Registry
 from sneakerd.clock import Clock
+from sneakerd.cluster.node import ClusterNode
 from sneakerd.config import Settings
 from sneakerd.service import DropService
 from sneakerd.store import Store
@@ -28,3 +29,5 @@ RESERVE_LIMIT = web.AppKey("reserve_limit", Limiter)
 IDEMPOTENCY = web.AppKey("idempotency", Idempotency)
 METRICS = web.AppKey("metrics", Metrics)
 HUB = web.AppKey("hub", Hub)
+NODE: web.AppKey[ClusterNode | None] = web.AppKey("node")
+"""This node's cluster parts (peers, bus, Redis limits) when REDIS_URL is set; else None."""

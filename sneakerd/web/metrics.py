@@ -8,8 +8,9 @@ the process's one probe (`gcprobe`), which each registry exports once `watch_gc`
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
@@ -154,9 +155,9 @@ class _ActorCollector(Collector):
 
 
 class PeerStats(Protocol):
-    """What the peer connections count (`cluster.peers.Peers.stats()` gives it)."""
+    """What the peer connections count (`cluster.peers.Peers.stats()`: a dataclass)."""
 
-    def stats(self) -> Mapping[str, float]: ...
+    def stats(self) -> Any: ...
 
 
 class _ClusterCollector(Collector):
@@ -181,7 +182,7 @@ class _ClusterCollector(Collector):
             counter.add_metric([node], value)
             yield counter
         if self._peers is not None:
-            for key, reading in sorted(self._peers.stats().items()):
+            for key, reading in sorted(dataclasses.asdict(self._peers.stats()).items()):
                 gauge = GaugeMetricFamily(
                     f"sneakerd_peer_{key}", f"Peer connections: {key}", labels=["node"]
                 )

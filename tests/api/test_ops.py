@@ -84,7 +84,8 @@ async def test_healthz_is_ok(api: Api) -> None:
     status, body, headers = await api.call("GET", "/healthz")
     assert status == 200, body
     assert headers["Content-Type"].startswith("application/json")
-    assert body == {"status": "ok"}
+    assert body["status"] == "ok" and set(body) == {"status", "node"}
+    assert isinstance(body["node"], str) and body["node"]
 
 
 async def test_readyz_is_ready(api: Api) -> None:

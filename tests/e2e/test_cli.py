@@ -225,7 +225,7 @@ def test_serve_runs_on_the_embedded_default_with_no_setup(tmp_path: Path) -> Non
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    assert json.loads(r.read()) == {"status": "ok"}
+                    assert json.loads(r.read())["status"] == "ok"
                     break
             except OSError:
                 assert time.monotonic() < deadline, "serve did not come up"

@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 
 from sneakerd import errors
 from sneakerd.clock import Clock
+from sneakerd.domain.model import Drop
 from sneakerd.views import drop_view
 from sneakerd.web import keys
 from sneakerd.web.clientaddr import client_address
@@ -101,16 +102,23 @@ def _bound_send_buffer(transport: asyncio.Transport | None) -> None:
 
 
 async def _snapshot(request: web.Request, subscriber: Subscriber) -> bytes | None:
-    """A fresh `snapshot` frame from the actor's committed state; None if the drop is gone."""
+    """A fresh `snapshot` frame from the drop's committed state (its actor's, here or in the
+    database when another node owns it); None if the drop is gone."""
     app = request.app
     try:
         actor = await app[keys.REGISTRY].get(subscriber.drop_id)
     except (errors.NotFound, errors.Unavailable):
         return None
     state = actor.state
-    if state is None or state.drop.deleted:
+    if state is not None:
+        drop: Drop | None = state.drop
+    else:  # another node owns the drop: its last commit, as the database has it
+        try:
+            drop = await app[keys.STORE].get_drop(subscriber.drop_id)
+        except errors.Unavailable:
+            return None
+    if drop is None or drop.deleted:
         return None
-    drop = state.drop
     subscriber.last_seq = drop.version
     return orjson.dumps(
         {

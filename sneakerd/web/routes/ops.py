@@ -16,7 +16,7 @@ from sneakerd.web.schemas import HealthOut
 @docs(tags=["ops"], summary="Liveness: the process serves (says nothing of the database)")
 @response_schema(HealthOut, 200)
 async def healthz(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
+    return json_response({"status": "ok", "node": request.app[keys.SETTINGS].node_id})
 
 
 @docs(

@@ -188,3 +188,7 @@ class ErrorOut(Schema):
 
 class HealthOut(Schema):
     status = fields.String(required=True, metadata={"example": "ok"})
+    node = fields.String(
+        required=True,
+        metadata={"example": "3f9c0a5e8d2b", "description": "The id of the node that answered"},
+    )

@@ -1,0 +1,108 @@
+"""One node among several: what `create_app` adds when REDIS_URL is set.
+
+Its parts, each in a module of its own: the registry that owns drops by lease and forwards the
+rest (`ownership`), the connections to the other nodes (`peers`, serving `/internal/peer`), the
+event bus every node's hub listens to (`bus`), and rate limits counted in Redis (`limits`). A
+single node (no REDIS_URL) uses none of them and runs exactly as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+from aiohttp import web
+
+from sneakerd import errors
+from sneakerd.actors.drop_actor import ActorObserver
+from sneakerd.clock import Clock
+from sneakerd.cluster import peers
+from sneakerd.cluster.bus import RedisBus
+from sneakerd.cluster.limits import RedisRateLimiter
+from sneakerd.cluster.ownership import ClusterRegistry
+from sneakerd.config import Settings
+from sneakerd.domain.book import Reply
+from sneakerd.domain.commands import Command
+from sneakerd.store import Store
+from sneakerd.web.hub import Hub
+
+FORWARD_TIMEOUT_S = 10.0
+"""How long a forwarded command may take at its owner before the caller hears 'maybe'."""
+
+
+class ClusterNode:
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        if settings.redis_url is None or settings.jwt_secret is None:
+            raise errors.ConfigError("a node among several needs REDIS_URL and JWT_SECRET")
+        self.settings = settings
+        self._clock = clock
+        self._redis_url = settings.redis_url
+        self.peers = peers.Peers(settings.jwt_secret, settings.node_id, clock=clock)
+        self.auth_limit = RedisRateLimiter(
+            self._redis_url,
+            settings.redis_prefix,
+            settings.rate_limit_auth,
+            60.0,
+            name="auth",
+            what="sign-in attempts",
+        )
+        self.reserve_limit = RedisRateLimiter(
+            self._redis_url,
+            settings.redis_prefix,
+            settings.rate_limit_reserve,
+            1.0,
+            name="reserve",
+            what="reserve and purchase requests",
+        )
+        self.bus: RedisBus | None = None
+        self.registry: ClusterRegistry | None = None
+
+    def add_routes(self, app: web.Application, registry: Callable[[], ClusterRegistry]) -> None:
+        """Serve the commands other nodes forward here (the route must exist before the app
+        starts; the registry it runs them on is made at start-up)."""
+
+        async def handle(drop_id: int, command: Command) -> Reply:
+            actor = await registry().take(drop_id)
+            return await actor.ask(command)
+
+        assert self.settings.jwt_secret is not None
+        peers.add_routes(
+            app, handle, self.settings.jwt_secret, self.settings.node_id, clock=self._clock
+        )
+
+    async def open(self, store: Store, hub: Hub, observer: ActorObserver) -> ClusterRegistry:
+        """Connect to the peers and the bus, and make the registry (started by the caller)."""
+        await self.peers.start()
+        self.bus = RedisBus(
+            self._redis_url,
+            self.settings.redis_prefix,
+            self.settings.node_id,
+            deliver=hub.publish,
+            resync=hub.resync,
+        )
+        self.bus.start()
+        await self.bus.wait_subscribed()
+        self.registry = ClusterRegistry(
+            store=store,
+            sink=self.bus,
+            clock=self._clock,
+            hold_ms=self.settings.reservation_duration_ms,
+            node_id=self.settings.node_id,
+            node_url=self.settings.node_url,
+            lease_ms=self.settings.lease_ttl_ms,
+            forwarder=self,
+            observer=observer,
+        )
+        return self.registry
+
+    async def ask(self, url: str, drop_id: int, command: Command) -> Reply:
+        """The registry's `Forwarder`: one command to the owner at `url`."""
+        return await self.peers.ask(url, drop_id, command, FORWARD_TIMEOUT_S)
+
+    async def close(self) -> None:
+        if self.bus is not None:
+            await self.bus.stop()
+        await self.peers.close()
+        for limiter in (self.auth_limit, self.reserve_limit):
+            with contextlib.suppress(Exception):
+                await limiter.close()
