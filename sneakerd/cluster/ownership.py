@@ -40,6 +40,10 @@ OWNER_CACHE_MS = 1_000
 """How long a node trusts what it read of another node's lease before reading it again."""
 
 
+class HeldElsewhere(errors.Unavailable):
+    """Another live node holds the drop's lease: this node may not start its actor."""
+
+
 class Forwarder(Protocol):
     """Sends one command to the node at `url` and waits for the owner's reply."""
 
@@ -79,6 +83,33 @@ class RemoteDrop:
         except errors.Unavailable:
             self._forget(self.drop_id)  # look the owner up again next time
             raise
+
+
+class LocalDrop:
+    """This node's actor, as `get` hands it out: a command that the actor refused to take
+    because it stopped in between (handed to another node, or its lease lost) did nothing,
+    so it is sent once more, to wherever the drop now lives."""
+
+    def __init__(self, actor: DropActor, registry: ClusterRegistry) -> None:
+        self._actor = actor
+        self._registry = registry
+        self.drop_id = actor.drop_id
+
+    @property
+    def state(self) -> DropState | None:
+        return self._actor.state
+
+    def refusal(self, user_id: int) -> Rejection | None:
+        return self._actor.refusal(user_id)
+
+    async def ask(self, command: Command) -> Reply:
+        try:
+            return await self._actor.ask(command)
+        except (errors.ActorStopped, errors.LeaseLost):
+            if self._registry.closed:
+                raise
+        handle = await self._registry.get(self.drop_id)
+        return await handle.ask(command)
 
 
 class ClusterRegistry(Registry):
@@ -132,10 +163,17 @@ class ClusterRegistry(Registry):
     async def get(self, drop_id: int) -> DropHandle:
         actor = self._actors.get(drop_id)
         if actor is not None and actor.running:
-            return actor
+            return LocalDrop(actor, self)
         url = await self._owner_url(drop_id)
         if url is None:
-            return await self.take(drop_id)
+            try:
+                return LocalDrop(await self.take(drop_id), self)
+            except HeldElsewhere:
+                # Another node took it first (our view of the live nodes was behind): its
+                # lease now says where the drop lives.
+                url = await self._owner_url(drop_id)
+                if url is None:
+                    raise
         self.cluster_stats.forwards += 1
         return RemoteDrop(drop_id, url, self._forwarder, self._forget_owner)
 
@@ -172,7 +210,7 @@ class ClusterRegistry(Registry):
         epoch = await self._store.acquire_lease(drop_id, self.node_id, now, self.lease_ms)
         if epoch is None:
             self._owners.pop(drop_id, None)
-            raise errors.Unavailable("another node owns this drop right now; retry")
+            raise HeldElsewhere("another node owns this drop right now; retry")
         if before is not None and before.owner not in ("", self.node_id):
             self.cluster_stats.takeovers += 1
             log.info("drop %s: taken over from %s (epoch %d)", drop_id, before.owner, epoch)
@@ -281,6 +319,10 @@ class ClusterRegistry(Registry):
             await actor.stop()
             if actor.epoch is not None:
                 await self._store.release_lease(drop_id, self.node_id, actor.epoch)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def owned(self) -> list[int]:
         return sorted(d for d, a in self._actors.items() if a.running)
