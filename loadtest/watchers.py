@@ -1,7 +1,11 @@
 """`watchers`: N WebSocket subscribers on one drop while reservations run at a steady rate.
 
-Measures (1) server memory per idle subscriber (VmRSS before and after connecting the N watchers,
-settled, divided by N) and (2) delivery latency of stock updates to every subscriber.
+The same paced reservation load runs twice in one server process, each time on a fresh drop with
+users the server has not seen: first with no watcher connected (the baseline), then with the N
+watchers on the second drop. Measures (1) the reservations' p50/p99 in both phases and their
+ratio (what the fan-out costs the HTTP path), (2) server memory per idle subscriber (VmRSS before
+and after connecting the N watchers, settled, divided by N) and (3) delivery latency of stock
+updates to every subscriber.
 
 Delivery latency, defined exactly: reservation ids come from the drop actor's id pool in commit
 order, and stock only falls during the run (no cancels, no purchases, holds outlive the run), so
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 from dataclasses import dataclass
 
@@ -25,12 +30,13 @@ from loadtest import client, probes, report
 from loadtest.report import profile_top
 from loadtest.servers import (
     Database,
+    ServerProcess,
     proc_nofile,
     raise_nofile,
     sneakerd_server,
     workdir,
 )
-from loadtest.stats import Histogram
+from loadtest.stats import Histogram, Outcomes, Summary
 from loadtest.users import insert_users, mint
 from loadtest.wsfleet import Fleet, FleetResult
 
@@ -43,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, default=200.0, help="reservations/s (0 = unpaced)")
     p.add_argument("--duration", "-d", type=float, default=10.0, help="seconds of reservations")
     p.add_argument("--settle", type=float, default=3.0, help="seconds before reading RSS")
+    p.add_argument(
+        "--warmup", type=float, default=1.0, help="seconds of the same load before the baseline"
+    )
     p.add_argument(
         "--profile",
         type=int,
@@ -107,6 +116,68 @@ def analyse(
     )
 
 
+@dataclass
+class Phase:
+    """One paced reservation load on its own drop, and what the server did meanwhile."""
+
+    name: str
+    results: list[client.Result]
+    elapsed: float
+    loop_lag: Summary
+    cpu: str
+    actor: str
+
+    @property
+    def outcomes(self) -> Outcomes:
+        return client.outcomes_of(self.results)
+
+    @property
+    def reserve(self) -> Summary:
+        return Summary.of(r.done - r.sent for r in self.results if r.status == 201)
+
+
+async def paced_load(
+    args: argparse.Namespace,
+    server: ServerProcess,
+    pids: dict[str, int | None],
+    name: str,
+    drop_id: int,
+    tokens: list[str],
+) -> Phase:
+    """The scenario's reservation load (C connections paced to `rate`/s for `d` s, one user per
+    request) on `drop_id`, with the loop-lag probe and the CPU meter around it. Both phases run
+    exactly this, so that they differ only in the watchers connected."""
+    body = {"dropId": drop_id}
+    requests = [client.post_json(server.port, "/api/reservations", body, t) for t in tokens]
+    connections = await client.open_connections(server.port, args.concurrency)
+    meter = probes.CpuMeter(pids)
+    probe = probes.HealthProbe(server.port)
+    meter.start()
+    probe.start()
+    results, elapsed = await client.run_load(
+        server.port,
+        requests,
+        args.concurrency,
+        rate=args.rate,
+        duration=args.duration if args.rate > 0 else 0.0,
+        connections=connections,
+    )
+    loop_lag = await probe.stop()
+    meter.stop()
+    actor = probes.actor_figures(await probes.scrape(server.url), drop_id)
+    return Phase(name, results, elapsed, loop_lag, meter.line(), actor)
+
+
+def phase_lines(phase: Phase) -> list[str]:
+    return [
+        f"  reservations {phase.name} (HTTP, at the reserving client):",
+        *report.outcome_table(phase.outcomes, phase.elapsed),
+        report.summary_line("GET /healthz probe (loop lag)", phase.loop_lag),
+        phase.actor,
+        phase.cpu,
+    ]
+
+
 async def run(args: argparse.Namespace) -> int:
     soft, hard = raise_nofile()
     with workdir() as wd:
@@ -117,48 +188,52 @@ async def run(args: argparse.Namespace) -> int:
         fleet: Fleet | None = None
         try:
             db.init()
-            requests_wanted = int(args.rate * args.duration) if args.rate > 0 else args.stock * 2
-            people = insert_users(db, max(requests_wanted, args.stock, 100))
+            per_phase = int(args.rate * args.duration) if args.rate > 0 else args.stock * 2
+            warm = int(args.rate * args.warmup) if args.rate > 0 else 0
+            # Every request has a user of its own, seen by the server for the first time in
+            # both phases alike (the server caches users and tokens it has seen).
+            people = insert_users(db, max(warm + 2 * per_phase, args.stock, 100))
+            customers = people.customers
             server.start()
             admin = mint(people.admin, "admin")
-            drop = await client.create_drop(server.url, admin, stock=args.stock)
-            drop_id, initial = int(drop["id"]), int(drop["stock"])
-            path = f"/api/drops/{drop_id}/ws"
+            drops = [
+                await client.create_drop(server.url, admin, stock=args.stock) for _ in range(3)
+            ]
+            warm_id, base_id, watched_id = (int(d["id"]) for d in drops)
+            initial = int(drops[2]["stock"])
+            path = f"/api/drops/{watched_id}/ws"
 
             fleet = Fleet()
+            pids = {
+                "server": server.pid,
+                "mariadb": probes.mariadb_pid() if args.store == "mysql" else None,
+                "fleet": fleet.pid,
+                "loadtest": os.getpid(),
+            }
+            if warm:  # the server's first requests (pools, first imports) belong to no phase
+                await paced_load(
+                    args, server, pids, "warm-up", warm_id, [mint(u) for u in customers[:warm]]
+                )
+            used = warm
+            base_tokens = [mint(u) for u in customers[used : used + per_phase]]
+            used += per_phase
+            baseline = await paced_load(
+                args, server, pids, "without watchers", base_id, base_tokens
+            )
+
             await asyncio.sleep(args.settle)
             rss_before = server.rss_kib()
             connected = await fleet.connect(server.port, path, args.watchers)
             await asyncio.sleep(args.settle)
             rss_after = server.rss_kib()
 
-            tokens = [mint(u) for u in people.customers[:requests_wanted]]
-            body = {"dropId": drop_id}
-            requests = [client.post_json(server.port, "/api/reservations", body, t) for t in tokens]
-            meter = probes.CpuMeter(
-                {
-                    "server": server.pid,
-                    "mariadb": probes.mariadb_pid() if args.store == "mysql" else None,
-                    "fleet": fleet.pid,
-                    "loadtest": os.getpid(),
-                }
+            tokens = [mint(u) for u in customers[used : used + per_phase]]
+            watched = await paced_load(
+                args, server, pids, f"with {connected['connected']} watchers", watched_id, tokens
             )
-            probe = probes.HealthProbe(server.port)
-            meter.start()
-            probe.start()
-            results, elapsed = await client.run_load(
-                server.port,
-                requests,
-                args.concurrency,
-                rate=args.rate,
-                duration=args.duration if args.rate > 0 else 0.0,
-            )
-            loop_lag = await probe.stop()
-            meter.stop()
             await asyncio.sleep(1.0)  # the last coalesced update is at most one tick away
-            final = int((await client.get_drop(server.url, drop_id))["stock"])
+            final = int((await client.get_drop(server.url, watched_id))["stock"])
             outcome = await fleet.collect()
-            actor = probes.actor_figures(await probes.scrape(server.url), drop_id)
             rss_end = server.rss_kib()
             nofile = proc_nofile(server.pid)
         finally:
@@ -171,17 +246,19 @@ async def run(args: argparse.Namespace) -> int:
 
     acks = [
         (int(orjson.loads(r.body)["reservation"]["id"]), r.sent, r.done)
-        for r in results
+        for r in watched.results
         if r.status == 201
     ]
     delivery = analyse(outcome, acks, initial, final)
-    outcomes = client.outcomes_of(results)
     lat = delivery.histogram.summary()
     per_watcher = (rss_after - rss_before) / max(1, connected["connected"])
     ok_count = initial - len(acks) == final
+    alone, crowded = baseline.reserve, watched.reserve
+    ratio = crowded.p99 / alone.p99 if alone.count and crowded.count else math.nan
     lines = [
         f"  store={args.store} watchers={args.watchers} stock={args.stock} "
-        f"concurrency={args.concurrency} rate={args.rate:g}/s duration={args.duration:g}s",
+        f"concurrency={args.concurrency} rate={args.rate:g}/s duration={args.duration:g}s "
+        f"(twice: without, then with the watchers; warm-up {warm} requests)",
         f"  RLIMIT_NOFILE loadtest={soft}/{hard} server={nofile}",
         f"  watchers connected {connected['connected']} (failed {connected['failed']}, "
         f"without snapshot {connected['without_snapshot']}) in {connected['seconds']:.2f} s",
@@ -189,11 +266,9 @@ async def run(args: argparse.Namespace) -> int:
         f"watchers {rss_after / 1024:.1f} MiB -> {per_watcher:.1f} KiB per idle subscriber; "
         f"after the run {rss_end / 1024:.1f} MiB",
         "",
-        "  reservations (HTTP, at the reserving client):",
-        *report.outcome_table(outcomes, elapsed),
-        report.summary_line("GET /healthz probe (loop lag)", loop_lag),
-        actor,
-        meter.line(),
+        *phase_lines(baseline),
+        "",
+        *phase_lines(watched),
         "",
         "  stock-update delivery, every (acknowledged reservation x watcher) pair:",
         f"  {'':<28} {'pairs':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}",
@@ -204,6 +279,11 @@ async def run(args: argparse.Namespace) -> int:
         + ", ".join(f"{k} {v}" for k, v in sorted(delivery.frames.items()))
         + f"  (lost connections {outcome.lost}, close codes "
         f"{sorted({c for c in outcome.close_codes if c is not None})})",
+        "",
+        "  reservation 201 latency      p50 ms   p99 ms",
+        f"  without watchers           {alone.p50 * 1e3:8.1f} {alone.p99 * 1e3:8.1f}",
+        f"  with the watchers          {crowded.p50 * 1e3:8.1f} {crowded.p99 * 1e3:8.1f}",
+        f"  ratio (with / without)     {crowded.p50 / alone.p50:8.2f} {ratio:8.2f}",
         "",
         report.check(ok_count, f"final stock {final} == initial {initial} - {len(acks)} 201s"),
         report.check(
@@ -217,7 +297,17 @@ async def run(args: argparse.Namespace) -> int:
             f"repeats {delivery.seq_repeats})",
         ),
         report.check(delivery.no_snapshot_first == 0, "every watcher's first frame is a snapshot"),
-        report.check(lat.p99 < 0.250, f"target: delivery p99 {lat.p99 * 1e3:.1f} ms < 250 ms"),
+        report.check(
+            len(baseline.results) == len(watched.results) and crowded.count == alone.count,
+            f"both phases sent the same load ({len(baseline.results)} and "
+            f"{len(watched.results)} requests, {alone.count} and {crowded.count} 201s)",
+        ),
+        report.check(lat.p99 <= 0.250, f"target: delivery p99 {lat.p99 * 1e3:.1f} ms <= 250 ms"),
+        report.check(
+            ratio <= 2.0,
+            f"target: reservation p99 with watchers {crowded.p99 * 1e3:.1f} ms <= 2 x without "
+            f"({alone.p99 * 1e3:.1f} ms): {ratio:.2f} x",
+        ),
         f"  server exit code {code}",
     ]
     print(report.header("watchers", lines))
