@@ -117,6 +117,8 @@ class DropActor:
         """The lease epoch this actor was granted where drops are owned by leases; every commit
         carries it (`Changes.epoch`), so once another node takes the drop this one cannot write."""
         self._lost = False
+        self.last_active_ms = 0
+        """When the actor last took a batch (the cluster hands back only quiet drops)."""
         self._store = store
         self._sink = sink
         self._clock = clock
@@ -211,6 +213,7 @@ class DropActor:
     def _prepare(self, batch: list[Envelope[Message, Reply]]) -> list[Request]:
         """The batch's requests (a timer's tick carries none: it only makes due holds expire)."""
         self.stats.batches += 1
+        self.last_active_ms = self._clock.now_ms()
         self.stats.last_batch_size = len(batch)
         self.stats.max_batch_size = max(self.stats.max_batch_size, len(batch))
         return [cast(Request, e) for e in batch if not isinstance(e.message, _Tick)]

@@ -306,13 +306,15 @@ class ClusterRegistry(Registry):
 
     async def _hand_back(self) -> None:
         """A drop the hash now gives another live node (it joined) is stopped and released,
-        so that node takes it at its next pass or first request."""
+        once it has been quiet for a lease time, so that node takes it at its next pass or
+        first request. A busy drop stays where it is: rebalancing waits for a lull."""
+        quiet_since = self._clock.now_ms() - self.lease_ms
         for drop_id, actor in list(self._actors.items()):
             best = preferred(self._live, drop_id)
             if best is None or best.id == self.node_id or not actor.running:
                 continue
-            if actor.mailbox_depth:
-                continue  # busy now; hand it back on a quieter pass
+            if actor.mailbox_depth or actor.last_active_ms > quiet_since:
+                continue  # busy: moving it now would turn its callers away; later
             self.cluster_stats.handoffs += 1
             log.info("drop %s: handed to %s", drop_id, best.id)
             del self._actors[drop_id]

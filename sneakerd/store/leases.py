@@ -38,11 +38,18 @@ async def heartbeat(db: Adapter, node_id: str, url: str, now: int) -> None:
             "UPDATE cluster_nodes SET url = %s, seen_at = %s WHERE id = %s",
             (url, db._time(now), node_id),
         )
-        if not changed:
+    if changed:
+        return
+    # No row changed: none exists yet, or (MySQL counts changed rows, not matched ones) it
+    # already says exactly this.
+    try:
+        async with db._transaction() as tx:
             await tx.execute(
                 "INSERT INTO cluster_nodes (id, url, seen_at) VALUES (%s, %s, %s)",
                 (node_id, url, db._time(now)),
             )
+    except DuplicateKey:
+        pass
 
 
 async def nodes(db: Adapter) -> list[Node]:

@@ -9,6 +9,7 @@ from importlib import resources
 from sneakerd import errors
 from sneakerd.domain.accounts import email_identity_or_none
 from sneakerd.store.adapter import Adapter
+from sneakerd.store.base import SCHEMA_VERSION
 from sneakerd.store.migrations import pending
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,10 @@ async def init_schema(db: Adapter) -> None:
     pending step's `before`, then the schema script, then each step's `after`, recording each
     step's version as it completes."""
     version = await schema_version(db)
+    if version == SCHEMA_VERSION:
+        # Already current: no DDL at all, so many processes starting at once on one database
+        # (serve --workers N) never run CREATE statements against each other.
+        return
     steps = pending(db.MIGRATIONS, version) if version is not None else []
     for step in steps:
         async with db._transaction() as tx:

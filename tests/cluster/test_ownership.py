@@ -81,9 +81,12 @@ async def test_two_nodes_split_the_drops_and_forward_to_each_other(
     try:
         await a.start()
         await b.start()
-        await b._pass()
-        await a._pass()  # a hands back what the hash gives b; b takes it on its next pass
-        await b._pass()
+        # A lease time later (a hands back only drops that were quiet that long), both beat
+        # and pass: a hands back what the hash gives b, and b takes it.
+        clock.advance(TTL + 1)
+        for registry in (a, b, a, b):
+            await registry._store.heartbeat(registry.node_id, registry.node_url, clock.now_ms())
+            await registry._pass()
         live = await a_store.nodes()
         for drop_id in drops:
             owner = preferred(live, drop_id)
