@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -343,16 +343,3 @@ class ClusterRegistry(Registry):
 
     def owned(self) -> list[int]:
         return sorted(d for d, a in self._actors.items() if a.running)
-
-
-Handler = Callable[[int, Command], Awaitable[Reply]]
-
-
-def forwarded_handler(registry: ClusterRegistry) -> Handler:
-    """What runs a command another node forwarded here: this node's actor, taking the lease."""
-
-    async def handle(drop_id: int, command: Command) -> Reply:
-        actor = await registry.take(drop_id)
-        return await actor.ask(command)
-
-    return handle
