@@ -68,7 +68,7 @@ class RemoteDrop:
         drop_id: int,
         url: str,
         forwarder: Forwarder,
-        forget: Callable[[int], None],
+        forget: Callable[[int, str], None],
         refusal: Callable[[int], Rejection | None] = lambda _drop_id: None,
     ) -> None:
         self.drop_id = drop_id
@@ -90,7 +90,7 @@ class RemoteDrop:
         try:
             return await self._forwarder.ask(self.url, self.drop_id, command)
         except errors.Unavailable:
-            self._forget(self.drop_id)  # look the owner up again next time
+            self._forget(self.drop_id, self.url)  # look the owner up again next time
             raise
 
 
@@ -143,6 +143,8 @@ class ClusterRegistry(Registry):
         self._forwarder = forwarder
         self._live: list[Node] = []
         self._owners: dict[int, tuple[str, int]] = {}
+        self._suspects: dict[str, int] = {}
+        """Node URL -> when a forward to it last failed."""
         self._task: asyncio.Task[None] | None = None
         self.cluster_stats = ClusterStatistics()
         self.committed = committed or CommittedDrops(store)
@@ -191,8 +193,13 @@ class ClusterRegistry(Registry):
     def _refusal(self, drop_id: int) -> Rejection | None:
         return self.committed.refusal(drop_id, self._clock.now_ms())
 
-    def _forget_owner(self, drop_id: int) -> None:
+    def _forget_owner(self, drop_id: int, url: str) -> None:
+        """A forward to `url` failed: look the owner up again, and leave that node out of
+        placement until it is heard from again (a dead node's row lingers for a lease time,
+        and the hash would keep sending its drops' requests to it)."""
         self._owners.pop(drop_id, None)
+        self._suspects[url] = self._clock.now_ms()
+        self._live = [n for n in self._live if n.url != url]
 
     async def take(self, drop_id: int) -> DropActor:
         """This node's actor for the drop, taking the lease if it is free; `HeldElsewhere`
@@ -267,7 +274,15 @@ class ClusterRegistry(Registry):
         await self._hand_back()
 
     async def _live_nodes(self, now: int) -> list[Node]:
-        return [n for n in await self._store.nodes() if n.seen_at >= now - self.lease_ms]
+        live = []
+        for node in await self._store.nodes():
+            if node.seen_at < now - self.lease_ms:
+                continue
+            if node.seen_at <= self._suspects.get(node.url, -1):
+                continue  # not heard from since a forward to it failed
+            self._suspects.pop(node.url, None)
+            live.append(node)
+        return live
 
     async def _renew(self, now: int) -> None:
         held = {
