@@ -31,10 +31,13 @@ import orjson
 from loadtest import client, report
 from loadtest.nodes import REDIS_URL, delete_prefix, node_server, redis_prefix
 from loadtest.servers import Database, ServerProcess, raise_nofile, workdir
+from loadtest.stats import Summary
 from loadtest.users import insert_users, mint, sql
 from loadtest.workersload import wait_owned
 
 STOCK = 1_000_000
+PER_USER = 1000
+"""The API's largest perUserLimit: 500 users then have room for 500,000 holds."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -171,7 +174,7 @@ async def run(args: argparse.Namespace) -> int:
                 nodes["a"].url,
                 mint(people.admin, "admin"),
                 stock=STOCK,
-                per_user_limit=STOCK,
+                per_user_limit=PER_USER,
                 name="failover",
             )
             drop_id = int(drop["id"])
@@ -211,6 +214,7 @@ async def run(args: argparse.Namespace) -> int:
     limit = args.lease_ms / 1000 + 2
     odd = [a for a in burst.answers if a.status not in (201, 503, 0)]
     lost = [a for a in burst.answers if a.status == 0]
+    refused = Summary.of(a.done - a.sent for a in after if a.status == 503)
     lines = [
         f"  two nodes (MariaDB, Redis), LEASE_TTL {args.lease_ms} ms; {args.connections} "
         f"connections, half on each node, on one drop of {STOCK:,}; the owner ({owner}, epoch "
@@ -219,7 +223,9 @@ async def run(args: argparse.Namespace) -> int:
         f"  before the kill: {len(before):,} answers ({statuses(before)})",
         f"  after the kill: {len(after):,} answers ({statuses(after)})",
         f"  connections lost with the killed node (status 0): {len(lost)}",
-        f"  last 201 before the kill answered {(killed_at - last_before) * 1e3:.0f} ms before it",
+        f"  the last 201 for a request sent before the kill came "
+        f"{(last_before - killed_at) * 1e3:+.0f} ms from the kill",
+        report.summary_line("503s after the kill (latency)", refused),
         f"  time from the kill to the survivor's first 201: {took:.2f} s "
         f"(LEASE_TTL {args.lease_ms / 1000:g} s)",
         f"  lease now: {new_owner} at epoch {epoch_after}",
