@@ -9,7 +9,7 @@ single node (no REDIS_URL) uses none of them and runs exactly as before.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
@@ -18,11 +18,13 @@ from sneakerd.actors.drop_actor import ActorObserver
 from sneakerd.clock import Clock
 from sneakerd.cluster import peers
 from sneakerd.cluster.bus import RedisBus
+from sneakerd.cluster.committed import CommittedDrops
 from sneakerd.cluster.limits import RedisRateLimiter
 from sneakerd.cluster.ownership import ClusterRegistry
 from sneakerd.config import Settings
 from sneakerd.domain.book import Reply
 from sneakerd.domain.commands import Command
+from sneakerd.domain.events import DropEvent
 from sneakerd.store import Store
 from sneakerd.web.hub import Hub
 
@@ -73,12 +75,22 @@ class ClusterNode:
     async def open(self, store: Store, hub: Hub, observer: ActorObserver) -> ClusterRegistry:
         """Connect to the peers and the bus, and make the registry (started by the caller)."""
         await self.peers.start()
+        committed = CommittedDrops(store)
+
+        def deliver(events: Sequence[DropEvent]) -> None:
+            committed.observe(events)
+            hub.publish(events)
+
+        def resync(drop_id: int) -> None:
+            committed.forget(drop_id)
+            hub.resync(drop_id)
+
         self.bus = RedisBus(
             self._redis_url,
             self.settings.redis_prefix,
             self.settings.node_id,
-            deliver=hub.publish,
-            resync=hub.resync,
+            deliver=deliver,
+            resync=resync,
         )
         self.bus.start()
         await self.bus.wait_subscribed()
@@ -92,6 +104,7 @@ class ClusterNode:
             lease_ms=self.settings.lease_ttl_ms,
             forwarder=self,
             observer=observer,
+            committed=committed,
         )
         return self.registry
 

@@ -26,6 +26,7 @@ from sneakerd.actors.drop_actor import ActorObserver, DropActor
 from sneakerd.actors.registry import DropHandle, Registry
 from sneakerd.actors.sink import EventSink
 from sneakerd.clock import Clock
+from sneakerd.cluster.committed import CommittedDrops
 from sneakerd.cluster.placement import preferred
 from sneakerd.domain.book import Reply
 from sneakerd.domain.commands import Command
@@ -63,19 +64,27 @@ class RemoteDrop:
     """A drop owned by another node: commands go there; nothing is decided here."""
 
     def __init__(
-        self, drop_id: int, url: str, forwarder: Forwarder, forget: Callable[[int], None]
+        self,
+        drop_id: int,
+        url: str,
+        forwarder: Forwarder,
+        forget: Callable[[int], None],
+        refusal: Callable[[int], Rejection | None] = lambda _drop_id: None,
     ) -> None:
         self.drop_id = drop_id
         self.url = url
         self._forwarder = forwarder
         self._forget = forget
+        self._refusal = refusal
 
     @property
     def state(self) -> DropState | None:
         return None
 
     def refusal(self, user_id: int) -> Rejection | None:
-        return None
+        """What the drop's last committed state (as the owner published it) refuses to
+        everyone; a refusal that depends on the user is the owner's to decide."""
+        return self._refusal(self.drop_id)
 
     async def ask(self, command: Command) -> Reply:
         try:
@@ -125,6 +134,7 @@ class ClusterRegistry(Registry):
         lease_ms: int,
         forwarder: Forwarder,
         observer: ActorObserver | None = None,
+        committed: CommittedDrops | None = None,
     ) -> None:
         super().__init__(store=store, sink=sink, clock=clock, hold_ms=hold_ms, observer=observer)
         self.node_id = node_id
@@ -136,6 +146,7 @@ class ClusterRegistry(Registry):
         self._taking: dict[int, asyncio.Future[DropActor]] = {}
         self._task: asyncio.Task[None] | None = None
         self.cluster_stats = ClusterStatistics()
+        self.committed = committed or CommittedDrops(store)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -175,7 +186,11 @@ class ClusterRegistry(Registry):
                 if url is None:
                     raise
         self.cluster_stats.forwards += 1
-        return RemoteDrop(drop_id, url, self._forwarder, self._forget_owner)
+        await self.committed.load(drop_id)
+        return RemoteDrop(drop_id, url, self._forwarder, self._forget_owner, self._refusal)
+
+    def _refusal(self, drop_id: int) -> Rejection | None:
+        return self.committed.refusal(drop_id, self._clock.now_ms())
 
     def _forget_owner(self, drop_id: int) -> None:
         self._owners.pop(drop_id, None)

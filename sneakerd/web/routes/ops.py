@@ -10,7 +10,7 @@ from sneakerd.web.apidoc import docs, response_schema
 from sneakerd.web.jsonio import json_response
 from sneakerd.web.problems import ApiError, respond
 from sneakerd.web.routes.common import errors_doc
-from sneakerd.web.schemas import HealthOut
+from sneakerd.web.schemas import HealthOut, ReadyOut
 
 
 @docs(tags=["ops"], summary="Liveness: the process serves (says nothing of the database)")
@@ -24,7 +24,7 @@ async def healthz(request: web.Request) -> web.Response:
     summary="Readiness: the database answers and every live drop's actor has recovered",
     responses=errors_doc(),
 )
-@response_schema(HealthOut, 200)
+@response_schema(ReadyOut, 200)
 async def readyz(request: web.Request) -> web.Response:
     app = request.app
     try:
@@ -33,7 +33,7 @@ async def readyz(request: web.Request) -> web.Response:
         return _not_ready("the database does not answer")
     if not app[keys.REGISTRY].recovered:
         return _not_ready("drop actors are still recovering")
-    return json_response({"status": "ready"})
+    return json_response({"status": "ready", "node": app[keys.SETTINGS].node_id})
 
 
 def _not_ready(why: str) -> web.Response:

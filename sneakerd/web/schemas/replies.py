@@ -186,6 +186,14 @@ class ErrorOut(Schema):
     error = fields.Nested(ErrorBody, required=True)
 
 
+class ReadyOut(Schema):
+    status = fields.String(required=True, metadata={"example": "ready"})
+    node = fields.String(
+        required=True,
+        metadata={"example": "3f9c0a5e8d2b", "description": "The id of the node that answered"},
+    )
+
+
 class HealthOut(Schema):
     status = fields.String(required=True, metadata={"example": "ok"})
     node = fields.String(
