@@ -6,8 +6,9 @@ forwards its requests to the owner); at `--kill-after` s the owner gets SIGKILL,
 connection that was on it moves to the survivor. The burst goes on until the survivor has
 served for `--after` s (or `--max-seconds` pass). Reported: the time from the kill to the
 first 201 the survivor served for a request sent after the kill (it has to wait for the dead
-owner's lease, LEASE_TTL, to run out), the statuses before and after, and the answers lost
-with the killed node's connections.
+owner's lease, LEASE_TTL, to run out), the time until the lease row names the survivor
+(polled every 50 ms: the server's side of the same move), the statuses before and after, and
+the answers lost with the killed node's connections.
 
 Checks: the survivor served within LEASE_TTL + 2 s and holds the lease at a higher epoch;
 every 201 any client got is an active hold of the drop in the database with the deadline the
@@ -96,6 +97,8 @@ class Burst:
         self.answers: list[Answer] = []
         self.killed_at: float | None = None
         self.served_at: float | None = None
+        self.moved_at: float | None = None
+        """When the lease row first named another owner (polled every 50 ms after the kill)."""
         self.stop_at = time.monotonic() + args.max_seconds
 
     def done(self) -> bool:
@@ -141,12 +144,19 @@ class Burst:
         finally:
             conn.close()
 
-    async def killer(self, victim: ServerProcess) -> None:
+    async def killer(self, victim: ServerProcess, db: Database, drop_id: int, dead: str) -> None:
         await asyncio.sleep(self.args.kill_after)
         assert victim.proc is not None
         os.kill(victim.pid, signal.SIGKILL)
         self.killed_at = time.monotonic()
-        await asyncio.get_running_loop().run_in_executor(None, victim.proc.wait)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, victim.proc.wait)
+        while not self.done():
+            owner, _ = await loop.run_in_executor(None, owner_of, db, drop_id)
+            if owner not in ("", dead):
+                self.moved_at = time.monotonic()
+                return
+            await asyncio.sleep(0.05)
 
 
 def statuses(answers: list[Answer]) -> str:
@@ -185,7 +195,7 @@ async def run(args: argparse.Namespace) -> int:
             started = time.monotonic()
             await asyncio.gather(
                 *(burst.shopper(s) for s in range(args.connections)),
-                burst.killer(nodes[owner]),
+                burst.killer(nodes[owner], db, drop_id, owner),
             )
             elapsed = time.monotonic() - started
             new_owner, epoch_after = owner_of(db, drop_id)
@@ -228,7 +238,13 @@ async def run(args: argparse.Namespace) -> int:
         report.summary_line("503s after the kill (latency)", refused),
         f"  time from the kill to the survivor's first 201: {took:.2f} s "
         f"(LEASE_TTL {args.lease_ms / 1000:g} s)",
-        f"  lease now: {new_owner} at epoch {epoch_after}",
+        "  the lease row named the survivor "
+        + (
+            f"{burst.moved_at - killed_at:.2f} s after the kill"
+            if burst.moved_at is not None
+            else "never during the burst"
+        )
+        + f"; lease now: {new_owner} at epoch {epoch_after}",
         "",
         report.check(took <= limit, f"the survivor served within LEASE_TTL + 2 s: {took:.2f} s"),
         report.check(
