@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from sneakerd import errors
@@ -80,6 +81,18 @@ class Registry:
 
     async def get(self, drop_id: int) -> DropHandle:
         """The running actor of `drop_id`; raises `NotFound` for an unknown or deleted drop."""
+        return await self._started(drop_id, self._start)
+
+    async def _start(self, drop_id: int) -> DropActor:
+        actor = self._make(drop_id)
+        await actor.start()
+        return actor
+
+    async def _started(
+        self, drop_id: int, start: Callable[[int], Awaitable[DropActor]]
+    ) -> DropActor:
+        """The drop's running actor, started by `start` at most once however many callers
+        ask at the same moment (the others wait for the one start and share its outcome)."""
         actor = self._actors.get(drop_id)
         if actor is not None and actor.running:
             return actor
@@ -91,8 +104,7 @@ class Registry:
         future: asyncio.Future[DropActor] = asyncio.get_running_loop().create_future()
         self._starting[drop_id] = future
         try:
-            actor = self._make(drop_id)
-            await actor.start()
+            actor = await start(drop_id)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters re-raise it themselves

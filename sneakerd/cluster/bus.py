@@ -28,81 +28,23 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from sneakerd.cluster.wire import WireError, decode_events, encode_events
 from sneakerd.domain.events import (
-    DropDeleted,
     DropEvent,
-    DropUpdated,
-    Expired,
-    Purchased,
-    StockChanged,
 )
-from sneakerd.domain.model import Drop, DropInfo
 
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[Sequence[DropEvent]], None]
 Resync = Callable[[int], None]
-
-# -- the codec (the cluster's wire module will replace it) --------------------------------------
-
-_KINDS: dict[type[DropEvent], str] = {
-    StockChanged: "stock",
-    Expired: "expired",
-    Purchased: "purchased",
-    DropUpdated: "updated",
-    DropDeleted: "deleted",
-}
-
-
-def _default(value: object) -> str:
-    if isinstance(value, Decimal):
-        return str(value)  # a price keeps its exact digits
-    raise TypeError(f"cannot encode {type(value).__name__}")
-
-
-def _encode(events: Sequence[DropEvent]) -> bytes:
-    """One batch as a JSON array of `{"k": kind, "e": fields}`."""
-    return orjson.dumps([{"k": _KINDS[type(e)], "e": e} for e in events], default=_default)
-
-
-def _decode_drop(fields: dict[str, Any]) -> Drop:
-    info = dict(fields["info"])
-    info["price"] = Decimal(info["price"])
-    return Drop(**{**fields, "info": DropInfo(**info)})
-
-
-def _decode_one(item: dict[str, Any]) -> DropEvent:
-    kind, fields = item["k"], item["e"]
-    if kind == "stock":
-        return StockChanged(**fields)
-    if kind == "expired":
-        return Expired(**fields)
-    if kind == "purchased":
-        return Purchased(**fields)
-    if kind == "updated":
-        return DropUpdated(**{**fields, "drop": _decode_drop(fields["drop"])})
-    if kind == "deleted":
-        return DropDeleted(**fields)
-    raise ValueError(f"unknown event kind {kind!r}")
-
-
-def _decode(payload: bytes) -> list[DropEvent]:
-    """The events of one message; ValueError/TypeError/KeyError when it is not one."""
-    items = orjson.loads(payload)
-    if not isinstance(items, list):
-        raise ValueError("a message is a list of events")
-    return [_decode_one(item) for item in items]
-
 
 # -- the bus ------------------------------------------------------------------------------------
 
@@ -266,7 +208,7 @@ class RedisBus:
     async def _send(self, client: Redis, chunk: Sequence[Sequence[DropEvent]]) -> None:
         pipe = client.pipeline(transaction=False)
         for batch in chunk:
-            pipe.publish(self._channel, _encode(batch))
+            pipe.publish(self._channel, encode_events(batch))
         await pipe.execute()
 
     def _lost(self, count: int, why: str) -> None:
@@ -337,8 +279,8 @@ class RedisBus:
     def _on_message(self, payload: bytes) -> None:
         self._received += 1
         try:
-            events = _decode(payload)
-        except (ValueError, TypeError, KeyError) as exc:
+            events = decode_events(payload)
+        except WireError as exc:
             self._malformed += 1
             log.warning("events bus: dropped a malformed message: %s", exc)
             return

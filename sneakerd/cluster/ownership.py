@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -143,7 +143,6 @@ class ClusterRegistry(Registry):
         self._forwarder = forwarder
         self._live: list[Node] = []
         self._owners: dict[int, tuple[str, int]] = {}
-        self._taking: dict[int, asyncio.Future[DropActor]] = {}
         self._task: asyncio.Task[None] | None = None
         self.cluster_stats = ClusterStatistics()
         self.committed = committed or CommittedDrops(store)
@@ -196,28 +195,9 @@ class ClusterRegistry(Registry):
         self._owners.pop(drop_id, None)
 
     async def take(self, drop_id: int) -> DropActor:
-        """This node's actor for the drop, taking the lease if it is free; `Unavailable` while
-        another node holds it (the caller retries and reaches that node)."""
-        actor = self._actors.get(drop_id)
-        if actor is not None and actor.running:
-            return actor
-        if self._closed:
-            raise errors.ActorStopped("the server is shutting down")
-        pending = self._taking.get(drop_id)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[DropActor] = asyncio.get_running_loop().create_future()
-        self._taking[drop_id] = future
-        try:
-            actor = await self._take(drop_id)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()
-            raise
-        finally:
-            del self._taking[drop_id]
-        future.set_result(actor)
-        return actor
+        """This node's actor for the drop, taking the lease if it is free; `HeldElsewhere`
+        while another node holds it (the caller retries and reaches that node)."""
+        return await self._started(drop_id, self._take)
 
     async def _take(self, drop_id: int) -> DropActor:
         now = self._clock.now_ms()
@@ -236,7 +216,6 @@ class ClusterRegistry(Registry):
             with contextlib.suppress(errors.Unavailable):
                 await self._store.release_lease(drop_id, self.node_id, epoch)
             raise
-        self._actors[drop_id] = actor
         self._owners.pop(drop_id, None)
         return actor
 
@@ -343,16 +322,3 @@ class ClusterRegistry(Registry):
 
     def owned(self) -> list[int]:
         return sorted(d for d, a in self._actors.items() if a.running)
-
-
-Handler = Callable[[int, Command], Awaitable[Reply]]
-
-
-def forwarded_handler(registry: ClusterRegistry) -> Handler:
-    """What runs a command another node forwarded here: this node's actor, taking the lease."""
-
-    async def handle(drop_id: int, command: Command) -> Reply:
-        actor = await registry.take(drop_id)
-        return await actor.ask(command)
-
-    return handle

@@ -12,7 +12,8 @@ from typing import get_args
 import pytest
 import redis.asyncio as aredis
 
-from sneakerd.cluster.bus import RedisBus, _decode, _encode
+from sneakerd.cluster.bus import RedisBus
+from sneakerd.cluster.wire import decode_events, encode_events
 from sneakerd.domain.events import (
     DropDeleted,
     DropEvent,
@@ -93,7 +94,7 @@ def test_every_kind_of_event_crosses_the_wire_unchanged() -> None:
         DropDeleted(drop_id=7, seq=5),
     ]
     assert {type(e) for e in batch} == set(get_args(DropEvent))  # a new kind must be added here
-    assert _decode(_encode(batch)) == batch
+    assert decode_events(encode_events(batch)) == batch
 
 
 async def test_events_published_on_one_node_arrive_on_both_in_seq_order(
