@@ -9,7 +9,19 @@ import sys
 from collections.abc import Awaitable, Callable
 from types import ModuleType
 
-from loadtest import compare, hotdrop, multidrop, probes, sellout, soak, sustained, watchers
+from loadtest import (
+    clusterwatchers,
+    compare,
+    failover,
+    hotdrop,
+    multidrop,
+    probes,
+    sellout,
+    soak,
+    sustained,
+    watchers,
+    workersload,
+)
 
 SCENARIOS: dict[str, ModuleType] = {
     "watchers": watchers,
@@ -19,6 +31,9 @@ SCENARIOS: dict[str, ModuleType] = {
     "multidrop": multidrop,
     "soak": soak,
     "sustained": sustained,
+    "workers": workersload,
+    "failover": failover,
+    "cluster-watchers": clusterwatchers,
 }
 
 

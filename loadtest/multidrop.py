@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,8 +123,17 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def _round(
-    args: argparse.Namespace, server: ServerProcess, admin: str, tokens: list[str]
+    args: argparse.Namespace,
+    server: ServerProcess,
+    admin: str,
+    tokens: list[str],
+    *,
+    server_pids: dict[str, int] | None = None,
+    ready: Callable[[list[int]], Awaitable[None]] | None = None,
 ) -> Round:
+    """One round on `server`. `server_pids` names the processes whose CPU is the server's
+    (default: the one process); `ready(drop ids)` runs after the drops are made and before any
+    load (a cluster waits there until a node owns each drop)."""
     quiet_n = args.drops - 1
     per_phase = int(args.quiet_rate * quiet_n * args.duration)
     hot = await client.create_drop(server.url, admin, stock=args.hot_stock, name="hot")
@@ -131,6 +141,8 @@ async def _round(
         int((await client.create_drop(server.url, admin, stock=per_phase, name="q"))["id"])
         for _ in range(quiet_n)
     ]
+    if ready is not None:
+        await ready([int(hot["id"]), *quiet])
 
     def quiet_requests(offset: int) -> list[bytes]:
         # Request k goes to quiet drop k % quiet_n from user offset + k: no user twice on a
@@ -150,8 +162,8 @@ async def _round(
         for t in tokens
     ]
     rate = args.quiet_rate * quiet_n
-    pids = {
-        "server": server.pid,
+    pids: dict[str, int | None] = {
+        **(server_pids if server_pids is not None else {"server": server.pid}),
         "mariadb": probes.mariadb_pid() if args.store == "mysql" else None,
         "loadtest": os.getpid(),
     }
