@@ -36,7 +36,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from sneakerd.cluster.wire import WireError, decode_events, encode_events
+from sneakerd.cluster.wire import WireError
+from sneakerd.cluster.wire_events import decode_events, encode_events
 from sneakerd.domain.events import (
     DropEvent,
 )

@@ -30,284 +30,31 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import hashlib
-import hmac
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Literal, Protocol
 
 import aiohttp
 import orjson
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSMsgType
 
 from sneakerd import errors
 from sneakerd.clock import Clock, SystemClock
 from sneakerd.cluster import wire
+from sneakerd.cluster.peer_auth import (
+    MAX_FRAME_BYTES,
+    PEER_HEADER,
+    PEER_PATH,
+    peer_key,
+    sign,
+)
+from sneakerd.cluster.peer_server import PeerServer as PeerServer
+from sneakerd.cluster.peer_server import ServerStats as ServerStats
+from sneakerd.cluster.peer_server import add_routes as add_routes
 from sneakerd.domain.book import Reply
 from sneakerd.domain.commands import Command
-from sneakerd.web.problems import ApiError, respond
 
 log = logging.getLogger(__name__)
-
-PEER_PATH = "/internal/peer"
-PEER_HEADER = "Sneakerd-Peer"
-MAX_SKEW_MS = 30_000
-"""How far a peer's clock may be from ours: wide enough for real clocks, narrow enough that a
-header seen on the wire is soon worthless."""
-MAX_FRAME_BYTES = 64 * 1024 * 1024
-"""A frame carries a whole turn's asks (or replies): far above aiohttp's 4 MiB default, so a
-burst is never split, and still a bound on what one peer can make us buffer."""
-
-Handler = Callable[[int, Command], Awaitable[Reply]]
-"""Runs a forwarded command on this node's actor for the drop (the registry's local ask)."""
-
-
-# -- authentication --------------------------------------------------------------------------
-
-
-def peer_key(secret: str) -> bytes:
-    """The key peers sign with, derived from the shared secret for this one purpose."""
-    return hmac.new(secret.encode(), b"sneakerd-peer", hashlib.sha256).digest()
-
-
-def _mac(key: bytes, node_id: str, unix_ms: int) -> str:
-    return hmac.new(key, f"{node_id}.{unix_ms}".encode(), hashlib.sha256).hexdigest()
-
-
-def sign(key: bytes, node_id: str, unix_ms: int) -> str:
-    """The `Sneakerd-Peer` header value for `node_id` at `unix_ms`."""
-    return f"{node_id}.{unix_ms}.{_mac(key, node_id, unix_ms)}"
-
-
-def refusal(
-    key: bytes, header: str | None, now_ms: int, max_skew_ms: int = MAX_SKEW_MS
-) -> str | None:
-    """Why a `Sneakerd-Peer` header is refused, or None when it is good.
-
-    The node id may itself contain dots: the time and the MAC are the last two parts."""
-    if not header:
-        return f"Missing {PEER_HEADER} header"
-    parts = header.rsplit(".", 2)
-    if len(parts) != 3 or not parts[0] or not (parts[1].isascii() and parts[1].isdigit()):
-        return f"Malformed {PEER_HEADER} header"
-    node_id, stamp, mac = parts
-    expected = _mac(key, node_id, int(stamp))
-    if not hmac.compare_digest(expected.encode(), mac.encode()):
-        return f"Bad {PEER_HEADER} signature"
-    if abs(now_ms - int(stamp)) > max_skew_ms:
-        return f"Stale {PEER_HEADER} header: the clocks differ by more than {max_skew_ms} ms"
-    return None
-
-
-# -- the owner's side ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ServerStats:
-    """What the owner's side has seen (counters since start, `connections` open now)."""
-
-    connections: int = 0
-    accepted: int = 0
-    refused: int = 0
-    frames_in: int = 0
-    requests: int = 0
-    frames_out: int = 0
-    replies: int = 0
-
-
-class PeerServer:
-    """`GET /internal/peer`: runs the commands other nodes forward to this one."""
-
-    def __init__(
-        self,
-        handler: Handler,
-        secret: str,
-        node_id: str,
-        *,
-        clock: Clock | None = None,
-        max_skew_ms: int = MAX_SKEW_MS,
-        heartbeat_s: float | None = 5.0,
-    ) -> None:
-        self.node_id = node_id
-        self._handler = handler
-        self._key = peer_key(secret)
-        self._clock = clock or SystemClock()
-        self._max_skew_ms = max_skew_ms
-        self._heartbeat_s = heartbeat_s
-        self._sockets: set[web.WebSocketResponse] = set()
-        self._calls: set[asyncio.Future[Reply]] = set()
-        self._stats = ServerStats()
-        self._closing = False
-
-    def stats(self) -> ServerStats:
-        return replace(self._stats, connections=len(self._sockets))
-
-    def _count(self, **add: int) -> None:
-        s = self._stats
-        self._stats = replace(s, **{k: getattr(s, k) + v for k, v in add.items()})
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        why = refusal(
-            self._key, request.headers.get(PEER_HEADER), self._clock.now_ms(), self._max_skew_ms
-        )
-        if why is not None:
-            self._count(refused=1)
-            log.warning("peer connection from %s refused: %s", request.remote, why)
-            return respond(ApiError(403, "forbidden", why))
-        if self._closing:
-            return respond(ApiError(503, "unavailable", "This node is shutting down"))
-        ws = web.WebSocketResponse(
-            heartbeat=self._heartbeat_s, max_msg_size=MAX_FRAME_BYTES, compress=False
-        )
-        await ws.prepare(request)
-        self._count(accepted=1)
-        self._sockets.add(ws)
-        session = _ServerSession(self, ws)
-        try:
-            await session.run()
-        finally:
-            self._sockets.discard(ws)
-        return ws
-
-    def call(self, drop_id: int, command: Command) -> asyncio.Future[Reply]:
-        """Start one forwarded command; the server owns the future until it is done."""
-        future = asyncio.ensure_future(self._handler(drop_id, command))
-        self._calls.add(future)
-        future.add_done_callback(self._calls.discard)
-        return future
-
-    async def close(self, _app: web.Application | None = None) -> None:
-        """Close every peer connection and stop the commands still running (the callers
-        already hear "outcome unknown" when their connection goes)."""
-        self._closing = True
-        for ws in list(self._sockets):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"node shutting down")
-        calls = list(self._calls)
-        for call in calls:
-            call.cancel()
-        await asyncio.gather(*calls, return_exceptions=True)
-
-
-class _ServerSession:
-    """One peer connection on the owner: reads request frames, writes reply frames."""
-
-    def __init__(self, server: PeerServer, ws: web.WebSocketResponse) -> None:
-        self._server = server
-        self._ws = ws
-        self._outbox: list[dict[str, wire.Json]] = []
-        self._ready = asyncio.Event()
-
-    async def run(self) -> None:
-        writer = asyncio.create_task(self._write())
-        try:
-            async for msg in self._ws:
-                if msg.type is not WSMsgType.TEXT:
-                    await self._ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"text only")
-                    break
-                if not self._take(msg.data):
-                    await self._ws.close(code=WSCloseCode.PROTOCOL_ERROR, message=b"bad frame")
-                    break
-        finally:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
-
-    def _take(self, data: str) -> bool:
-        """Start every request of a frame; False for a frame that breaks the protocol."""
-        try:
-            frame = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            frame = None
-        if not isinstance(frame, list):
-            log.warning("peer frame is not a JSON list; closing the connection")
-            return False
-        self._server._count(frames_in=1, requests=len(frame))
-        for item in frame:
-            if not (
-                isinstance(item, dict)
-                and type(item.get("i")) is int
-                and type(item.get("d")) is int
-                and "c" in item
-            ):
-                log.warning("peer request without an id, a drop id or a command; closing")
-                return False
-            self._start(item["i"], item["d"], item["c"])
-        return True
-
-    def _start(self, i: int, drop_id: int, raw: wire.Json) -> None:
-        try:
-            command = wire.command_from_json(raw)
-        except wire.WireError as exc:
-            self._send({"i": i, "e": wire.error_to_json(wire.RemoteFailure(f"unreadable: {exc}"))})
-            return
-        try:
-            call = self._server.call(drop_id, command)
-        except Exception as exc:  # the handler refused at once (an actor already stopped, ...)
-            self._send({"i": i, "e": self._error(exc)})
-            return
-        call.add_done_callback(partial(self._done, i))
-
-    def _done(self, i: int, call: asyncio.Future[Reply]) -> None:
-        if call.cancelled():
-            self._send({"i": i, "e": wire.error_to_json(errors.ActorStopped("owner stopping"))})
-            return
-        exc = call.exception()
-        if exc is not None:
-            self._send({"i": i, "e": self._error(exc)})
-            return
-        try:
-            self._send({"i": i, "r": wire.reply_to_json(call.result())})
-        except wire.WireError as bad:
-            log.exception("a reply that cannot be sent to a peer")
-            self._send({"i": i, "e": wire.error_to_json(wire.RemoteFailure(str(bad)))})
-
-    @staticmethod
-    def _error(exc: BaseException) -> dict[str, wire.Json]:
-        body = wire.error_to_json(exc)
-        if body["kind"] == "failure":  # a bug here: log it where its traceback is
-            log.error("forwarded command failed", exc_info=exc)
-        return body
-
-    def _send(self, item: dict[str, wire.Json]) -> None:
-        """Queue one reply; the writer sends everything queued in a turn as one frame."""
-        self._outbox.append(item)
-        self._ready.set()
-
-    async def _write(self) -> None:
-        while True:
-            await self._ready.wait()
-            self._ready.clear()
-            items, self._outbox = self._outbox, []
-            if not items or self._ws.closed:
-                continue
-            try:
-                await self._ws.send_str(orjson.dumps(items).decode())
-            except (ConnectionError, RuntimeError) as exc:
-                log.info("peer connection lost while replying: %s", exc)
-                return
-            self._server._count(frames_out=1, replies=len(items))
-
-
-def add_routes(
-    app: web.Application,
-    handler: Handler,
-    secret: str,
-    node_id: str,
-    *,
-    clock: Clock | None = None,
-    max_skew_ms: int = MAX_SKEW_MS,
-    heartbeat_s: float | None = 5.0,
-) -> PeerServer:
-    """Serve `GET /internal/peer` on `app` and close its connections on shutdown; the server
-    returned is the one to read `stats()` from."""
-    server = PeerServer(
-        handler, secret, node_id, clock=clock, max_skew_ms=max_skew_ms, heartbeat_s=heartbeat_s
-    )
-    app.router.add_get(PEER_PATH, server.handle)
-    app.on_shutdown.append(server.close)
-    return server
 
 
 # -- the forwarding side ---------------------------------------------------------------------

@@ -12,7 +12,6 @@ nests them in its frames), and `encode_*` / `decode_*` are the same as bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any, assert_never
 
@@ -29,14 +28,6 @@ from sneakerd.domain.commands import (
     RequestKey,
     Reserve,
     UpdateDrop,
-)
-from sneakerd.domain.events import (
-    DropDeleted,
-    DropEvent,
-    DropUpdated,
-    Expired,
-    Purchased,
-    StockChanged,
 )
 from sneakerd.domain.model import (
     Drop,
@@ -64,7 +55,7 @@ class RemoteFailure(errors.SneakerdError):
 # -- reading, strictly -----------------------------------------------------------------------
 
 
-class _Obj:
+class Obj:
     """A JSON object being read: each getter checks the type it returns."""
 
     __slots__ = ("_data", "_what")
@@ -142,7 +133,7 @@ def _opt_decimal(amount: Decimal | None) -> str | None:
     return None if amount is None else _decimal(amount)
 
 
-def _loads(data: bytes | str) -> Json:
+def loads(data: bytes | str) -> Json:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -161,7 +152,7 @@ def _key_to_json(key: RequestKey | None) -> Json:
 def _key_from_json(value: Json) -> RequestKey | None:
     if value is None:
         return None
-    obj = _Obj(value, "request key")
+    obj = Obj(value, "request key")
     return RequestKey(obj.text("scope"), obj.text("key"), obj.text("fingerprint"))
 
 
@@ -203,7 +194,7 @@ def command_to_json(command: Command) -> dict[str, Json]:
 
 
 def command_from_json(value: Json) -> Command:
-    obj = _Obj(value, "command")
+    obj = Obj(value, "command")
     kind = obj.text("k")
     if kind == "reserve":
         return Reserve(obj.integer("user"), _key_from_json(obj.raw("key")))
@@ -248,7 +239,7 @@ def encode_command(command: Command) -> bytes:
 
 
 def decode_command(data: bytes | str) -> Command:
-    return command_from_json(_loads(data))
+    return command_from_json(loads(data))
 
 
 # -- replies ---------------------------------------------------------------------------------
@@ -269,7 +260,7 @@ def _info_to_json(info: DropInfo) -> dict[str, Json]:
 
 
 def _info_from_json(value: Json) -> DropInfo:
-    obj = _Obj(value, "drop info")
+    obj = Obj(value, "drop info")
     return DropInfo(
         name=obj.text("name"),
         price=obj.amount("price"),
@@ -299,7 +290,7 @@ def drop_to_json(drop: Drop) -> dict[str, Json]:
 
 
 def drop_from_json(value: Json) -> Drop:
-    obj = _Obj(value, "drop")
+    obj = Obj(value, "drop")
     return Drop(
         id=obj.integer("id"),
         info=_info_from_json(obj.raw("info")),
@@ -368,7 +359,7 @@ def reply_to_json(reply: Reply) -> Json:
 def reply_from_json(value: Json) -> Reply:
     if value is None:
         return None
-    obj = _Obj(value, "reply")
+    obj = Obj(value, "reply")
     kind = obj.text("t")
     if kind == "reservation":
         status = obj.text("status")
@@ -406,7 +397,7 @@ def encode_reply(reply: Reply) -> bytes:
 
 
 def decode_reply(data: bytes | str) -> Reply:
-    return reply_from_json(_loads(data))
+    return reply_from_json(loads(data))
 
 
 # -- errors raised by the owner's ask --------------------------------------------------------
@@ -434,7 +425,7 @@ def error_to_json(exc: BaseException) -> dict[str, Json]:
 
 def error_from_json(value: Json) -> Exception:
     """The exception to raise on the caller: the same class, code, message (and field)."""
-    obj = _Obj(value, "error")
+    obj = Obj(value, "error")
     kind = obj.text("kind")
     message = obj.text("message")
     if kind == "domain":
@@ -456,76 +447,4 @@ def encode_error(exc: BaseException) -> bytes:
 
 
 def decode_error(data: bytes | str) -> Exception:
-    return error_from_json(_loads(data))
-
-
-# -- events ----------------------------------------------------------------------------------
-
-
-def event_to_json(event: DropEvent) -> dict[str, Json]:
-    match event:
-        case StockChanged():
-            return {
-                "t": "stock",
-                "drop_id": event.drop_id,
-                "seq": event.seq,
-                "stock": event.stock,
-                "reserved": event.reserved,
-                "sold": event.sold,
-            }
-        case Expired():
-            return {
-                "t": "expired",
-                "drop_id": event.drop_id,
-                "seq": event.seq,
-                "reservation_id": event.reservation_id,
-            }
-        case Purchased():
-            return {
-                "t": "purchased",
-                "drop_id": event.drop_id,
-                "seq": event.seq,
-                "purchase_id": event.purchase_id,
-                "purchaser": event.purchaser,
-            }
-        case DropUpdated():
-            return {
-                "t": "drop_updated",
-                "drop_id": event.drop_id,
-                "seq": event.seq,
-                "drop": drop_to_json(event.drop),
-            }
-        case DropDeleted():
-            return {"t": "drop_deleted", "drop_id": event.drop_id, "seq": event.seq}
-        case _:
-            assert_never(event)
-
-
-def event_from_json(value: Json) -> DropEvent:
-    obj = _Obj(value, "event")
-    kind = obj.text("t")
-    drop_id, seq = obj.integer("drop_id"), obj.integer("seq")
-    if kind == "stock":
-        stock, reserved = obj.integer("stock"), obj.integer("reserved")
-        return StockChanged(drop_id, seq, stock, reserved, obj.integer("sold"))
-    if kind == "expired":
-        return Expired(drop_id, seq, obj.integer("reservation_id"))
-    if kind == "purchased":
-        return Purchased(drop_id, seq, obj.integer("purchase_id"), obj.text("purchaser"))
-    if kind == "drop_updated":
-        return DropUpdated(drop_id, seq, drop_from_json(obj.raw("drop")))
-    if kind == "drop_deleted":
-        return DropDeleted(drop_id, seq)
-    raise WireError(f"event: unknown kind {kind!r}")
-
-
-def encode_events(events: Iterable[DropEvent]) -> bytes:
-    """A committed batch's events as one message, in their order."""
-    return orjson.dumps([event_to_json(event) for event in events])
-
-
-def decode_events(data: bytes | str) -> list[DropEvent]:
-    value = _loads(data)
-    if not isinstance(value, list):
-        raise WireError("events: expected a list")
-    return [event_from_json(item) for item in value]
+    return error_from_json(loads(data))

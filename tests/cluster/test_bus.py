@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aredis
 
 from sneakerd.cluster.bus import RedisBus
-from sneakerd.cluster.wire import decode_events, encode_events
+from sneakerd.cluster.wire_events import decode_events, encode_events
 from sneakerd.domain.events import (
     DropDeleted,
     DropEvent,

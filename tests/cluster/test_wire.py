@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sneakerd import errors
-from sneakerd.cluster import wire
+from sneakerd.cluster import wire, wire_events
 from sneakerd.domain.commands import (
     Cancel,
     Command,
@@ -133,7 +133,7 @@ def test_every_reply_round_trips(reply: object) -> None:
 @settings(max_examples=300)
 @given(st.lists(events, max_size=8))
 def test_every_event_batch_round_trips_in_order(batch: list[DropEvent]) -> None:
-    decoded = wire.decode_events(wire.encode_events(batch))
+    decoded = wire_events.decode_events(wire_events.encode_events(batch))
     assert decoded == batch
     assert repr(decoded) == repr(batch)
 
@@ -244,9 +244,9 @@ def test_a_malformed_error_is_a_wire_error(data: bytes) -> None:
 
 def test_malformed_events_are_a_wire_error() -> None:
     with pytest.raises(wire.WireError):
-        wire.decode_events(b'{"t": "stock"}')
+        wire_events.decode_events(b'{"t": "stock"}')
     with pytest.raises(wire.WireError):
-        wire.decode_events(b'[{"t": "stock", "drop_id": 1, "seq": 2}]')
+        wire_events.decode_events(b'[{"t": "stock", "drop_id": 1, "seq": 2}]')
 
 
 @settings(max_examples=400)
@@ -258,7 +258,7 @@ def test_any_json_decodes_to_a_value_or_a_wire_error(value: object) -> None:
         wire.command_from_json,
         wire.reply_from_json,
         wire.error_from_json,
-        wire.event_from_json,
+        wire_events.event_from_json,
     ):
         with contextlib.suppress(wire.WireError):
             read(value)
