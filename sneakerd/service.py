@@ -17,7 +17,7 @@ from types import NoneType
 from typing import TypeVar
 
 from sneakerd import errors
-from sneakerd.actors.registry import Registry
+from sneakerd.actors.registry import DropHandle, Registry
 from sneakerd.clock import Clock
 from sneakerd.domain.book import Reply
 from sneakerd.domain.commands import (
@@ -71,30 +71,48 @@ class DropService:
         actor = await self.registry.get(drop_id)
         return await actor.ask(command)
 
-    async def reserve_refusal(self, user_id: int, drop_id: int) -> errors.DomainError | None:
-        """The refusal of a reserve that the drop's committed state already shows (sold out,
-        limit reached, not live; or no such drop), read without queueing: it is true as of
-        this moment, and in a burst nearly every request is one. None when only the actor can
-        decide (`DropActor.refusal` says when)."""
+    async def reserve_refusal(
+        self, user_id: int, drop_id: int
+    ) -> tuple[DropHandle | None, errors.DomainError | None]:
+        """The drop's handle, and the refusal of a reserve that its committed state already
+        shows (sold out, limit reached, not live; or no such drop), read without queueing: it
+        is true as of this moment, and in a burst nearly every request is one. The refusal is
+        None when only the actor can decide (`DropActor.refusal` says when); the caller then
+        passes the handle on to `reserve`, so a reserve looks its drop up once."""
         try:
             actor = await self.registry.get(drop_id)
         except errors.NotFound as exc:
-            return exc
+            return None, exc
         refused = actor.refusal(user_id)
         if refused is None:
-            return None
+            return actor, None
         # A fairness point: this answer needs no I/O, so without a yield a crowd hammering a
         # sold-out drop keeps the loop's turns long for everyone else (the measurements are in
         # loadtest/README.md).
         await asyncio.sleep(0)
-        return _error(refused)
+        return actor, _error(refused)
 
     async def reserve(
-        self, user_id: int, drop_id: int, key: RequestKey | None = None
+        self,
+        user_id: int,
+        drop_id: int,
+        key: RequestKey | None = None,
+        *,
+        handle: DropHandle | None = None,
     ) -> ReservationRecord:
         """Hold one unit, as the drop's actor decides (a success is recorded under `key` in
-        the commit that made it). Callers that can answer early ask `reserve_refusal` first."""
-        return _expect(await self._ask(drop_id, Reserve(user_id, key)), ReservationRecord)
+        the commit that made it). Callers that can answer early ask `reserve_refusal` first,
+        and pass the `handle` it found."""
+        command = Reserve(user_id, key)
+        if handle is None:
+            return _expect(await self._ask(drop_id, command), ReservationRecord)
+        try:
+            reply = await handle.ask(command)
+        except errors.ActorStopped:
+            # It stopped since it was found (its drop was deleted): ask the registry again,
+            # which says what is true now.
+            reply = await self._ask(drop_id, command)
+        return _expect(reply, ReservationRecord)
 
     async def _owned(self, user_id: int, reservation_id: int) -> ReservationRecord:
         record = await self.store.get_reservation(reservation_id)

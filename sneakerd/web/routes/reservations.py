@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from sneakerd import errors
+from sneakerd.actors.registry import DropHandle
 from sneakerd.domain.commands import RequestKey
 from sneakerd.domain.model import ReservationStatus
 from sneakerd.views import reservation_view
@@ -59,11 +60,17 @@ async def reserve(request: web.Request) -> web.Response:
     app = request.app
     service = app[keys.SERVICE]
 
+    found: list[DropHandle] = []  # the drop's handle, looked up once per reserve
+
     async def refusal(user_id: int, data: dict[str, Any]) -> errors.DomainError | None:
-        return await service.reserve_refusal(user_id, data["drop_id"])
+        handle, refused = await service.reserve_refusal(user_id, data["drop_id"])
+        if handle is not None:
+            found.append(handle)
+        return refused
 
     async def act(who: Customer, data: dict[str, Any], key: RequestKey | None) -> Answer:
-        hold = await service.reserve(who.user_id, data["drop_id"], key)
+        handle = found[0] if found else None
+        hold = await service.reserve(who.user_id, data["drop_id"], key, handle=handle)
         return Answer(201, {"reservation": reservation_view(hold)}, recorded=key is not None)
 
     async def rebuild(reservation_id: int) -> dict[str, Any] | None:
