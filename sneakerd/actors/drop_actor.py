@@ -216,7 +216,7 @@ class DropActor:
         self.last_active_ms = self._clock.now_ms()
         self.stats.last_batch_size = len(batch)
         self.stats.max_batch_size = max(self.stats.max_batch_size, len(batch))
-        return [cast(Request, e) for e in batch if not isinstance(e.message, _Tick)]
+        return cast(list[Request], [e for e in batch if not isinstance(e.message, _Tick)])
 
     def lose(self) -> None:
         """The lease is gone (found by the registry's renewal): answer nothing more, stop."""
