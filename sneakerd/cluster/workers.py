@@ -264,8 +264,15 @@ def follow_supervisor(environ: Mapping[str, str] | None = None) -> None:
 
 def announce(settings: Settings) -> None:
     """The worker's first line: which worker and node this process is."""
-    print(
+    say(
         f"sneakerd worker {settings.worker_index}: node {settings.node_id} pid {os.getpid()} "
-        f"peer {settings.node_url}",
-        flush=True,
+        f"peer {settings.node_url}"
     )
+
+
+def say(line: str) -> None:
+    """One line on standard output in ONE write: the workers share their supervisor's output,
+    and `print` writes the text and its newline separately, so two workers' lines could
+    interleave mid-line (a pipe keeps a write of up to 4 KiB whole)."""
+    sys.stdout.flush()
+    os.write(sys.stdout.fileno(), (line + "\n").encode())

@@ -22,6 +22,7 @@ from sneakerd.actors.registry import Registry
 from sneakerd.clock import Clock, SystemClock
 from sneakerd.cluster.node import ClusterNode
 from sneakerd.cluster.ownership import ClusterRegistry
+from sneakerd.cluster.workers import say
 from sneakerd.config import Settings
 from sneakerd.passwords import decoy_hash
 from sneakerd.service import DropService
@@ -232,16 +233,13 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         _settle_garbage_collector()
         for address in runner.addresses:
             host, port = address[0], address[1]
-            print(
-                f"sneakerd listening on http://{host}:{port} (store: {_store_name(settings)})",
-                flush=True,
-            )
+            say(f"sneakerd listening on http://{host}:{port} (store: {_store_name(settings)})")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        print("sneakerd: shutting down", flush=True)
+        say("sneakerd: shutting down")
     finally:
         await runner.cleanup()
 
