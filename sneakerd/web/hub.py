@@ -9,7 +9,7 @@ fan-out cost does not grow with reservations x subscribers.
 
 A flush writes to one socket after another (one `send` each, the bulk of its cost), and to
 10,000 subscribers that is tens of milliseconds. A drop with more than `thread_above`
-subscribers is therefore written by the fan-out thread (`web/fanout.py`), whose sends run
+subscribers is therefore written by the fan-out thread (`web/send_thread.py`), whose sends run
 without the GIL, beside the loop; the others are written in the loop in slices of
 `slice_seconds`, handing the loop back between them, so HTTP requests interleave with the
 fan-out instead of waiting for it. Frames are built before anything is written and flushes
@@ -43,7 +43,7 @@ from sneakerd.domain.events import (
     StockChanged,
 )
 from sneakerd.domain.model import Drop
-from sneakerd.web.fanout import FanOutThread
+from sneakerd.web.send_thread import FanOutThread
 from sneakerd.web.subscriber import Frame, Subscriber
 
 log = logging.getLogger(__name__)

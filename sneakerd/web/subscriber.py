@@ -1,8 +1,8 @@
 """One WebSocket watcher's place in the hub, and how bytes reach its socket.
 
 Split from the hub because two threads touch it: the loop (the hub's in-loop flush, the
-subscriber's writer and reader) and the fan-out thread (`web/fanout.py`), and the rules that keep
-them from ever writing to one socket at once, or out of order, belong in one place.
+subscriber's writer and reader) and the fan-out thread (`web/send_thread.py`), and the rules
+that keep them from ever writing to one socket at once, or out of order, belong in one place.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class Subscriber:
 
     A subscriber that keeps up is written to directly, with bytes framed once for all of a
     drop's watchers (one write per watcher per flush, no task switch): from the flush in the
-    loop, or from the fan-out thread for a drop with many watchers (`web/fanout.py`). One that
+    loop, or from the fan-out thread for a drop with many watchers (`web/send_thread.py`). One that
     has a backlog, a resync pending, or a full socket goes through its outbox and its own writer
     task instead, which waits for the socket (and gives up on a stuck one).
 
