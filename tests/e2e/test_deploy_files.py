@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,11 @@ def test_the_image_health_check_command_runs() -> None:
     text = (REPO / "Dockerfile").read_text()
     command = text.split('CMD ["python", "-c", "', 1)[1].split('"]', 1)[0]
     compile(command, "HEALTHCHECK", "exec")
+
+
+def test_the_readme_states_the_python_it_needs_and_starts_with_the_demo() -> None:
+    needs = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
+    readme = (REPO / "README.md").read_text()
+    assert needs == ">=3.11" and "Python 3.11 or newer" in readme and needs in readme
+    first = readme.split("```sh\n", 1)[1].split("```", 1)[0]
+    assert first.strip().endswith("sneakerd serve --demo"), first
