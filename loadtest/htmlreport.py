@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from loadtest.record import Recorder
@@ -62,95 +63,125 @@ def _text(x: float, y: float, text: str, kind: str, anchor: str) -> str:
     )
 
 
+PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+
+@dataclass(frozen=True, slots=True)
+class Axes:
+    """The ranges of one chart and how a value maps to a pixel."""
+
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+    log: bool
+
+    @classmethod
+    def fit(cls, points: Sequence[tuple[float, float]]) -> Axes:
+        """Ranges that hold every point; a log y axis when the values span more than 100 x."""
+        xs = [x for x, _ in points]
+        ys = [y for _, y in points]
+        x0, x1 = min(xs), max(xs)
+        x1 = x1 if x1 > x0 else x0 + 1
+        low, high = min(ys), max(ys)
+        if low > 0 and high / low > 100:
+            y0 = 10 ** math.floor(math.log10(low))
+            y1 = 10 ** math.ceil(math.log10(high))
+            return cls(x0, x1, y0, y1 if y1 > y0 else y0 * 10, True)
+        return cls(x0, x1, 0.0, high * 1.08 if high > 0 else 1.0, False)
+
+    def sx(self, x: float) -> float:
+        return LEFT + (x - self.x0) / (self.x1 - self.x0) * PLOT_W
+
+    def sy(self, y: float) -> float:
+        if self.log:
+            low, high = math.log10(self.y0), math.log10(self.y1)
+            frac = (math.log10(max(y, self.y0)) - low) / (high - low)
+        else:
+            frac = (y - self.y0) / (self.y1 - self.y0)
+        return TOP + PLOT_H - frac * PLOT_H
+
+    def y_ticks(self) -> list[float]:
+        if self.log:
+            first, last = round(math.log10(self.y0)), round(math.log10(self.y1))
+            return [10.0**e for e in range(first, last + 1)]
+        step = nice_step(self.y1 - self.y0)
+        return [step * i for i in range(int(self.y1 / step) + 1)]
+
+    def x_ticks(self) -> list[float]:
+        step = nice_step(self.x1 - self.x0, 8)
+        first = math.ceil(self.x0 / step)
+        return [n * step for n in range(first, int(self.x1 / step + 1e-9) + 1)]
+
+
 def line_chart(title: str, series: Sequence[Series], x_label: str, y_label: str) -> str:
-    """One SVG line chart; a log y axis when the values span more than 100 x."""
+    """One SVG line chart of `series` (points with a NaN value are left out)."""
     points = [p for _, pts, _, _ in series for p in pts if math.isfinite(p[1])]
     if not points:
         return f'<p class="empty">{html.escape(title)}: no samples</p>'
-    xs = [x for x, _ in points]
-    ys = [y for _, y in points]
-    x0, x1 = min(xs), max(xs)
-    if x1 <= x0:
-        x1 = x0 + 1
-    positive = [y for y in ys if y > 0]
-    log = bool(positive) and min(ys) > 0 and max(positive) / min(positive) > 100
-    if log:
-        y0 = 10 ** math.floor(math.log10(min(positive)))
-        y1 = 10 ** math.ceil(math.log10(max(positive)))
-        if y1 <= y0:
-            y1 = y0 * 10
-    else:
-        y0, y1 = 0.0, max(ys) * 1.08 if max(ys) > 0 else 1.0
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-
-    def sx(x: float) -> float:
-        return LEFT + (x - x0) / (x1 - x0) * plot_w
-
-    def sy(y: float) -> float:
-        if log:
-            y = max(y, y0)
-            frac = (math.log10(y) - math.log10(y0)) / (math.log10(y1) - math.log10(y0))
-        else:
-            frac = (y - y0) / (y1 - y0)
-        return TOP + plot_h - frac * plot_h
-
+    axes = Axes.fit(points)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{WIDTH}" '
         f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{html.escape(title)}">',
         f'<text x="{LEFT}" y="20" class="title">{html.escape(title)}</text>',
-        f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" class="frame"/>',
+        f'<rect x="{LEFT}" y="{TOP}" width="{PLOT_W}" height="{PLOT_H}" class="frame"/>',
+        *_frame(axes, x_label, y_label),
+        *_lines(axes, series),
+        "</svg>",
     ]
-    if log:
-        ticks = [10.0**e for e in range(round(math.log10(y0)), round(math.log10(y1)) + 1)]
-    else:
-        step = nice_step(y1 - y0)
-        ticks = [step * i for i in range(int(y1 / step) + 1)]
-    for t in ticks:
-        y = sy(t)
-        out.append(_grid(LEFT, LEFT + plot_w, y, y))
-        out.append(_text(LEFT - 6, y + 4, _fmt(t), "tick", "end"))
-    step = nice_step(x1 - x0, 8)
-    t = math.ceil(x0 / step) * step
-    while t <= x1 + 1e-9:
-        x = sx(t)
-        out.append(_grid(x, x, TOP, TOP + plot_h))
-        out.append(_text(x, TOP + plot_h + 16, _fmt(t), "tick", "middle"))
-        t += step
+    return "\n".join(out)
+
+
+def _frame(axes: Axes, x_label: str, y_label: str) -> list[str]:
+    """The grid, the ticks and the axis labels."""
+    out: list[str] = []
+    for t in axes.y_ticks():
+        y = axes.sy(t)
+        out += [_grid(LEFT, LEFT + PLOT_W, y, y), _text(LEFT - 6, y + 4, _fmt(t), "tick", "end")]
+    for t in axes.x_ticks():
+        x = axes.sx(t)
+        out += [
+            _grid(x, x, TOP, TOP + PLOT_H),
+            _text(x, TOP + PLOT_H + 16, _fmt(t), "tick", "middle"),
+        ]
+    out.append(_text(LEFT + PLOT_W / 2, HEIGHT - 6, x_label, "axis", "middle"))
+    middle = TOP + PLOT_H / 2
     out.append(
-        f'<text x="{LEFT + plot_w / 2}" y="{HEIGHT - 6}" class="axis" text-anchor="middle">'
-        f"{html.escape(x_label)}</text>"
+        f'<text x="16" y="{middle}" class="axis" text-anchor="middle" '
+        f'transform="rotate(-90 16 {middle})">{html.escape(y_label)}'
+        f"{' (log)' if axes.log else ''}</text>"
     )
-    out.append(
-        f'<text x="16" y="{TOP + plot_h / 2}" class="axis" text-anchor="middle" '
-        f'transform="rotate(-90 16 {TOP + plot_h / 2})">{html.escape(y_label)}'
-        f"{' (log)' if log else ''}</text>"
-    )
-    keys: dict[str, str] = {}
+    return out
+
+
+def _lines(axes: Axes, series: Sequence[Series]) -> list[str]:
+    """Each series as a polyline (a dot when it has one point), and the legend."""
+    out: list[str] = []
+    colors: dict[str, str] = {}
     for n, (label, pts, dash, key) in enumerate(series):
-        color = keys.setdefault(key, COLORS[len(keys) % len(COLORS)])
-        good = [(x, y) for x, y in pts if math.isfinite(y)]
+        color = colors.setdefault(key, COLORS[len(colors) % len(COLORS)])
+        good = [(axes.sx(x), axes.sy(y)) for x, y in pts if math.isfinite(y)]
         if not good:
             continue
-        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in good)
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in good)
         style = f' stroke-dasharray="{dash}"' if dash else ""
         out.append(
             f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.8"{style}>'
             f"<title>{html.escape(label)}</title></polyline>"
         )
         if len(good) == 1:
-            x, y = good[0]
-            out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{color}"/>')
-        ly = TOP + 12 + n * 16
+            out.append(
+                f'<circle cx="{good[0][0]:.1f}" cy="{good[0][1]:.1f}" r="3" fill="{color}"/>'
+            )
+        ly, lx = TOP + 12 + n * 16, LEFT + PLOT_W + 12
         if ly < HEIGHT - 10:
-            lx = LEFT + plot_w + 12
             out.append(
                 f'<line x1="{lx}" x2="{lx + 22}" y1="{ly - 4}" y2="{ly - 4}" stroke="{color}" '
                 f'stroke-width="2"{style}/>'
                 f'<text x="{lx + 28}" y="{ly}" class="legend">{html.escape(label[:24])}</text>'
             )
-    out.append("</svg>")
-    return "\n".join(out)
+    return out
 
 
 def throughput_series(rows: list[dict[str, Any]]) -> list[Series]:
@@ -225,6 +256,7 @@ def render(rec: Recorder) -> str:
         )  # fmt: skip
     started = html.escape(rec.to_json()["startedAt"])
     passed = sum(ok for ok, _ in rec.checks)
+    verdict_text = f"{verdict.upper()}: {passed} of {len(rec.checks)} checks pass"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>loadtest {html.escape(rec.scenario)}: {verdict.upper()}</title>
@@ -233,7 +265,7 @@ def render(rec: Recorder) -> str:
 <h1>loadtest {html.escape(rec.scenario)}</h1>
 <p class="meta">started {started} &middot; <code>python -m loadtest
 {html.escape(" ".join(rec.argv))}</code></p>
-<p><span class="verdict {verdict}">{verdict.upper()}: {passed} of {len(rec.checks)} checks pass</span></p>
+<p><span class="verdict {verdict}">{verdict_text}</span></p>
 <h2>Checks</h2>
 <ul class="checks">
 {checks or "<li>no checks</li>"}
