@@ -14,8 +14,11 @@ from sneakerd.store.base import (
     Store,
     StoredAnswer,
 )
+from sneakerd.store.numbered import BuyerPurchase, Numbered
 
 __all__ = [
+    "BuyerPurchase",
+    "Numbered",
     "DEFAULT_PAGE",
     "MAX_PAGE",
     "SCHEMA_VERSION",
