@@ -17,13 +17,13 @@ from sneakerd.store.base import (
 from sneakerd.store.numbered import BuyerPurchase, Numbered
 
 __all__ = [
-    "BuyerPurchase",
-    "Numbered",
     "DEFAULT_PAGE",
     "MAX_PAGE",
     "SCHEMA_VERSION",
+    "BuyerPurchase",
     "DropPurchase",
     "DropStats",
+    "Numbered",
     "Page",
     "PageKey",
     "Store",

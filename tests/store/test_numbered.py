@@ -107,9 +107,7 @@ async def test_a_users_reservations_are_numbered_and_filtered_by_statuses(store:
     statuses = list(ReservationStatus)
     first = await store.allocate_ids("reservations", 31)
     made = [
-        ReservationRecord(
-            first + i, drop.id, user.id, statuses[i % 4], NOW + 60_000, NOW + i // 3
-        )
+        ReservationRecord(first + i, drop.id, user.id, statuses[i % 4], NOW + 60_000, NOW + i // 3)
         for i in range(30)
     ]
     theirs = ReservationRecord(
