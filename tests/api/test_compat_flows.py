@@ -333,3 +333,19 @@ async def test_the_admin_creates_changes_and_deletes_a_drop_in_snake_case(
     deleted = ok(await c.call("DELETE", f"/drops/{drop['id']}", token=admin))
     assert deleted == {"success": True, "message": "Drop deleted successfully"}
     refused(await c.call("GET", f"/drops/{drop['id']}"), 404, "Drop not found")
+
+
+async def test_the_profile_form_may_send_the_accounts_own_email_but_not_another(
+    compat_api: Api,
+) -> None:
+    c = compat(compat_api)
+    user, token = await c.register()
+    same = {"username": user["username"] + "_y", "email": user["email"].upper()}
+    renamed = ok(await c.call("PUT", "/users/profile", token=token, json=same))
+    assert renamed["data"]["user"]["username"] == user["username"] + "_y"
+    other = {"username": user["username"] + "_z", "email": "someone-else@example.com"}
+    answer = await c.call("PUT", "/users/profile", token=token, json=other)
+    refused(answer, 400)
+    assert "email" in field_errors(answer[1])
+    me = ok(await c.call("GET", "/users/profile", token=token))["data"]["user"]
+    assert (me["username"], me["email"]) == (user["username"] + "_y", user["email"])

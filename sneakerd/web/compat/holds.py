@@ -13,8 +13,10 @@ from typing import Any
 
 from aiohttp import web
 
+from sneakerd import errors
+from sneakerd.actors.registry import DropHandle
 from sneakerd.domain.commands import RequestKey
-from sneakerd.domain.model import Drop, ReservationStatus
+from sneakerd.domain.model import Drop, PurchaseRecord, ReservationRecord, ReservationStatus
 from sneakerd.store import MAX_PAGE, Store
 from sneakerd.web import keys
 from sneakerd.web.compat import failures
@@ -56,15 +58,15 @@ def _with_drop(body: Json, drop: Drop | None) -> Json:
 async def reserve(request: web.Request) -> web.Response:
     app = request.app
     service = app[keys.SERVICE]
-    found: list[Any] = []  # the drop's handle, looked up once per reserve
+    found: list[DropHandle] = []  # the drop's handle, looked up once per reserve
 
-    async def refusal(user_id: int, data: dict[str, Any]) -> Any:
+    async def refusal(user_id: int, data: dict[str, Any]) -> errors.DomainError | None:
         handle, refused = await service.reserve_refusal(user_id, data["drop_id"])
         if handle is not None:
             found.append(handle)
         return refused
 
-    async def body(hold: Any) -> Json:
+    async def body(hold: ReservationRecord) -> Json:
         now = app[keys.CLOCK].now_ms()
         data = {"reservation": new_reservation_view(hold, now)}
         return {
@@ -137,7 +139,7 @@ async def cancel(request: web.Request) -> web.Response:
 async def purchase(request: web.Request) -> web.Response:
     app = request.app
 
-    async def body(bought: Any) -> Json:
+    async def body(bought: PurchaseRecord) -> Json:
         data = {"purchase": purchase_view(bought, None)}
         return {
             "success": True,

@@ -4,7 +4,9 @@ routes' own steps (`sneakerd.web.routes.users`: rate limits, hashing, the store'
 from __future__ import annotations
 
 from aiohttp import web
+from marshmallow import ValidationError
 
+from sneakerd.domain.accounts import email_identity_or_none
 from sneakerd.web import keys
 from sneakerd.web.compat.bodies import LOGIN, PROFILE, REGISTER
 from sneakerd.web.compat.envelope import ok
@@ -36,8 +38,23 @@ async def profile(request: web.Request) -> web.Response:
 
 async def update_profile(request: web.Request) -> web.Response:
     who = principal(request)
-    user = await change_profile(request, who, PROFILE.load(await read_object(request)))
+    body = await read_object(request)
+    data = PROFILE.load(body)
+    if "email" in body:
+        await _same_email(request, who.user_id, body["email"])
+    user = await change_profile(request, who, data)
     return ok({"user": user_view(user)}, message="Profile updated successfully")
+
+
+async def _same_email(request: web.Request, user_id: int, email: object) -> None:
+    """An `email` the original's profile form sends along must be the account's own: an
+    account's email does not change here, and ignoring a new one would tell the shopper it
+    had."""
+    current = await request.app[keys.STORE].user_by_id(user_id)
+    if current is None:
+        raise ApiError(401, "unauthorized", "The token's user does not exist")
+    if not isinstance(email, str) or email_identity_or_none(email) != current.email:
+        raise ValidationError({"email": ["The email of an account cannot be changed."]})
 
 
 def add_routes(app: web.Application, prefix: str) -> None:
