@@ -186,6 +186,7 @@ def command_to_json(command: Command) -> dict[str, Json]:
                 "ends_at": command.ends_at,
                 "clear": sorted(command.clear),
                 "initial_stock": command.initial_stock,
+                "available": command.available,
             }
         case DeleteDrop():
             return {"k": "delete"}
@@ -228,6 +229,7 @@ def command_from_json(value: Json) -> Command:
             ends_at=obj.opt_integer("ends_at"),
             clear=frozenset(clear),
             initial_stock=obj.opt_integer("initial_stock"),
+            available=obj.opt_integer("available"),
         )
     if kind == "delete":
         return DeleteDrop()

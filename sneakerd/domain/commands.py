@@ -68,6 +68,10 @@ class UpdateDrop:
     ends_at: int | None = None
     clear: frozenset[str] = frozenset()
     initial_stock: int | None = None
+    available: int | None = None
+    """The units to have available now (the original API's `stock` on an edit): the drop's
+    total becomes this plus what is on hold or sold, counted by the book against the state it
+    changes, never by a caller reading first. `initial_stock`, when given too, wins."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,13 +14,16 @@ from sneakerd.store.base import (
     Store,
     StoredAnswer,
 )
+from sneakerd.store.numbered import BuyerPurchase, Numbered
 
 __all__ = [
     "DEFAULT_PAGE",
     "MAX_PAGE",
     "SCHEMA_VERSION",
+    "BuyerPurchase",
     "DropPurchase",
     "DropStats",
+    "Numbered",
     "Page",
     "PageKey",
     "Store",
