@@ -28,7 +28,7 @@ from sneakerd.passwords import decoy_hash
 from sneakerd.service import DropService
 from sneakerd.store import open_store
 from sneakerd.views import drop_view
-from sneakerd.web import edges, keys
+from sneakerd.web import edges, keys, openapi3
 from sneakerd.web.apidoc import add_swagger_ui, polish
 from sneakerd.web.auth import Tokens
 from sneakerd.web.hub import Hub
@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0
 LISTEN_BACKLOG = 4096
-OPENAPI_JSON = "/api/docs/swagger.json"
+SWAGGER_JSON = "/api/docs/swagger.json"
+OPENAPI_JSON = openapi3.OPENAPI_JSON
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
@@ -99,6 +100,7 @@ def _setup_docs(app: web.Application) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         _apispec(app)
     polish(app["swagger_dict"])
+    openapi3.add_routes(app)
     add_swagger_ui(app)
 
 
@@ -107,7 +109,7 @@ def _apispec(app: web.Application) -> None:
         app,
         title="sneakerd",
         version="1.0.0",
-        url=OPENAPI_JSON,
+        url=SWAGGER_JSON,
         swagger_path=None,  # its bundled Swagger UI 4.1.0 is replaced by apidoc.add_swagger_ui
         in_place=True,
         info={"description": "Limited-stock sneaker drops: holds, purchases, live stock."},
