@@ -28,7 +28,7 @@ from sneakerd.passwords import decoy_hash
 from sneakerd.service import DropService
 from sneakerd.store import open_store
 from sneakerd.views import drop_view
-from sneakerd.web import edges, keys, openapi3
+from sneakerd.web import access, edges, keys, openapi3
 from sneakerd.web.apidoc import add_swagger_ui, polish
 from sneakerd.web.auth import Tokens
 from sneakerd.web.hub import Hub
@@ -62,9 +62,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     metrics.watch_gc()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[metrics.middleware(), error_middleware, edges.edge_middleware],
+        middlewares=[
+            access.access_middleware,
+            metrics.middleware(),
+            error_middleware,
+            edges.edge_middleware,
+        ],
     )
     edges.setup(app)
+    access.setup(app)
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[keys.METRICS] = metrics
