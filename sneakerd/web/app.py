@@ -12,7 +12,7 @@ import gc
 import logging
 import signal
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp_cors
 from aiohttp import web
@@ -28,7 +28,7 @@ from sneakerd.passwords import decoy_hash
 from sneakerd.service import DropService
 from sneakerd.store import open_store
 from sneakerd.views import drop_view
-from sneakerd.web import access, edges, keys, openapi3
+from sneakerd.web import access, edges, keys, metrics_port, openapi3
 from sneakerd.web.apidoc import add_swagger_ui, polish
 from sneakerd.web.auth import Tokens
 from sneakerd.web.hub import Hub
@@ -57,7 +57,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     if settings.jwt_secret is None:
         raise ValueError("create_app needs settings with a JWT secret")
     clock = clock or SystemClock()
-    metrics = Metrics()
+    metrics = Metrics(clock)
     # Before serve()'s settling collection, so even that full pass is on /metrics.
     metrics.watch_gc()
     app = web.Application(
@@ -88,7 +88,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         app[keys.RESERVE_LIMIT] = RateLimiter(
             settings.rate_limit_reserve, 1.0, what="reserve and purchase requests", clock=clock
         )
-    app[keys.HUB] = Hub(lambda drop: drop_view(drop, clock.now_ms()))
+    app[keys.HUB] = hub = Hub(lambda drop: drop_view(drop, clock.now_ms()))
+    metrics.watch_websockets(*_socket_kinds(hub, node))
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_watchers)
     for module in (users, drops, reservations, purchases, ops, live, pages):
@@ -96,6 +97,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     _setup_docs(app)
     _setup_cors(app, settings.client_url)
     return app
+
+
+def _socket_kinds(hub: Hub, node: ClusterNode | None) -> list[tuple[str, Callable[[], int]]]:
+    """What `sneakerd_websockets_open` counts: watchers, and other nodes' forwarding links."""
+    kinds: list[tuple[str, Callable[[], int]]] = [("drop", lambda: hub.statistics().subscribers)]
+    server = node.peer_server if node is not None else None
+    if server is not None:
+        kinds.append(("peer", lambda: server.stats().connections))
+    return kinds
 
 
 def _setup_docs(app: web.Application) -> None:
@@ -221,6 +231,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         app, settings, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
     )
     await runner.setup()
+    ops_runner: web.AppRunner | None = None
     try:
         # A drop opens with thousands of connections at once; with aiohttp's default backlog
         # of 128 the kernel drops handshakes whenever the loop is busy, and the clients wait
@@ -238,6 +249,10 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
             await web.TCPSite(
                 runner, "127.0.0.1", settings.peer_port, backlog=LISTEN_BACKLOG
             ).start()
+        metrics_at = metrics_port.port_of(settings)
+        if metrics_at is not None:
+            ops_runner = await metrics_port.start(app[keys.METRICS], metrics_at)
+            say(f"sneakerd metrics on http://{metrics_port.METRICS_HOST}:{metrics_at}/metrics")
         _settle_garbage_collector()
         for address in runner.addresses:
             host, port = address[0], address[1]
@@ -249,6 +264,8 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         await stop.wait()
         say("sneakerd: shutting down")
     finally:
+        if ops_runner is not None:
+            await ops_runner.cleanup()
         await runner.cleanup()
 
 
