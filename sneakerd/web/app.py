@@ -28,7 +28,7 @@ from sneakerd.passwords import decoy_hash
 from sneakerd.service import DropService
 from sneakerd.store import open_store
 from sneakerd.views import drop_view
-from sneakerd.web import access, edges, keys, metrics_port, openapi3
+from sneakerd.web import access, asyncapi, edges, keys, metrics_port, openapi3
 from sneakerd.web.apidoc import add_swagger_ui, polish
 from sneakerd.web.auth import Tokens
 from sneakerd.web.hub import Hub
@@ -117,6 +117,7 @@ def _setup_docs(app: web.Application) -> None:
         _apispec(app)
     polish(app["swagger_dict"])
     openapi3.add_routes(app)
+    asyncapi.add_routes(app)
     add_swagger_ui(app)
 
 
