@@ -140,15 +140,6 @@ class Settings:
         def optional_number(name: str, low: int, high: int) -> int | None:
             return None if text(name) is None else number(name, low, low, high)
 
-        def choice(name: str, default: str, options: tuple[str, ...], fold: str) -> str:
-            raw = text(name)
-            if raw is None:
-                return default
-            value = raw.upper() if fold == "upper" else raw.lower()
-            if value not in options:
-                raise ConfigError(f"{name} must be one of {', '.join(options)}, not {raw!r}")
-            return value
-
         d = cls()
         settings = cls(
             host=text("HOST") or d.host,
@@ -180,8 +171,8 @@ class Settings:
             lease_ttl_ms=number("LEASE_TTL", d.lease_ttl_ms, MIN_LEASE_TTL_MS),
             worker_index=optional_number("SNEAKERD_WORKER_INDEX", 0, MAX_WORKERS - 1),
             peer_port=optional_number("SNEAKERD_PEER_PORT", 1, 65_535),
-            log_level=choice("LOG_LEVEL", d.log_level, LOG_LEVELS, "upper"),
-            log_format=choice("LOG_FORMAT", d.log_format, LOG_FORMATS, "lower"),
+            log_level=choice("LOG_LEVEL", text("LOG_LEVEL"), d.log_level, LOG_LEVELS),
+            log_format=choice("LOG_FORMAT", text("LOG_FORMAT"), d.log_format, LOG_FORMATS),
             metrics_port=optional_number("METRICS_PORT", 1, 65_535),
         )
         if settings.jwt_secret is not None:
@@ -261,6 +252,16 @@ class Settings:
             log.warning("JWT_SECRET is not set: made one and kept it in %s", path)
         check_secret(secret)
         return self.replace(jwt_secret=secret)
+
+
+def choice(name: str, raw: str | None, default: str, options: tuple[str, ...]) -> str:
+    """One of `options`, matched without regard to case (and spelt as `options` spell it)."""
+    if raw is None:
+        return default
+    for option in options:
+        if option.lower() == raw.lower():
+            return option
+    raise ConfigError(f"{name} must be one of {', '.join(options)}, not {raw!r}")
 
 
 def parse_networks(name: str, raw: str) -> tuple[Network, ...]:

@@ -95,6 +95,8 @@ class Metrics:
             registry=r,
         )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._drop_labels: set[str] = set()
+        """The `drop` labels the batch and commit histograms have series for."""
 
     def count_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Resolve each label combination's children once: `labels()` takes a lock and
@@ -113,6 +115,7 @@ class Metrics:
     # ActorObserver
     def batch_committed(self, drop_id: int, size: int, commit_seconds: float) -> None:
         label = str(drop_id)
+        self._drop_labels.add(label)
         self.batch_size.labels(label).observe(size)
         self.commit_seconds.labels(label).observe(commit_seconds)
 
@@ -142,11 +145,11 @@ class Metrics:
 
     def prune(self) -> None:
         """Remove the batch and commit series of every drop that is not current."""
-        keep = {str(drop_id) for drop_id in self.current_drops()}
-        for histogram in (self.batch_size, self.commit_seconds):
-            for (label,) in list(_label_sets(histogram)):
-                if label not in keep:
-                    histogram.remove(label)
+        gone = self._drop_labels - {str(drop_id) for drop_id in self.current_drops()}
+        for label in gone:
+            self.batch_size.remove(label)
+            self.commit_seconds.remove(label)
+        self._drop_labels -= gone
 
     def watch_cluster(self, nodes: ClusterRegistry, peers: PeerStats | None = None) -> None:
         """This node's part of the cluster: leases held, takeovers, hand-backs, forwards."""
@@ -182,12 +185,6 @@ class Metrics:
         """prometheus_client's own aiohttp handler, after the ended drops' series are gone."""
         self.prune()
         return await self._expose(request)
-
-
-def _label_sets(metric: Histogram) -> list[tuple[str, ...]]:
-    """The label values of a metric's children (prometheus_client keeps them in `_metrics`)."""
-    with metric._lock:
-        return [tuple(labels) for labels in metric._metrics]
 
 
 class _SocketCollector(Collector):
