@@ -151,8 +151,8 @@ def _setup_cors(app: web.Application, origin: str | None) -> None:
         defaults={
             origin: aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
                 allow_credentials=False,
-                expose_headers=("Retry-After", "Idempotent-Replayed"),
-                allow_headers=("Authorization", "Content-Type", "Idempotency-Key"),
+                expose_headers=("Retry-After", "Idempotent-Replayed", access.HEADER),
+                allow_headers=("Authorization", "Content-Type", "Idempotency-Key", access.HEADER),
                 allow_methods=["GET", "POST", "PUT", "DELETE"],
             )
         },

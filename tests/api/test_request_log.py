@@ -42,6 +42,7 @@ class LoggedServer:
     def __init__(self, folder: Path, db_url: str, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.db_url = db_url
         self.stderr_path, self.stdout_path = folder / "stderr.log", folder / "stdout.log"
         environ = {k: v for k, v in os.environ.items() if not k.startswith(("LOG_", "DB_"))}
         environ.update({**QUIET_ENV, "JWT_SECRET": JWT_SECRET, "DATABASE_URL": db_url, **env})
@@ -221,3 +222,87 @@ async def test_an_unhandled_error_is_logged_with_its_request_id(
         e["logger"] == "sneakerd.access" and e["request_id"] == "bug-42" and e["status"] == 500
         for e in entries
     ), entries
+
+
+async def test_a_websocket_is_one_access_line_whatever_it_carries(
+    start_logged: Callable[..., LoggedServer], tmp_path: Path
+) -> None:
+    server = start_logged(LOG_LEVEL="INFO")
+    token = await _admin_token(server, tmp_path)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            server.url + "/api/drops",
+            json={"name": "ws log", "price": "10.00", "initialStock": 5},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as resp:
+            assert resp.status == 201
+            drop_id = (await resp.json())["drop"]["id"]
+        url = server.url.replace("http", "ws") + f"/api/drops/{drop_id}/ws"
+        async with http.ws_connect(url, headers={"X-Request-Id": "ws-1"}) as ws:
+            upgrade = ws._response  # aiohttp keeps the upgrade's answer only here
+            assert upgrade.headers["X-Request-Id"] == "ws-1"
+            assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
+            for _ in range(5):
+                await ws.send_json({"type": "ping"})
+                assert (await ws.receive_json(timeout=5))["type"] == "pong"
+    err = server.stop()
+    lines = [line for line in err.splitlines() if "[ws-1]" in line]
+    assert len(lines) == 1, lines
+    assert re.search(rf'"GET /api/drops/{drop_id}/ws" 101 \d+\.\d{{3}}ms$', lines[0]), lines
+
+
+async def _admin_token(server: LoggedServer, folder: Path) -> str:
+    email, name, password = "ops@example.com", "ops_admin", "hunter2hunter2"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOG_", "DB_"))}
+    env.update({**QUIET_ENV, "JWT_SECRET": JWT_SECRET})
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "sneakerd",
+            "users",
+            "create-admin",
+            "--email",
+            email,
+            "--username",
+            name,
+            "--db",
+            server.db_url,
+        ],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=folder,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            server.url + "/api/users/login", json={"email": email, "password": password}
+        ) as resp,
+    ):
+        assert resp.status == 200
+        return str((await resp.json())["token"])
+
+
+async def test_a_browser_may_send_and_read_the_request_id(start_api: Callable[..., Any]) -> None:
+    shop = "https://shop.example.com"
+    api = start_api(CLIENT_URL=shop)
+    status, _, headers = await api.call(
+        "OPTIONS",
+        "/api/drops",
+        headers={
+            "Origin": shop,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-request-id",
+        },
+    )
+    assert 200 <= status < 300 and "x-request-id" in headers["Access-Control-Allow-Headers"].lower()
+    status, _, headers = await api.call(
+        "GET", "/api/drops", headers={"Origin": shop, "X-Request-Id": "from-the-shop"}
+    )
+    assert status == 200 and headers["X-Request-Id"] == "from-the-shop"
+    assert "x-request-id" in headers["Access-Control-Expose-Headers"].lower(), dict(headers)
