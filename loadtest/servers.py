@@ -54,6 +54,10 @@ QUIET_ENV = {
     # crowd (load tests measure the server, tests of these caps set them themselves).
     "MAX_CONNECTIONS_PER_IP": "0",
     "MAX_WEBSOCKETS_PER_IP": "0",
+    # No access line per request: the tiers keep a server's output in a pipe they read only
+    # when it stops (thousands of lines would fill it and stall the server), and the load
+    # numbers are measured without it. Tests of the access log set LOG_LEVEL themselves.
+    "LOG_LEVEL": "WARNING",
 }
 """The environment of a server that one process drives as a crowd: cheap hashes, no limits."""
 

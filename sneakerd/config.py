@@ -34,6 +34,8 @@ DEFAULT_REDIS_PREFIX = "sneakerd:"
 NODE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """A node id names lease rows and Redis keys: letters, digits, `.`, `_`, `-`, at most 64."""
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 
 def new_node_id() -> str:
@@ -85,6 +87,14 @@ class Settings:
     peer_port: int | None = None
     """The private 127.0.0.1 port a worker also listens on (SNEAKERD_PEER_PORT), for its
     peers; the public port is shared by every worker."""
+    log_level: str = "INFO"
+    """The least severe log records written (LOG_LEVEL: DEBUG, INFO, WARNING, ERROR,
+    CRITICAL); INFO includes the access line of every request."""
+    log_format: str = "text"
+    """LOG_FORMAT: `text` (one readable line a record) or `json` (one JSON object a line)."""
+    metrics_port: int | None = None
+    """METRICS_PORT: also serve /metrics on 127.0.0.1 at this port (worker N of `--workers`
+    at METRICS_PORT + N), for a scraper that must not reach the public port."""
 
     @classmethod
     def load(
@@ -161,6 +171,9 @@ class Settings:
             lease_ttl_ms=number("LEASE_TTL", d.lease_ttl_ms, MIN_LEASE_TTL_MS),
             worker_index=optional_number("SNEAKERD_WORKER_INDEX", 0, MAX_WORKERS - 1),
             peer_port=optional_number("SNEAKERD_PEER_PORT", 1, 65_535),
+            log_level=choice("LOG_LEVEL", text("LOG_LEVEL"), d.log_level, LOG_LEVELS),
+            log_format=choice("LOG_FORMAT", text("LOG_FORMAT"), d.log_format, LOG_FORMATS),
+            metrics_port=optional_number("METRICS_PORT", 1, 65_535),
         )
         if settings.jwt_secret is not None:
             check_secret(settings.jwt_secret)
@@ -239,6 +252,16 @@ class Settings:
             log.warning("JWT_SECRET is not set: made one and kept it in %s", path)
         check_secret(secret)
         return self.replace(jwt_secret=secret)
+
+
+def choice(name: str, raw: str | None, default: str, options: tuple[str, ...]) -> str:
+    """One of `options`, matched without regard to case (and spelt as `options` spell it)."""
+    if raw is None:
+        return default
+    for option in options:
+        if option.lower() == raw.lower():
+            return option
+    raise ConfigError(f"{name} must be one of {', '.join(options)}, not {raw!r}")
 
 
 def parse_networks(name: str, raw: str) -> tuple[Network, ...]:

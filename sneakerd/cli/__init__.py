@@ -21,7 +21,7 @@ import sys
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from sneakerd import errors
+from sneakerd import errors, logs
 from sneakerd.cli import exits
 from sneakerd.cli.parser import build_parser
 from sneakerd.cli.runtime import CliError, Command, NoDatabase
@@ -31,9 +31,6 @@ __all__ = ["CliError", "build_parser", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import logging
-
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     words = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(words)
@@ -42,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json = getattr(args, "json", False)
     try:
         settings = Settings.load()
+        logs.configure(settings.log_level, settings.log_format)
         if getattr(args, "db", None):
             settings = settings.replace(database_url=args.db)
         if args.command == "serve":

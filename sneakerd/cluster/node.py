@@ -58,6 +58,8 @@ class ClusterNode:
         )
         self.bus: RedisBus | None = None
         self.registry: ClusterRegistry | None = None
+        self.peer_server: peers.PeerServer | None = None
+        """The owner's side of forwarding, once `add_routes` made it (metrics read it)."""
 
     def add_routes(self, app: web.Application, registry: Callable[[], ClusterRegistry]) -> None:
         """Serve the commands other nodes forward here (the route must exist before the app
@@ -68,7 +70,7 @@ class ClusterNode:
             return await actor.ask(command)
 
         assert self.settings.jwt_secret is not None
-        peers.add_routes(
+        self.peer_server = peers.add_routes(
             app, handle, self.settings.jwt_secret, self.settings.node_id, clock=self._clock
         )
 

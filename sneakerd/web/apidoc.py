@@ -23,6 +23,7 @@ from typing import Any, TypeVar, cast
 import aiohttp_apispec
 from aiohttp import web
 
+from sneakerd.web.error_catalog import ERROR_CODES
 from sneakerd.web.routes.pages import Asset
 
 SWAGGER_UI_VERSION = "5.35.0"
@@ -50,8 +51,31 @@ DOCS_CSP = "; ".join(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+ERROR_CODES_KEY = "x-error-codes"
+"""Where `routes.common.errors_doc` lists an answer's codes (aiohttp-apispec drops the key)."""
+ERROR_CODES_ATTR = "__sneakerd_error_codes__"
+
+
 def docs(**kwargs: Any) -> Callable[[F], F]:
-    return cast(Callable[[F], F], aiohttp_apispec.docs(**kwargs))
+    """aiohttp-apispec's `docs`, which also keeps each error answer's codes on the handler,
+    for the OpenAPI 3 document's examples (`openapi3.build`)."""
+    codes = {
+        int(status): list(answer[ERROR_CODES_KEY])
+        for status, answer in kwargs.get("responses", {}).items()
+        if ERROR_CODES_KEY in answer
+    }
+    decorate = aiohttp_apispec.docs(**kwargs)
+
+    def wrap(handler: F) -> F:
+        setattr(handler, ERROR_CODES_ATTR, codes)
+        return cast(F, decorate(handler))
+
+    return wrap
+
+
+def error_codes(handler: object) -> dict[int, list[str]]:
+    """The codes `docs` kept for a handler's error answers, by status."""
+    return dict(getattr(handler, ERROR_CODES_ATTR, {}))
 
 
 def request_schema(schema: Any, **kwargs: Any) -> Callable[[F], F]:
@@ -70,11 +94,18 @@ def response_schema(schema: Any, code: int = 200, **kwargs: Any) -> Callable[[F]
 
 def polish(spec: dict[str, Any]) -> None:
     """Say in the document what the handlers enforce but apispec 3 does not write down: request
-    bodies refuse unknown keys (marshmallow's RAISE)."""
+    bodies refuse unknown keys (marshmallow's RAISE), the error envelope's code is one of the
+    catalogue's, and a replayed answer says so in `Idempotent-Replayed`."""
     definitions = spec.get("definitions", {})
+    if "ErrorBody" in definitions:
+        definitions["ErrorBody"]["properties"]["code"]["enum"] = sorted(ERROR_CODES)
     for operations in spec.get("paths", {}).values():
         for operation in operations.values():
+            _replayed_header(operation)
             for parameter in operation.get("parameters", []):
+                if parameter.get("in") != "body" and "example" in parameter:
+                    # Swagger 2 names a parameter's example x-example (only bodies have one)
+                    parameter["x-example"] = parameter.pop("example")
                 ref = (
                     parameter.get("schema", {}).get("$ref", "")
                     if parameter.get("in") == "body"
@@ -83,6 +114,20 @@ def polish(spec: dict[str, Any]) -> None:
                 name = ref.rsplit("/", 1)[-1]
                 if name in definitions:
                     definitions[name]["additionalProperties"] = False
+
+
+def _replayed_header(operation: dict[str, Any]) -> None:
+    names = {p.get("name") for p in operation.get("parameters", [])}
+    if "Idempotency-Key" not in names:
+        return
+    for status, answer in operation.get("responses", {}).items():
+        if 200 <= int(status) < 300:
+            answer.setdefault("headers", {})["Idempotent-Replayed"] = {
+                "type": "string",
+                "enum": ["true"],
+                "description": "`true` when this is the first answer to the same "
+                "Idempotency-Key, sent again; absent otherwise.",
+            }
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import gc
 import logging
 import signal
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp_cors
 from aiohttp import web
@@ -28,7 +28,7 @@ from sneakerd.passwords import decoy_hash
 from sneakerd.service import DropService
 from sneakerd.store import open_store
 from sneakerd.views import drop_view
-from sneakerd.web import compat, edges, keys
+from sneakerd.web import access, asyncapi, compat, edges, keys, metrics_port, openapi3
 from sneakerd.web.apidoc import add_swagger_ui, polish
 from sneakerd.web.auth import Tokens
 from sneakerd.web.hub import Hub
@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0
 LISTEN_BACKLOG = 4096
-OPENAPI_JSON = "/api/docs/swagger.json"
+SWAGGER_JSON = "/api/docs/swagger.json"
+OPENAPI_JSON = openapi3.OPENAPI_JSON
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
@@ -56,12 +57,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     if settings.jwt_secret is None:
         raise ValueError("create_app needs settings with a JWT secret")
     clock = clock or SystemClock()
-    metrics = Metrics()
+    metrics = Metrics(clock)
     # Before serve()'s settling collection, so even that full pass is on /metrics.
     metrics.watch_gc()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
+            access.access_middleware,
             metrics.middleware(),
             error_middleware,
             compat.compat_middleware,
@@ -69,6 +71,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         ],
     )
     edges.setup(app)
+    access.setup(app)
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[keys.METRICS] = metrics
@@ -86,7 +89,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         app[keys.RESERVE_LIMIT] = RateLimiter(
             settings.rate_limit_reserve, 1.0, what="reserve and purchase requests", clock=clock
         )
-    app[keys.HUB] = Hub(lambda drop: drop_view(drop, clock.now_ms()))
+    app[keys.HUB] = hub = Hub(lambda drop: drop_view(drop, clock.now_ms()))
+    metrics.watch_websockets(*_socket_kinds(hub, node))
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_watchers)
     for module in (users, drops, reservations, purchases, ops, live, pages):
@@ -97,6 +101,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     return app
 
 
+def _socket_kinds(hub: Hub, node: ClusterNode | None) -> list[tuple[str, Callable[[], int]]]:
+    """What `sneakerd_websockets_open` counts: watchers, and other nodes' forwarding links."""
+    kinds: list[tuple[str, Callable[[], int]]] = [("drop", lambda: hub.statistics().subscribers)]
+    server = node.peer_server if node is not None else None
+    if server is not None:
+        kinds.append(("peer", lambda: server.stats().connections))
+    return kinds
+
+
 def _setup_docs(app: web.Application) -> None:
     # aiohttp-apispec keeps its state under string keys, and apispec 3 uses deprecated
     # distutils versions: theirs to fix, and harmless here, so not shown to operators.
@@ -105,6 +118,8 @@ def _setup_docs(app: web.Application) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         _apispec(app)
     polish(app["swagger_dict"])
+    openapi3.add_routes(app)
+    asyncapi.add_routes(app)
     add_swagger_ui(app)
 
 
@@ -113,7 +128,7 @@ def _apispec(app: web.Application) -> None:
         app,
         title="sneakerd",
         version="1.0.0",
-        url=OPENAPI_JSON,
+        url=SWAGGER_JSON,
         swagger_path=None,  # its bundled Swagger UI 4.1.0 is replaced by apidoc.add_swagger_ui
         in_place=True,
         info={"description": "Limited-stock sneaker drops: holds, purchases, live stock."},
@@ -138,8 +153,8 @@ def _setup_cors(app: web.Application, origin: str | None) -> None:
         defaults={
             origin: aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
                 allow_credentials=False,
-                expose_headers=("Retry-After", "Idempotent-Replayed"),
-                allow_headers=("Authorization", "Content-Type", "Idempotency-Key"),
+                expose_headers=("Retry-After", "Idempotent-Replayed", access.HEADER),
+                allow_headers=("Authorization", "Content-Type", "Idempotency-Key", access.HEADER),
                 allow_methods=["GET", "POST", "PUT", "DELETE"],
             )
         },
@@ -219,6 +234,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         app, settings, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
     )
     await runner.setup()
+    ops_runner: web.AppRunner | None = None
     try:
         # A drop opens with thousands of connections at once; with aiohttp's default backlog
         # of 128 the kernel drops handshakes whenever the loop is busy, and the clients wait
@@ -236,6 +252,10 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
             await web.TCPSite(
                 runner, "127.0.0.1", settings.peer_port, backlog=LISTEN_BACKLOG
             ).start()
+        metrics_at = metrics_port.port_of(settings)
+        if metrics_at is not None:
+            ops_runner = await metrics_port.start(app[keys.METRICS], metrics_at)
+            say(f"sneakerd metrics on http://{metrics_port.METRICS_HOST}:{metrics_at}/metrics")
         _settle_garbage_collector()
         for address in runner.addresses:
             host, port = address[0], address[1]
@@ -247,6 +267,8 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         await stop.wait()
         say("sneakerd: shutting down")
     finally:
+        if ops_runner is not None:
+            await ops_runner.cleanup()
         await runner.cleanup()
 
 

@@ -2,24 +2,41 @@
 
 Request counts and latencies by route; reservations by outcome; per drop: mailbox depth (read at
 scrape time from the actors), batch size and commit latency (told by the actors after each
-commit), and expiry lag (deadline to commit of the expiry). Garbage collector pauses come from
-the process's one probe (`gcprobe`), which each registry exports once `watch_gc` is called.
+commit), and expiry lag (deadline to commit of the expiry); open WebSockets by kind (read at
+scrape time from the hub and the peer server). Garbage collector pauses come from the
+process's one probe (`gcprobe`), which each registry exports once `watch_gc` is called; the
+process (`process_*`), platform (`python_info`) and collector (`python_gc_*`) metrics are
+prometheus_client's own collectors, and /metrics is its aiohttp handler.
+
+No label grows without bound: methods are the known ones or OTHER, routes are the router's
+patterns (or `unmatched`), statuses are HTTP's, `node` is this node. `drop` is the one label
+that moves: its series are only those of drops whose actor runs here and which have not ended,
+so a deleted or ended drop's series are removed before the next scrape (`prune`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+)
+from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from sneakerd.actors.registry import Registry
+from sneakerd.clock import Clock, SystemClock
+from sneakerd.domain.model import DropStatus
 from sneakerd.web import gcprobe
 from sneakerd.web.problems import Handler
 
@@ -32,9 +49,15 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        for standard in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            # prometheus_client's process-wide instances: they keep no state of their own
+            r.register(standard)
+        self._clock = clock or SystemClock()
+        self._actors: Registry | None = None
+        self._expose = make_aiohttp_handler(r)
         self.requests = Counter(
             "sneakerd_http_requests",
             "HTTP requests answered",
@@ -72,6 +95,8 @@ class Metrics:
             registry=r,
         )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._drop_labels: set[str] = set()
+        """The `drop` labels the batch and commit histograms have series for."""
 
     def count_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Resolve each label combination's children once: `labels()` takes a lock and
@@ -90,6 +115,7 @@ class Metrics:
     # ActorObserver
     def batch_committed(self, drop_id: int, size: int, commit_seconds: float) -> None:
         label = str(drop_id)
+        self._drop_labels.add(label)
         self.batch_size.labels(label).observe(size)
         self.commit_seconds.labels(label).observe(commit_seconds)
 
@@ -97,7 +123,33 @@ class Metrics:
         self.expiry_lag.observe(lag_ms / 1000)
 
     def watch(self, actors: Registry) -> None:
-        self.registry.register(_ActorCollector(actors))
+        self._actors = actors
+        self.registry.register(_ActorCollector(actors, self.current_drops))
+
+    def watch_websockets(self, *kinds: tuple[str, Callable[[], int]]) -> None:
+        """Export open WebSockets by kind (`drop`: watchers; `peer`: other nodes' links)."""
+        self.registry.register(_SocketCollector(kinds))
+
+    def current_drops(self) -> set[int]:
+        """The drops whose per-drop series are exported: running here, not deleted or ended."""
+        if self._actors is None:
+            return set()
+        now = self._clock.now_ms()
+        current = set()
+        for actor in self._actors.running():
+            state = actor.state
+            if state is None or state.drop.deleted or state.drop.status(now) is DropStatus.ENDED:
+                continue
+            current.add(actor.drop_id)
+        return current
+
+    def prune(self) -> None:
+        """Remove the batch and commit series of every drop that is not current."""
+        gone = self._drop_labels - {str(drop_id) for drop_id in self.current_drops()}
+        for label in gone:
+            self.batch_size.remove(label)
+            self.commit_seconds.remove(label)
+        self._drop_labels -= gone
 
     def watch_cluster(self, nodes: ClusterRegistry, peers: PeerStats | None = None) -> None:
         """This node's part of the cluster: leases held, takeovers, hand-backs, forwards."""
@@ -129,16 +181,29 @@ class Metrics:
 
         return measure
 
-    async def handler(self, request: web.Request) -> web.Response:
-        body = generate_latest(self.registry)
-        response = web.Response(body=body)
-        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-        return response
+    async def handler(self, request: web.Request) -> web.StreamResponse:
+        """prometheus_client's own aiohttp handler, after the ended drops' series are gone."""
+        self.prune()
+        return await self._expose(request)
+
+
+class _SocketCollector(Collector):
+    def __init__(self, kinds: tuple[tuple[str, Callable[[], int]], ...]) -> None:
+        self._kinds = kinds
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "sneakerd_websockets_open", "Open WebSockets, by kind", labels=["kind"]
+        )
+        for kind, count in self._kinds:
+            gauge.add_metric([kind], count())
+        yield gauge
 
 
 class _ActorCollector(Collector):
-    def __init__(self, actors: Registry) -> None:
+    def __init__(self, actors: Registry, current: Callable[[], set[int]]) -> None:
         self._actors = actors
+        self._current = current
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         depth = GaugeMetricFamily(
@@ -147,7 +212,10 @@ class _ActorCollector(Collector):
         last = GaugeMetricFamily(
             "sneakerd_actor_last_batch_size", "Size of a drop's latest batch", labels=["drop"]
         )
+        current = self._current()
         for actor in self._actors.running():
+            if actor.drop_id not in current:
+                continue
             depth.add_metric([str(actor.drop_id)], actor.mailbox_depth)
             last.add_metric([str(actor.drop_id)], actor.stats.last_batch_size)
         yield depth

@@ -28,7 +28,7 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
 from sneakerd.config import Settings
-from sneakerd.web import edges
+from sneakerd.web import access, edges
 from sneakerd.web.clientaddr import is_trusted, parse_address
 from sneakerd.web.perip import PerAddressCap
 from sneakerd.web.problems import HTTP_CODES, error_body
@@ -126,14 +126,15 @@ class GuardedHandler(RequestHandler):
         """The JSON envelope for what aiohttp answers itself; one log line for bad input."""
         if request.writer.output_size > 0:
             raise ConnectionError("a response is already on its way; cannot send the error")
+        rid = {"request_id": access.id_of(request)}
         if status >= 500:
-            log.error("error outside the application on %s", request.path, exc_info=exc)
+            log.error("error outside the application on %s", request.path, exc_info=exc, extra=rid)
             code, text = "internal_error", "Something went wrong on our side"
             if status == 504:
                 code, text = "unavailable", "The request timed out; retry"
         else:
             reason = _first_line(message or (str(exc) if exc else "")) or "bad request"
-            log.info("malformed request from %s: %s", request.remote, reason)
+            log.info("malformed request from %s: %s", request.remote, reason, extra=rid)
             code, text = HTTP_CODES.get(status, "bad_request"), "Malformed HTTP request"
         response = web.Response(
             body=orjson.dumps(error_body(code, text)),
@@ -141,6 +142,7 @@ class GuardedHandler(RequestHandler):
             content_type="application/json",
         )
         edges.stamp(response.headers)
+        response.headers[access.HEADER] = rid["request_id"]
         response.force_close()
         return response
 

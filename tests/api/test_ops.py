@@ -122,7 +122,7 @@ async def test_api_docs_is_a_swagger_ui_page(api: Api) -> None:
 
 
 async def test_api_docs_points_at_the_expected_document(api: Api) -> None:
-    assert await spec_url(api) == api.server.url + "/api/docs/swagger.json"
+    assert await spec_url(api) == api.server.url + "/api/docs/openapi.json"
 
 
 async def test_openapi_document_is_json_with_paths(api: Api) -> None:

@@ -841,8 +841,8 @@ async def test_put_profile_is_in_the_openapi_document(api: Api) -> None:
     operation = operations(spec)[("put", "/api/users/profile")]
     assert operation.get("security"), operation
     assert {"200", "401", "409", "422"} <= set(map(str, operation["responses"])), operation
-    body = next(p for p in operation["parameters"] if p.get("in") == "body")
+    body = operation["requestBody"]["content"]["application/json"]  # the OpenAPI 3 document
     name = body["schema"]["$ref"].rsplit("/", 1)[-1]
-    properties = spec["definitions"][name]["properties"]
-    assert {"username", "password", "currentPassword"} <= set(properties), properties
-    assert spec["definitions"][name].get("additionalProperties") is False
+    schema = spec["components"]["schemas"][name]
+    assert {"username", "password", "currentPassword"} <= set(schema["properties"]), schema
+    assert schema.get("additionalProperties") is False

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 from sneakerd.web import keys
+from sneakerd.web.apidoc import ERROR_CODES_KEY
 from sneakerd.web.auth import Principal, bearer, forbidden
+from sneakerd.web.error_catalog import RETRY_AFTER_CODES, example, status_of
 from sneakerd.web.problems import ApiError
 from sneakerd.web.schemas import MAX_ID, ErrorOut
 
@@ -23,6 +26,25 @@ ERROR_TEXT = {
     503: "unavailable: the database is unreachable; nothing was done; retry after Retry-After",
 }
 
+DEFAULT_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    409: "out_of_stock",
+    413: "payload_too_large",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+RETRY_AFTER_HEADER = {
+    "type": "integer",
+    "description": "Seconds to wait before retrying (the same Idempotency-Key may be reused).",
+}
+
+IDEMPOTENT_422 = {422: "validation_error, idempotency_key_reused"}
+"""The 422s of a write that takes an Idempotency-Key."""
+
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 IDEMPOTENCY_HEADER = {
     "in": "header",
@@ -34,13 +56,35 @@ IDEMPOTENCY_HEADER = {
 }
 
 
-def errors_doc(*statuses: int, conflicts: str = "") -> dict[int, dict[str, Any]]:
+def errors_doc(
+    *statuses: int, conflicts: str = "", codes: Mapping[int, str] | None = None
+) -> dict[int, dict[str, Any]]:
+    """The error answers of an operation (503 always), each with an example per code.
+
+    `conflicts` lists the 409 codes ("out_of_stock, limit_reached"); `codes` names the codes of
+    any other status where they are not the usual one (login's 401 is `invalid_credentials`).
+    The codes travel under `ERROR_CODES_KEY`, which `apidoc.docs` keeps for the OpenAPI 3
+    document's named examples (Swagger 2 can show one example per answer: the first).
+    """
+    named = {409: conflicts} if conflicts else {}
+    named.update(codes or {})
     docs: dict[int, dict[str, Any]] = {}
     for status in (*statuses, 503):
         text = ERROR_TEXT[status]
-        if status == 409 and conflicts:
-            text = f"one of: {conflicts}"
-        docs[status] = {"schema": ErrorOut, "description": text}
+        listed = named.get(status)
+        found = [c.strip() for c in listed.split(",")] if listed else [DEFAULT_CODES[status]]
+        assert all(status_of(code) == status for code in found), (status, found)
+        if listed:
+            text = f"one of: {', '.join(found)}"
+        entry: dict[str, Any] = {
+            "schema": ErrorOut,
+            "description": text,
+            "examples": {"application/json": example(found[0])},
+            ERROR_CODES_KEY: found,
+        }
+        if RETRY_AFTER_CODES.intersection(found):
+            entry["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
+        docs[status] = entry
     return docs
 
 

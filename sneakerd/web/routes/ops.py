@@ -46,7 +46,7 @@ def _not_ready(why: str) -> web.Response:
     produces=["text/plain"],
     responses={200: {"description": "Prometheus text format"}},
 )
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.StreamResponse:
     return await request.app[keys.METRICS].handler(request)
 
 

@@ -18,6 +18,7 @@ from sneakerd.web.problems import ApiError
 from sneakerd.web.routes.common import (
     BEARER,
     IDEMPOTENCY_HEADER,
+    IDEMPOTENT_422,
     errors_doc,
     path_id,
     principal,
@@ -52,7 +53,8 @@ from sneakerd.web.schemas import (
             422,
             429,
             409,
-            conflicts="reservation_expired, reservation_not_active",
+            conflicts="reservation_expired, reservation_not_active, request_in_progress",
+            codes=IDEMPOTENT_422,
         ),
     },
 )

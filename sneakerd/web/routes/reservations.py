@@ -21,6 +21,7 @@ from sneakerd.web.problems import ApiError
 from sneakerd.web.routes.common import (
     BEARER,
     IDEMPOTENCY_HEADER,
+    IDEMPOTENT_422,
     errors_doc,
     path_id,
     principal,
@@ -51,7 +52,8 @@ from sneakerd.web.schemas import (
         422,
         429,
         409,
-        conflicts="out_of_stock, limit_reached, drop_not_live, drop_ended",
+        conflicts="out_of_stock, limit_reached, drop_not_live, drop_ended, request_in_progress",
+        codes=IDEMPOTENT_422,
     ),
 )
 @request_schema(ReserveRequest)

@@ -85,7 +85,7 @@ async def sign_up(request: web.Request, data: dict[str, Any]) -> tuple[User, str
 @docs(
     tags=["users"],
     summary="Log in with email and password",
-    responses=errors_doc(400, 401, 413, 422, 429),
+    responses=errors_doc(400, 401, 413, 422, 429, codes={401: "invalid_credentials"}),
 )
 @request_schema(LoginRequest)
 @response_schema(AuthOut, 200, description="The user and a bearer token")
@@ -135,7 +135,16 @@ async def profile(request: web.Request) -> web.Response:
         "as registration apply to both fields. Tokens already issued stay valid."
     ),
     security=BEARER,
-    responses=errors_doc(400, 401, 413, 422, 429, 409, conflicts="username_taken"),
+    responses=errors_doc(
+        400,
+        401,
+        413,
+        422,
+        429,
+        409,
+        conflicts="username_taken",
+        codes={401: "unauthorized, invalid_credentials"},
+    ),
 )
 @request_schema(ProfileUpdateRequest)
 @response_schema(ProfileOut, 200, description="The user as it is now")

@@ -8,7 +8,7 @@
 "use strict";
 
 window.ui = SwaggerUIBundle({
-  url: "/api/docs/swagger.json",
+  url: "/api/docs/openapi.json",
   dom_id: "#swagger-ui",
   queryConfigEnabled: false,
   validatorUrl: null,
