@@ -32,10 +32,11 @@ from sneakerd.actors.mailbox import Envelope, Mailbox
 from sneakerd.actors.sink import EventSink
 from sneakerd.clock import Cancellable, Clock
 from sneakerd.domain.book import DropBook, Reply
-from sneakerd.domain.commands import Command, Expire, Purchase, Reserve
+from sneakerd.domain.commands import Command, Enter, Expire, Purchase, Reserve, UpdateDrop
 from sneakerd.domain.events import Expired
 from sneakerd.domain.model import Drop, DropState, DropStatus
 from sneakerd.domain.outcome import Outcome
+from sneakerd.domain.raffle_book import raffle_due_at, raffle_ids_needed
 from sneakerd.domain.rules import Rejection, reserve_refusal
 from sneakerd.store import Store
 
@@ -107,6 +108,7 @@ class DropActor:
         observer: ActorObserver | None = None,
         on_deleted: Callable[[DropActor], None] | None = None,
         epoch: int | None = None,
+        draw_delay_ms: int = 0,
     ) -> None:
         self.drop_id = drop_id
         self._observer = observer
@@ -123,6 +125,8 @@ class DropActor:
         self._sink = sink
         self._clock = clock
         self._hold_ms = hold_ms
+        self._draw_delay_ms = draw_delay_ms
+        """How long a raffle's draw waits after its entries' digest is due (RAFFLE_DRAW_DELAY)."""
         self._mailbox: Mailbox[Message, Reply] = Mailbox(f"drop {drop_id} actor")
         self._ids = ActorIds(store)
         self._deadlines = DeadlineQueue()
@@ -319,6 +323,7 @@ class DropActor:
         due = self._deadlines.pop_due(now)
         if due:
             book.expire(Expire(due))
+        book.raffle_step(self._draw_delay_ms)
         replies = [book.decide(e.message) for e in requests]
         return book.finish(), replies, due
 
@@ -385,6 +390,17 @@ class DropActor:
     async def _ensure_ids(self, requests: list[Request]) -> None:
         reserves = sum(1 for e in requests if isinstance(e.message, Reserve))
         purchases = sum(1 for e in requests if isinstance(e.message, Purchase))
+        entries = sum(1 for e in requests if isinstance(e.message, Enter))
+        if self._state is not None:
+            # A raffle's winners get holds in the batch that draws or passes a win down.
+            restock = max(
+                (m.initial_stock or 0 for e in requests if isinstance(m := e.message, UpdateDrop)),
+                default=0,
+            )
+            now = self._clock.now_ms()
+            reserves += raffle_ids_needed(self._state.drop, now, self._draw_delay_ms, restock)
+        if entries:
+            await self._ids.entries.ensure(entries)
         if reserves:
             await self._ids.reservations.ensure(reserves)
         if purchases:
@@ -413,6 +429,10 @@ class DropActor:
     def _arm(self) -> None:
         """Keep one timer armed for the earliest deadline (re-arming only if that moved)."""
         deadline = self._deadlines.next_deadline()
+        if self._state is not None:
+            raffle_at = raffle_due_at(self._state.drop, self._draw_delay_ms)
+            if raffle_at is not None and (deadline is None or raffle_at < deadline):
+                deadline = raffle_at
         if deadline is None:
             self._disarm()
             return

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sneakerd.domain.raffle import DropMode
+
 
 @dataclass(frozen=True, slots=True)
 class RequestKey:
@@ -29,6 +31,13 @@ class RequestKey:
 class Reserve:
     user_id: int
     key: RequestKey | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Enter:
+    """One user's entry into a raffle drop's draw."""
+
+    user_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,13 @@ class UpdateDrop:
     ends_at: int | None = None
     clear: frozenset[str] = frozenset()
     initial_stock: int | None = None
+    mode: DropMode | None = None
+    entries_open_at: int | None = None
+    entries_close_at: int | None = None
+    claim_seconds: int | None = None
+    seed: bytes | None = None
+    """A fresh secret seed (made at the edge with `secrets`), used only if this change makes
+    the drop a raffle: deciding stays deterministic."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,4 +91,4 @@ class DeleteDrop:
     pass
 
 
-Command = Reserve | Cancel | Purchase | Expire | UpdateDrop | DeleteDrop
+Command = Reserve | Enter | Cancel | Purchase | Expire | UpdateDrop | DeleteDrop
