@@ -163,6 +163,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 clock=clock,
                 hold_ms=settings.reservation_duration_ms,
                 observer=app[keys.METRICS],
+                draw_delay_ms=settings.raffle_draw_delay_ms,
             )
         app[keys.STORE] = store
         app[keys.REGISTRY] = registry
