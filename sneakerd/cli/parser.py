@@ -7,6 +7,7 @@ import argparse
 from sneakerd.cli.account_commands import cmd_users_create_admin, cmd_users_promote
 from sneakerd.cli.cluster_commands import cmd_cluster_status
 from sneakerd.cli.drop_commands import cmd_drops_create, cmd_drops_list, cmd_drops_show
+from sneakerd.cli.raffle_commands import cmd_raffle_verify
 from sneakerd.cli.store_commands import cmd_db_check, cmd_db_init, cmd_serve, cmd_stats
 from sneakerd.config import MAX_WORKERS
 
@@ -106,6 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--starts-at", help="ISO 8601 (default: now)")
     create.add_argument("--ends-at", help="ISO 8601 (default: no end)")
     create.set_defaults(run=cmd_drops_create)
+
+    raffle = sub.add_parser("raffle", help="raffle drops").add_subparsers(
+        dest="raffle_command", required=True, metavar="COMMAND"
+    )
+    verify = raffle.add_parser(
+        "verify", parents=[common], help="recompute a draw from its public values (exit 1: no)"
+    )
+    verify.add_argument("id", type=int)
+    verify.add_argument("--url", help="read the record from this server's API instead of --db")
+    verify.set_defaults(run=cmd_raffle_verify)
 
     stats = sub.add_parser(
         "stats",

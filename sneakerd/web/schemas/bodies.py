@@ -106,10 +106,12 @@ class DropFields(RequestSchema):
     )
     entries_open_at = Instant(
         data_key="entriesOpenAt",
+        allow_none=True,
         metadata={"example": TIME_EXAMPLE, "type": "string", "format": "date-time"},
     )
     entries_close_at = Instant(
         data_key="entriesCloseAt",
+        allow_none=True,
         metadata={
             "example": TIME_EXAMPLE,
             "type": "string",
