@@ -156,7 +156,7 @@ async def run(args: argparse.Namespace) -> int:
     draw_s = (drawn_ms - close_ms) / 1000
     seen_s = (seen_ms - close_ms) / 1000
     raffle = record["raffle"]
-    ok_entries = entered.summaries().get("201 created")
+    ok_entries = entered.summaries().get("201")
     lines = [
         f"  store={args.store} entries={args.entries:,} stock={args.stock:,} "
         f"concurrency={args.concurrency} (users inserted in {users_s:.1f} s)",

@@ -62,9 +62,8 @@ class RaffleService:
         winners = None if order is None else list(order[: raffle.winners])
         return RaffleRecord(drop, entries, winners)
 
-    async def my_entry(self, user_id: int, drop_id: int) -> tuple[EntryRecord, RaffleRecord]:
-        """A user's entry and the record it is judged by; raises `NotFound` without one."""
-        entry = await self._drops.store.entry_of(drop_id, user_id)
-        if entry is None:
-            raise errors.NotFound("You have not entered this draw")
-        return entry, await self.record(drop_id)
+    async def my_entry(self, user_id: int, drop_id: int) -> tuple[EntryRecord | None, RaffleRecord]:
+        """A user's entry (None: not entered) and the record it is judged by; raises
+        `NotFound` or `NotARaffle` as `record` does."""
+        record = await self.record(drop_id)
+        return await self._drops.store.entry_of(drop_id, user_id), record

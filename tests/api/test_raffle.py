@@ -80,6 +80,8 @@ async def test_entering_the_draw_once_and_the_refusals_around_it(
     _, token = await api.register()
     drop = await _raffle(api, admin_token, stock=1, close_in=60)
     path = f"/api/drops/{drop['id']}/entries"
+    status, none, _ = await api.call("GET", path + "/me", token=token)
+    assert status == 200 and none == {"entry": None}, none
     status, body, _ = await api.call("POST", path)
     assert_error(status, body, 401, "unauthorized")
     status, body, _ = await api.call("POST", path, token=token)

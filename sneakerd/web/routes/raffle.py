@@ -15,7 +15,7 @@ from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, response_schema
 from sneakerd.web.jsonio import json_response
 from sneakerd.web.routes.common import BEARER, errors_doc, path_id, principal
-from sneakerd.web.schemas.replies import EntryEnvelope, RaffleEnvelope
+from sneakerd.web.schemas.replies import EntryEnvelope, MyEntryEnvelope, RaffleEnvelope
 
 
 def _raffles(request: web.Request) -> RaffleService:
@@ -48,14 +48,15 @@ async def enter(request: web.Request) -> web.Response:
 @docs(
     tags=["raffle"],
     summary="My entry into a raffle drop's draw, with its result once drawn",
+    description="`entry` is null if you have not entered.",
     security=BEARER,
     responses=errors_doc(401, 404, 409, conflicts="not_a_raffle"),
 )
-@response_schema(EntryEnvelope, 200)
+@response_schema(MyEntryEnvelope, 200)
 async def my_entry(request: web.Request) -> web.Response:
     who = principal(request)
     entry, record = await _raffles(request).my_entry(who.user_id, path_id(request))
-    return json_response({"entry": entry_view(entry, record)})
+    return json_response({"entry": None if entry is None else entry_view(entry, record)})
 
 
 @docs(

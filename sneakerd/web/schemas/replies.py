@@ -255,6 +255,15 @@ class EntryEnvelope(Schema):
     entry = fields.Nested(EntryOut, required=True)
 
 
+class MyEntryEnvelope(Schema):
+    entry = fields.Nested(
+        EntryOut,
+        required=True,
+        allow_none=True,
+        metadata={"x-nullable": True, "description": "null if you have not entered"},
+    )
+
+
 class RaffleOut(Schema):
     drop_id = fields.Integer(data_key="dropId", required=True, metadata={"example": 1})
     seed_commitment = _hex("hex SHA-256 of the seed; null before entriesOpenAt", "seedCommitment")
