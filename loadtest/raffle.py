@@ -6,8 +6,9 @@ ordinary batched commits (no bulk path). Once every entry is in, the admin moves
 `entriesCloseAt` to two seconds ahead; the draw then runs on its own: the digest's commit, then
 the draw's (every winner's hold) with the seed published.
 
-Reports the entry rate and latencies, the draw time (the drop's `drawnAt` minus its
-`entriesCloseAt`, both the server's; and as a client polling GET /api/drops/{id} saw it), the
+Reports the entry rate and latencies, the draw time (from `entriesCloseAt` until a client
+polling GET /api/drops/{id} every 20 ms sees the seed: the digest's commit, the draw and its
+commit; and `drawnAt`, the instant the draw was decided, both against `entriesCloseAt`), the
 size and read time of GET /api/drops/{id}/raffle, and checks: `sneakerd raffle verify --url`,
 `sneakerd db check`, every entry counted, `initialStock` winners each holding a unit.
 """
@@ -162,8 +163,8 @@ async def run(args: argparse.Namespace) -> int:
         f"concurrency={args.concurrency} (users inserted in {users_s:.1f} s)",
         *report.outcome_table(entered, elapsed),
         meter.line(),
-        f"  draw time (drawnAt - entriesCloseAt, server clock): {draw_s:.3f} s",
-        f"  draw seen by a client polling every 20 ms:          {seen_s:.3f} s",
+        f"  draw decided (drawnAt - entriesCloseAt, server clock): {draw_s:.3f} s",
+        f"  draw time (close to the seed seen by a client polling every 20 ms): {seen_s:.3f} s",
         f"  GET /raffle: {record_bytes / 1e6:.1f} MB read in {read_s:.2f} s; "
         f"verify --url in {verify_s:.1f} s; server RSS {rss / 1024:.0f} MiB",
         "",
@@ -183,7 +184,7 @@ async def run(args: argparse.Namespace) -> int:
             len(raffle["winners"]) == holds == min(args.stock, args.entries),
             f"{len(raffle['winners'])} winners, {holds} active holds",
         ),
-        report.check(draw_s <= DRAW_TARGET_S, f"draw time {draw_s:.3f} s <= {DRAW_TARGET_S} s"),
+        report.check(seen_s <= DRAW_TARGET_S, f"draw time {seen_s:.3f} s <= {DRAW_TARGET_S} s"),
     ]
     print(report.header("raffle", lines))
-    return 0 if passed and verify.returncode == 0 and draw_s <= DRAW_TARGET_S else 1
+    return 0 if passed and verify.returncode == 0 and seen_s <= DRAW_TARGET_S else 1
