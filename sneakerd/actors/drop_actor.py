@@ -32,11 +32,11 @@ from sneakerd.actors.mailbox import Envelope, Mailbox
 from sneakerd.actors.sink import EventSink
 from sneakerd.clock import Cancellable, Clock
 from sneakerd.domain.book import DropBook, Reply
-from sneakerd.domain.commands import Command, Enter, Expire, Purchase, Reserve, UpdateDrop
+from sneakerd.domain.commands import Command, Enter, Expire, Purchase, Reserve
 from sneakerd.domain.events import Expired
 from sneakerd.domain.model import Drop, DropState, DropStatus
 from sneakerd.domain.outcome import Outcome
-from sneakerd.domain.raffle_book import raffle_due_at, raffle_ids_needed
+from sneakerd.domain.raffle_book import next_due, raffle_ids_for
 from sneakerd.domain.rules import Rejection, reserve_refusal
 from sneakerd.store import Store
 
@@ -391,14 +391,9 @@ class DropActor:
         reserves = sum(1 for e in requests if isinstance(e.message, Reserve))
         purchases = sum(1 for e in requests if isinstance(e.message, Purchase))
         entries = sum(1 for e in requests if isinstance(e.message, Enter))
-        if self._state is not None:
-            # A raffle's winners get holds in the batch that draws or passes a win down.
-            restock = max(
-                (m.initial_stock or 0 for e in requests if isinstance(m := e.message, UpdateDrop)),
-                default=0,
-            )
-            now = self._clock.now_ms()
-            reserves += raffle_ids_needed(self._state.drop, now, self._draw_delay_ms, restock)
+        if self._state is not None:  # a raffle's winners get holds when it draws or passes down
+            now, messages = self._clock.now_ms(), (e.message for e in requests)
+            reserves += raffle_ids_for(self._state.drop, now, self._draw_delay_ms, messages)
         if entries:
             await self._ids.entries.ensure(entries)
         if reserves:
@@ -430,9 +425,7 @@ class DropActor:
         """Keep one timer armed for the earliest deadline (re-arming only if that moved)."""
         deadline = self._deadlines.next_deadline()
         if self._state is not None:
-            raffle_at = raffle_due_at(self._state.drop, self._draw_delay_ms)
-            if raffle_at is not None and (deadline is None or raffle_at < deadline):
-                deadline = raffle_at
+            deadline = next_due(deadline, self._state.drop, self._draw_delay_ms)
         if deadline is None:
             self._disarm()
             return

@@ -17,8 +17,10 @@ order is a function of them and the stored entries.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 from sneakerd import errors
+from sneakerd.domain.commands import UpdateDrop
 from sneakerd.domain.events import DropEvent, DropUpdated
 from sneakerd.domain.holds import Overlay
 from sneakerd.domain.model import (
@@ -120,6 +122,20 @@ def raffle_due_at(drop: Drop, draw_delay_ms: int) -> int | None:
     if drop.info.mode is not DropMode.RAFFLE:
         return None
     return closes if raffle.digest is None else closes + draw_delay_ms
+
+
+def next_due(deadline: int | None, drop: Drop, draw_delay_ms: int) -> int | None:
+    """The earlier of a hold's `deadline` and the raffle's next step: when the actor's one
+    timer must fire."""
+    due = raffle_due_at(drop, draw_delay_ms)
+    return deadline if due is None or (deadline is not None and deadline <= due) else due
+
+
+def raffle_ids_for(drop: Drop, now: int, draw_delay_ms: int, messages: Iterable[object]) -> int:
+    """`raffle_ids_needed` for a batch of `messages` (a restock among them may free more
+    units for winners)."""
+    restock = max((m.initial_stock or 0 for m in messages if isinstance(m, UpdateDrop)), default=0)
+    return raffle_ids_needed(drop, now, draw_delay_ms, restock)
 
 
 def raffle_ids_needed(drop: Drop, now: int, draw_delay_ms: int, top_stock: int) -> int:
