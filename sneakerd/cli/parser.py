@@ -10,6 +10,7 @@ from sneakerd.cli.drop_commands import cmd_drops_create, cmd_drops_list, cmd_dro
 from sneakerd.cli.raffle_commands import cmd_raffle_verify
 from sneakerd.cli.store_commands import cmd_db_check, cmd_db_init, cmd_serve, cmd_stats
 from sneakerd.config import MAX_WORKERS
+from sneakerd.domain.raffle import DEFAULT_CLAIM_SECONDS
 
 
 def workers_count(raw: str) -> int:
@@ -106,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--per-user-limit", type=int, default=1)
     create.add_argument("--starts-at", help="ISO 8601 (default: now)")
     create.add_argument("--ends-at", help="ISO 8601 (default: no end)")
+    create.add_argument("--mode", choices=("fcfs", "raffle"), default="fcfs")
+    create.add_argument("--entries-open-at", help="a raffle's entries open (ISO 8601)")
+    create.add_argument("--entries-close-at", help="a raffle's entries close (ISO 8601)")
+    create.add_argument(
+        "--claim-seconds", type=int, default=DEFAULT_CLAIM_SECONDS, help="a winner's hold"
+    )
     create.set_defaults(run=cmd_drops_create)
 
     raffle = sub.add_parser("raffle", help="raffle drops").add_subparsers(

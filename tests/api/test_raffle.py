@@ -121,7 +121,7 @@ async def test_the_published_draw_recomputes_and_winners_buy_their_holds(
     api: Api, admin_token: str
 ) -> None:
     people = [await api.register() for _ in range(5)]
-    drop = await _raffle(api, admin_token, stock=2, close_in=2.0)
+    drop = await _raffle(api, admin_token, stock=2, close_in=600)
     entry_of: dict[int, str] = {}
     for _, token in people:
         status, body, _ = await api.call("POST", f"/api/drops/{drop['id']}/entries", token=token)
@@ -130,6 +130,11 @@ async def test_the_published_draw_recomputes_and_winners_buy_their_holds(
     status, before, _ = await api.call("GET", f"/api/drops/{drop['id']}/raffle")
     assert status == 200 and before["raffle"]["winners"] is None
     commitment = before["raffle"]["seedCommitment"]
+    # Everyone is in: close the entries half a second from now, however long that took.
+    status, body, _ = await api.call(
+        "PUT", f"/api/drops/{drop['id']}", token=admin_token, json={"entriesCloseAt": _at(0.5)}
+    )
+    assert status == 200, body
 
     raffle = await _drawn(api, drop["id"])
     seed = raffle["seed"]

@@ -5,9 +5,12 @@ stored seed and entries, and the published draw checks out, by hand here and wit
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import io
 import json
+import re
 import signal
 import time
 import urllib.request
@@ -17,6 +20,17 @@ from typing import Any
 
 from tests.e2e.test_cli import corrupt, sneakerd
 from tests.serverproc import Server
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "fair-drops.md"
+
+
+def _guide_snippet(base: str, drop_id: int) -> str:
+    """docs/fair-drops.md's check-by-hand snippet, pointed at this server and drop."""
+    code = re.search(r"```python\n(.*?)```", GUIDE.read_text(), re.S)
+    assert code is not None, "the guide has its snippet"
+    line = 'base, drop_id = "http://127.0.0.1:5000", 7'
+    assert line in code.group(1)
+    return code.group(1).replace(line, f"base, drop_id = {base!r}, {drop_id}")
 
 
 def _at(seconds_from_now: float) -> str:
@@ -81,12 +95,14 @@ def test_a_crash_between_the_digest_and_the_draw_changes_nothing(
                 "initialStock": 2,
                 "mode": "raffle",
                 "entriesOpenAt": _at(-1),
-                "entriesCloseAt": _at(3),
+                "entriesCloseAt": _at(600),
             },
             admin,
         )["drop"]
         for token in tokens:
             _call(first, "POST", f"/api/drops/{drop['id']}/entries", {}, token)
+        # Everyone is in: the entries close a second from now, however long that took.
+        _call(first, "PUT", f"/api/drops/{drop['id']}", {"entriesCloseAt": _at(1)}, admin)
         closed = _wait(first, drop["id"], "entriesDigest")
         assert closed["seed"] is None and closed["winners"] is None, "the draw waits"
     finally:
@@ -104,6 +120,11 @@ def test_a_crash_between_the_digest_and_the_draw_changes_nothing(
             key=lambda i: hmac.new(seed, str(i).encode(), hashlib.sha256).hexdigest(),
         )
         assert drawn["winners"] == order[:2]
+
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(_guide_snippet(second.url, drop["id"]), {})  # the guide's own code
+        assert "the draw checks out" in printed.getvalue()
 
         by_url = sneakerd("raffle", "verify", str(drop["id"]), "--url", second.url, "--json")
         assert by_url.returncode == 0, by_url.stderr
