@@ -170,7 +170,8 @@ async def run(args: argparse.Namespace) -> int:
         "",
         report.check(passed, f"sneakerd db check: {output.splitlines()[-1] if output else ''}"),
         report.check(
-            verify.returncode == 0, f"sneakerd raffle verify: {verify.stdout.strip()[-60:]}"
+            verify.returncode == 0,
+            f"sneakerd raffle verify: {(verify.stdout.strip().splitlines() or [''])[-1]}",
         ),
         report.check(
             ok_entries is not None
