@@ -26,6 +26,7 @@ from loadtest import (
     htmlreport,
     multidrop,
     probes,
+    raffle,
     record,
     sellout,
     soak,
@@ -45,6 +46,7 @@ SCENARIOS: dict[str, ModuleType] = {
     "workers": workersload,
     "failover": failover,
     "cluster-watchers": clusterwatchers,
+    "raffle": raffle,
 }
 
 

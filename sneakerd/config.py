@@ -61,6 +61,9 @@ class Settings:
     max_body_bytes: int = 65_536
     idempotency_ttl: int = 86_400
     """Seconds an Idempotency-Key's first answer is kept (IDEMPOTENCY_TTL)."""
+    raffle_draw_delay_ms: int = 0
+    """Milliseconds a raffle's draw waits after its entries' digest is due (RAFFLE_DRAW_DELAY):
+    time for anyone to record the entries and the digest before the seed is published."""
     header_timeout: float = 10.0
     """Seconds a connection may take to send a complete request head before it is closed."""
     keepalive_timeout: float = 75.0
@@ -154,6 +157,7 @@ class Settings:
             rate_limit_reserve=number("RATE_LIMIT_RESERVE", d.rate_limit_reserve, 0),
             max_body_bytes=number("MAX_BODY_BYTES", d.max_body_bytes, 1),
             idempotency_ttl=number("IDEMPOTENCY_TTL", d.idempotency_ttl, 1),
+            raffle_draw_delay_ms=number("RAFFLE_DRAW_DELAY", d.raffle_draw_delay_ms, 0),
             header_timeout=seconds("HEADER_TIMEOUT", d.header_timeout),
             keepalive_timeout=seconds("KEEPALIVE_TIMEOUT", d.keepalive_timeout),
             max_connections_per_ip=number(

@@ -16,7 +16,12 @@ The hierarchy::
     │   ├── DropHasSales           (drop_has_sales)
     │   ├── StockBelowCommitted    (stock_below_committed)
     │   ├── InvalidDrop            (validation_error: a drop the rules cannot accept)
-    │   └── RequestInProgress      (request_in_progress: one Idempotency-Key twice in a batch)
+    │   ├── RequestInProgress      (request_in_progress: one Idempotency-Key twice in a batch)
+    │   ├── RaffleOnly             (raffle_only: reserve on a raffle drop)
+    │   ├── NotARaffle             (not_a_raffle: an entry on a drop that is not a raffle)
+    │   ├── AlreadyEntered         (already_entered)
+    │   ├── EntriesNotOpen         (entries_not_open)
+    │   └── EntriesClosed          (entries_closed)
     ├── Unavailable            the database could not be reached or the outcome is unknown
     │   ├── LeaseLost              another node took the drop's lease; this node may not write it
     │   ├── OutcomeUnknown         the deciding node did not answer: maybe done (retry with the key)
@@ -115,6 +120,26 @@ class RequestInProgress(DomainError):
     code = "request_in_progress"
 
 
+class RaffleOnly(DomainError):
+    code = "raffle_only"
+
+
+class NotARaffle(DomainError):
+    code = "not_a_raffle"
+
+
+class AlreadyEntered(DomainError):
+    code = "already_entered"
+
+
+class EntriesNotOpen(DomainError):
+    code = "entries_not_open"
+
+
+class EntriesClosed(DomainError):
+    code = "entries_closed"
+
+
 DOMAIN_ERRORS: dict[str, type[DomainError]] = {
     cls.code: cls
     for cls in (
@@ -131,6 +156,11 @@ DOMAIN_ERRORS: dict[str, type[DomainError]] = {
         StockBelowCommitted,
         InvalidDrop,
         RequestInProgress,
+        RaffleOnly,
+        NotARaffle,
+        AlreadyEntered,
+        EntriesNotOpen,
+        EntriesClosed,
     )
 }
 """Each refusal's class by its code: how a refusal made on another node is raised again here

@@ -37,6 +37,7 @@ from sneakerd.domain.model import (
     ReservationRecord,
     ReservationStatus,
 )
+from sneakerd.domain.raffle_book import raffle_window_refusal
 from sneakerd.domain.rules import Rejection, window_refusal
 from sneakerd.store import DropStats, Store
 
@@ -184,6 +185,7 @@ class DropService:
     async def create_drop(self, info: DropInfo, initial_stock: int) -> Drop:
         """A new drop, its actor started; raises `InvalidDrop` for a window that cannot be."""
         _expect(window_refusal(info.starts_at, info.ends_at), NoneType)
+        _expect(raffle_window_refusal(info), NoneType)
         drop = await self.store.create_drop(info, initial_stock, self.clock.now_ms())
         await self.registry.get(drop.id)
         return drop

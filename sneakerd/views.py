@@ -14,6 +14,7 @@ from typing import Any
 
 from sneakerd.clock import iso
 from sneakerd.domain.model import Drop, PurchaseRecord, ReservationRecord, User
+from sneakerd.raffle_views import raffle_fields
 from sneakerd.store import DropPurchase, DropStats
 
 Json = dict[str, Any]
@@ -54,6 +55,7 @@ def drop_view(drop: Drop, now: int) -> Json:
         "version": drop.version,
         "createdAt": iso(drop.created_at),
         "updatedAt": iso(drop.updated_at),
+        **raffle_fields(drop, now),
     }
 
 

@@ -32,10 +32,11 @@ from sneakerd.actors.mailbox import Envelope, Mailbox
 from sneakerd.actors.sink import EventSink
 from sneakerd.clock import Cancellable, Clock
 from sneakerd.domain.book import DropBook, Reply
-from sneakerd.domain.commands import Command, Expire, Purchase, Reserve
+from sneakerd.domain.commands import Command, Enter, Expire, Purchase, Reserve
 from sneakerd.domain.events import Expired
 from sneakerd.domain.model import Drop, DropState, DropStatus
 from sneakerd.domain.outcome import Outcome
+from sneakerd.domain.raffle_book import next_due, raffle_ids_for
 from sneakerd.domain.rules import Rejection, reserve_refusal
 from sneakerd.store import Store
 
@@ -107,6 +108,7 @@ class DropActor:
         observer: ActorObserver | None = None,
         on_deleted: Callable[[DropActor], None] | None = None,
         epoch: int | None = None,
+        draw_delay_ms: int = 0,
     ) -> None:
         self.drop_id = drop_id
         self._observer = observer
@@ -123,6 +125,8 @@ class DropActor:
         self._sink = sink
         self._clock = clock
         self._hold_ms = hold_ms
+        self._draw_delay_ms = draw_delay_ms
+        """How long a raffle's draw waits after its entries' digest is due (RAFFLE_DRAW_DELAY)."""
         self._mailbox: Mailbox[Message, Reply] = Mailbox(f"drop {drop_id} actor")
         self._ids = ActorIds(store)
         self._deadlines = DeadlineQueue()
@@ -319,6 +323,7 @@ class DropActor:
         due = self._deadlines.pop_due(now)
         if due:
             book.expire(Expire(due))
+        book.raffle_step(self._draw_delay_ms)
         replies = [book.decide(e.message) for e in requests]
         return book.finish(), replies, due
 
@@ -385,6 +390,12 @@ class DropActor:
     async def _ensure_ids(self, requests: list[Request]) -> None:
         reserves = sum(1 for e in requests if isinstance(e.message, Reserve))
         purchases = sum(1 for e in requests if isinstance(e.message, Purchase))
+        entries = sum(1 for e in requests if isinstance(e.message, Enter))
+        if self._state is not None:  # a raffle's winners get holds when it draws or passes down
+            now, messages = self._clock.now_ms(), (e.message for e in requests)
+            reserves += raffle_ids_for(self._state.drop, now, self._draw_delay_ms, messages)
+        if entries:
+            await self._ids.entries.ensure(entries)
         if reserves:
             await self._ids.reservations.ensure(reserves)
         if purchases:
@@ -413,6 +424,8 @@ class DropActor:
     def _arm(self) -> None:
         """Keep one timer armed for the earliest deadline (re-arming only if that moved)."""
         deadline = self._deadlines.next_deadline()
+        if self._state is not None:
+            deadline = next_due(deadline, self._state.drop, self._draw_delay_ms)
         if deadline is None:
             self._disarm()
             return

@@ -42,14 +42,18 @@ class IdPool:
 class ActorIds:
     """The `Ids` a `DropBook` takes: a reservation pool and a purchase pool."""
 
-    __slots__ = ("purchases", "reservations")
+    __slots__ = ("entries", "purchases", "reservations")
 
     def __init__(self, store: Store) -> None:
         self.reservations = IdPool(store, "reservations")
         self.purchases = IdPool(store, "purchases")
+        self.entries = IdPool(store, "raffle_entries")
 
     def reservation(self) -> int:
         return self.reservations.take()
 
     def purchase(self) -> int:
         return self.purchases.take()
+
+    def entry(self) -> int:
+        return self.entries.take()

@@ -51,6 +51,7 @@ class Registry:
         clock: Clock,
         hold_ms: int,
         observer: ActorObserver | None = None,
+        draw_delay_ms: int = 0,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -63,6 +64,7 @@ class Registry:
             hold_ms=hold_ms,
             observer=observer,
             on_deleted=self._forget,
+            draw_delay_ms=draw_delay_ms,
         )
         self._actors: dict[int, DropActor] = {}
         self._starting: dict[int, asyncio.Future[DropActor]] = {}

@@ -11,8 +11,9 @@ from typing import Any
 from sneakerd.cli.runtime import CLOCK, CliError, emit, refuse, require_schema, table, with_store
 from sneakerd.config import Settings
 from sneakerd.domain import listing
-from sneakerd.domain.model import Drop, DropInfo
+from sneakerd.domain.model import Drop, DropInfo, DropMode
 from sneakerd.domain.money import PriceError, parse_price
+from sneakerd.domain.raffle_book import raffle_window_refusal
 from sneakerd.domain.rules import window_refusal
 from sneakerd.store import MAX_PAGE, PageKey, Store
 from sneakerd.views import drop_view
@@ -96,14 +97,29 @@ def _drop_info(args: argparse.Namespace, now: int) -> DropInfo:
     window = window_refusal(starts, ends_at)
     if window is not None:
         raise CliError(f"--ends-at is refused: {window.message}")
-    return DropInfo(
+    info = DropInfo(
         name=args.name,
         price=_price(args.price),
         brand=args.brand,
         per_user_limit=args.per_user_limit,
         starts_at=starts,
         ends_at=ends_at,
+        mode=DropMode(args.mode),
+        entries_open_at=_time(args.entries_open_at, "--entries-open-at"),
+        entries_close_at=_time(args.entries_close_at, "--entries-close-at"),
+        claim_seconds=args.claim_seconds,
     )
+    raffle = raffle_window_refusal(info)
+    if raffle is not None:
+        raise CliError(f"{_FLAGS.get(raffle.field or '', '--mode')} is refused: {raffle.message}")
+    return info
+
+
+_FLAGS = {
+    "entriesOpenAt": "--entries-open-at",
+    "entriesCloseAt": "--entries-close-at",
+    "claimSeconds": "--claim-seconds",
+}
 
 
 async def cmd_drops_create(args: argparse.Namespace, settings: Settings) -> int:

@@ -10,8 +10,10 @@ from sneakerd.cli.cluster_commands import cmd_cluster_status
 from sneakerd.cli.drop_commands import cmd_drops_create, cmd_drops_list, cmd_drops_show
 from sneakerd.cli.exits import EPILOG, Parser
 from sneakerd.cli.migrate_commands import cmd_db_migrate
+from sneakerd.cli.raffle_commands import cmd_raffle_verify
 from sneakerd.cli.store_commands import cmd_db_check, cmd_db_init, cmd_serve, cmd_stats
 from sneakerd.config import MAX_WORKERS
+from sneakerd.domain.raffle import DEFAULT_CLAIM_SECONDS
 
 
 def workers_count(raw: str) -> int:
@@ -140,7 +142,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--starts-at", help="ISO 8601 (default: now)")
     create.add_argument("--ends-at", help="ISO 8601 (default: no end)")
+    create.add_argument("--mode", choices=("fcfs", "raffle"), default="fcfs")
+    create.add_argument("--entries-open-at", help="a raffle's entries open (ISO 8601)")
+    create.add_argument("--entries-close-at", help="a raffle's entries close (ISO 8601)")
+    create.add_argument(
+        "--claim-seconds", type=int, default=DEFAULT_CLAIM_SECONDS, help="a winner's hold"
+    )
     create.set_defaults(run=cmd_drops_create)
+
+    raffle = sub.add_parser("raffle", help="raffle drops").add_subparsers(
+        dest="raffle_command", required=True, metavar="COMMAND"
+    )
+    verify = raffle.add_parser(
+        "verify", parents=[common], help="recompute a draw from its public values (exit 1: no)"
+    )
+    verify.add_argument("id", type=int)
+    verify.add_argument("--url", help="read the record from this server's API instead of --db")
+    verify.set_defaults(run=cmd_raffle_verify)
 
     stats = sub.add_parser(
         "stats",

@@ -107,6 +107,7 @@ class ClusterNode:
             forwarder=self,
             observer=observer,
             committed=committed,
+            draw_delay_ms=self.settings.raffle_draw_delay_ms,
         )
         return self.registry
 

@@ -135,8 +135,16 @@ class ClusterRegistry(Registry):
         forwarder: Forwarder,
         observer: ActorObserver | None = None,
         committed: CommittedDrops | None = None,
+        draw_delay_ms: int = 0,
     ) -> None:
-        super().__init__(store=store, sink=sink, clock=clock, hold_ms=hold_ms, observer=observer)
+        super().__init__(
+            store=store,
+            sink=sink,
+            clock=clock,
+            hold_ms=hold_ms,
+            observer=observer,
+            draw_delay_ms=draw_delay_ms,
+        )
         self.node_id = node_id
         self.node_url = node_url
         self.lease_ms = lease_ms

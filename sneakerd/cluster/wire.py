@@ -18,11 +18,13 @@ from typing import Any, assert_never
 import orjson
 
 from sneakerd import errors
+from sneakerd.cluster import wire_raffle
 from sneakerd.domain.book import Reply
 from sneakerd.domain.commands import (
     Cancel,
     Command,
     DeleteDrop,
+    Enter,
     Expire,
     Purchase,
     RequestKey,
@@ -36,6 +38,7 @@ from sneakerd.domain.model import (
     ReservationRecord,
     ReservationStatus,
 )
+from sneakerd.domain.raffle import EntryRecord
 from sneakerd.domain.rules import Rejection
 
 Json = Any
@@ -160,6 +163,8 @@ def command_to_json(command: Command) -> dict[str, Json]:
     match command:
         case Reserve():
             return {"k": "reserve", "user": command.user_id, "key": _key_to_json(command.key)}
+        case Enter():
+            return wire_raffle.enter_to_json(command)
         case Cancel():
             return {"k": "cancel", "user": command.user_id, "reservation": command.reservation_id}
         case Purchase():
@@ -187,6 +192,7 @@ def command_to_json(command: Command) -> dict[str, Json]:
                 "clear": sorted(command.clear),
                 "initial_stock": command.initial_stock,
                 "available": command.available,
+                **wire_raffle.update_to_json(command),
             }
         case DeleteDrop():
             return {"k": "delete"}
@@ -199,6 +205,8 @@ def command_from_json(value: Json) -> Command:
     kind = obj.text("k")
     if kind == "reserve":
         return Reserve(obj.integer("user"), _key_from_json(obj.raw("key")))
+    if kind == "enter":
+        return wire_raffle.enter_from_json(obj)
     if kind == "cancel":
         return Cancel(obj.integer("user"), obj.integer("reservation"))
     if kind == "purchase":
@@ -230,6 +238,7 @@ def command_from_json(value: Json) -> Command:
             clear=frozenset(clear),
             initial_stock=obj.opt_integer("initial_stock"),
             available=obj.opt_integer("available"),
+            **wire_raffle.update_from_json(obj),
         )
     if kind == "delete":
         return DeleteDrop()
@@ -258,6 +267,7 @@ def _info_to_json(info: DropInfo) -> dict[str, Json]:
         "holds_per_user": info.holds_per_user,
         "starts_at": info.starts_at,
         "ends_at": info.ends_at,
+        **wire_raffle.info_to_json(info),
     }
 
 
@@ -273,6 +283,7 @@ def _info_from_json(value: Json) -> DropInfo:
         holds_per_user=obj.integer("holds_per_user"),
         starts_at=obj.integer("starts_at"),
         ends_at=obj.opt_integer("ends_at"),
+        **wire_raffle.info_from_json(obj),
     )
 
 
@@ -288,6 +299,7 @@ def drop_to_json(drop: Drop) -> dict[str, Json]:
         "created_at": drop.created_at,
         "updated_at": drop.updated_at,
         "deleted": drop.deleted,
+        "raffle": wire_raffle.raffle_to_json(drop),
     }
 
 
@@ -304,6 +316,7 @@ def drop_from_json(value: Json) -> Drop:
         created_at=obj.integer("created_at"),
         updated_at=obj.integer("updated_at"),
         deleted=obj.flag("deleted"),
+        raffle=wire_raffle.raffle_from_json(obj.raw("raffle"), Obj),
     )
 
 
@@ -347,6 +360,8 @@ def reply_to_json(reply: Reply) -> Json:
             }
         case Drop():
             return {"t": "drop", "drop": drop_to_json(reply)}
+        case EntryRecord():
+            return wire_raffle.entry_to_json(reply)
         case Rejection():
             return {
                 "t": "rejection",
@@ -388,6 +403,8 @@ def reply_from_json(value: Json) -> Reply:
         )
     if kind == "drop":
         return drop_from_json(obj.raw("drop"))
+    if kind == "entry":
+        return wire_raffle.entry_from_json(obj)
     if kind == "rejection":
         error = _domain_class(obj.text("code"))
         return Rejection(error, obj.text("message"), obj.opt_text("field"))

@@ -21,6 +21,7 @@ from sneakerd.domain.commands import (
     Cancel,
     Command,
     DeleteDrop,
+    Enter,
     Expire,
     Purchase,
     RequestKey,
@@ -38,6 +39,7 @@ from sneakerd.domain.events import (
 from sneakerd.domain.holds import Delta, Overlay
 from sneakerd.domain.model import (
     Drop,
+    DropMode,
     DropState,
     Hold,
     PurchaseRecord,
@@ -45,12 +47,14 @@ from sneakerd.domain.model import (
     ReservationStatus,
 )
 from sneakerd.domain.outcome import Changes, KeyedSuccess, Outcome
+from sneakerd.domain.raffle import EntryRecord, Raffle
+from sneakerd.domain.raffle_book import RaffleRules, raffle_change_refusal
 from sneakerd.domain.rules import Rejection, reserve_refusal, window_refusal
 
 K = TypeVar("K")
 V = TypeVar("V")
 
-Reply = ReservationRecord | PurchaseRecord | Drop | Rejection | None
+Reply = ReservationRecord | PurchaseRecord | EntryRecord | Drop | Rejection | None
 
 
 class Ids(Protocol):
@@ -59,6 +63,8 @@ class Ids(Protocol):
     def reservation(self) -> int: ...
 
     def purchase(self) -> int: ...
+
+    def entry(self) -> int: ...
 
 
 def _counts(overlay: Overlay[int, int]) -> dict[int, int]:
@@ -69,8 +75,9 @@ def _counts(overlay: Overlay[int, int]) -> dict[int, int]:
     return counts
 
 
-class DropBook:
-    """Decides a batch of messages for one drop at one instant `now`."""
+class DropBook(RaffleRules):
+    """Decides a batch of messages for one drop at one instant `now` (a raffle drop's own
+    rules are `RaffleRules`')."""
 
     def __init__(self, state: DropState, *, now: int, hold_ms: int, ids: Ids) -> None:
         self._start = state
@@ -94,6 +101,8 @@ class DropBook:
         self._new_purchases: list[PurchaseRecord] = []
         self._keyed: list[KeyedSuccess] = []
         self._events: list[DropEvent] = []
+        self._new_entries: list[EntryRecord] = []
+        self._entered: set[int] = set()
         self._dirty = False
 
     def decide(self, command: Command) -> Reply:
@@ -101,6 +110,8 @@ class DropBook:
         match command:
             case Reserve():
                 return self.reserve(command)
+            case Enter():
+                return self.enter(command.user_id)
             case Cancel():
                 return self.cancel(command)
             case Purchase():
@@ -216,6 +227,10 @@ class DropBook:
                 "holds_per_user",
                 "starts_at",
                 "ends_at",
+                "mode",
+                "entries_open_at",
+                "entries_close_at",
+                "claim_seconds",
             )
             if (value := getattr(cmd, name)) is not None
         }
@@ -228,9 +243,14 @@ class DropBook:
                 image_url=None if "image_url" in cmd.clear else info.image_url,
                 ends_at=None if "ends_at" in cmd.clear else info.ends_at,
             )
-        refused = window_refusal(info.starts_at, info.ends_at)
+        refused = window_refusal(info.starts_at, info.ends_at) or raffle_change_refusal(drop, info)
         if refused is not None:
             return refused
+        raffle = drop.raffle
+        if info.mode is not drop.info.mode:
+            raffle = None if cmd.seed is None or info.mode is DropMode.FCFS else Raffle(cmd.seed)
+            if raffle is None and info.mode is DropMode.RAFFLE:
+                raise ValueError("a change that makes a drop a raffle must carry a fresh seed")
         initial, stock = drop.initial_stock, drop.stock
         committed = drop.reserved + drop.sold
         target = cmd.initial_stock
@@ -250,7 +270,7 @@ class DropBook:
                 )
             initial, stock = target, target - committed
         self._drop = dataclasses.replace(
-            drop, info=info, initial_stock=initial, stock=stock, updated_at=self._now
+            drop, info=info, initial_stock=initial, stock=stock, updated_at=self._now, raffle=raffle
         )
         self._stock = stock
         self._dirty = True
@@ -305,6 +325,12 @@ class DropBook:
         self._dirty = True
         self._status_changes.append((reservation_id, status))
 
+    def _new_reservation_id(self) -> int:
+        return self._ids.reservation()
+
+    def _new_entry_id(self) -> int:
+        return self._ids.entry()
+
     def _current(self) -> Drop:
         drop = self._drop
         if (drop.stock, drop.reserved, drop.sold) != (self._stock, self._reserved, self._sold):
@@ -315,6 +341,7 @@ class DropBook:
 
     def finish(self) -> Outcome:
         """The batch's result: new state, rows to write, and events numbered by version."""
+        self.pass_down()
         if not self._dirty:
             return Outcome(self._start.drop, Delta(), None, ())
         start = self._start.drop
@@ -340,6 +367,7 @@ class DropBook:
             status_changes=tuple(self._status_changes),
             new_purchases=tuple(self._new_purchases),
             keyed=tuple(self._keyed),
+            new_entries=tuple(self._new_entries),
         )
         added = self._holds.changed
         new_holds = tuple((r.expires_at, r.id) for r in self._new_reservations if r.id in added)
@@ -348,5 +376,6 @@ class DropBook:
             removed=self._holds.removed,
             counts=_counts(self._counts),
             made=_counts(self._made),
+            entries=tuple((e.id, e.user_id) for e in self._new_entries),
         )
         return Outcome(final, delta, changes, tuple(events), new_holds)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sneakerd.domain.raffle import DropMode
+
 
 @dataclass(frozen=True, slots=True)
 class RequestKey:
@@ -29,6 +31,13 @@ class RequestKey:
 class Reserve:
     user_id: int
     key: RequestKey | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Enter:
+    """One user's entry into a raffle drop's draw."""
+
+    user_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +81,13 @@ class UpdateDrop:
     """The units to have available now (the original API's `stock` on an edit): the drop's
     total becomes this plus what is on hold or sold, counted by the book against the state it
     changes, never by a caller reading first. `initial_stock`, when given too, wins."""
+    mode: DropMode | None = None
+    entries_open_at: int | None = None
+    entries_close_at: int | None = None
+    claim_seconds: int | None = None
+    seed: bytes | None = None
+    """A fresh secret seed (made at the edge with `secrets`), used only if this change makes
+    the drop a raffle: deciding stays deterministic."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,4 +95,4 @@ class DeleteDrop:
     pass
 
 
-Command = Reserve | Cancel | Purchase | Expire | UpdateDrop | DeleteDrop
+Command = Reserve | Enter | Cancel | Purchase | Expire | UpdateDrop | DeleteDrop

@@ -158,6 +158,8 @@ class Delta:
     """user id -> new count of holds + purchases (0: the user has none left)."""
     made: Mapping[int, int] = field(default_factory=dict)
     """user id -> new count of holds ever made."""
+    entries: tuple[tuple[int, int], ...] = ()
+    """(entry id, user id) of each raffle entry the batch made."""
 
 
 def apply_counts(table: dict[int, int], changes: Mapping[int, int]) -> None:

@@ -17,6 +17,8 @@ from enum import StrEnum
 
 from sneakerd.domain.holds import Delta, HoldTable, apply_counts
 from sneakerd.domain.holds import Hold as Hold
+from sneakerd.domain.raffle import DEFAULT_CLAIM_SECONDS, Raffle, RaffleEntries
+from sneakerd.domain.raffle import DropMode as DropMode
 
 
 class DropStatus(StrEnum):
@@ -53,6 +55,11 @@ class DropInfo:
     that cancelling and re-reserving cannot keep a unit out of the pool for ever."""
     starts_at: int = 0
     ends_at: int | None = None
+    mode: DropMode = DropMode.FCFS
+    """`raffle`: sold by a verifiable draw among entries (`domain.raffle`), not by reserve."""
+    entries_open_at: int | None = None
+    entries_close_at: int | None = None
+    claim_seconds: int = DEFAULT_CLAIM_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,8 @@ class Drop:
     created_at: int
     updated_at: int
     deleted: bool = False
+    raffle: Raffle | None = None
+    """A raffle drop's draw (seed, digest, winners so far); None for first come, first served."""
 
     def status(self, now: int) -> DropStatus:
         """The status a shopper sees at `now`: the sale window first, then the stock."""
@@ -100,6 +109,8 @@ class DropState:
     holds: HoldTable = field(default_factory=HoldTable)
     user_counts: dict[int, int] = field(default_factory=dict)
     user_holds: dict[int, int] = field(default_factory=dict)
+    entries: RaffleEntries = field(default_factory=RaffleEntries)
+    """A raffle drop's entries (empty for any other drop)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.holds, HoldTable):
@@ -113,10 +124,16 @@ class DropState:
         self.holds.apply(delta.added, delta.removed)
         apply_counts(self.user_counts, delta.counts)
         apply_counts(self.user_holds, delta.made)
+        if delta.entries:
+            self.entries.add(delta.entries)
 
     def copy(self) -> DropState:
         return DropState(
-            self.drop, self.holds.copy(), dict(self.user_counts), dict(self.user_holds)
+            self.drop,
+            self.holds.copy(),
+            dict(self.user_counts),
+            dict(self.user_holds),
+            self.entries.copy(),
         )
 
 

@@ -18,6 +18,7 @@ from sneakerd.domain.model import (
     ReservationRecord,
     ReservationStatus,
 )
+from sneakerd.domain.raffle import EntryRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,9 @@ class Changes:
     new_purchases: tuple[PurchaseRecord, ...]
     keyed: tuple[KeyedSuccess, ...] = ()
     """Successes made under an Idempotency-Key, to record with the rows they made."""
+    new_entries: tuple[EntryRecord, ...] = ()
+    """A raffle's new entries: written only while the drop's entries digest is not committed
+    (the store refuses them after it, whatever the batch believed)."""
     epoch: int | None = None
     """The owner's lease epoch where drops are owned by leases (several nodes): the batch is
     written only while the drop's lease still carries it, so a node that lost its lease (paused,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sneakerd import errors
-from sneakerd.domain.model import Drop
+from sneakerd.domain.model import Drop, DropMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,8 @@ def reserve_refusal(
     """
     if drop.deleted:
         return Rejection(errors.NotFound, "No such drop")
+    if drop.info.mode is DropMode.RAFFLE:
+        return Rejection(errors.RaffleOnly, "This drop is sold by a draw: enter it instead")
     if drop.info.ends_at is not None and now >= drop.info.ends_at:
         return Rejection(errors.DropEnded, "This drop has ended")
     if now < drop.info.starts_at:

@@ -23,10 +23,11 @@ from sneakerd.domain.model import (
     User,
 )
 from sneakerd.domain.outcome import Changes
+from sneakerd.domain.raffle import EntryRecord
 from sneakerd.store.leases import Lease, Node
 from sneakerd.store.numbered import BuyerPurchase, Numbered
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
@@ -159,6 +160,12 @@ class Store(Protocol):
 
     async def load_state(self, drop_id: int) -> DropState | None:
         """The drop with its active holds and per-user counts, read from one snapshot."""
+
+    async def entry_ids(self, drop_id: int) -> list[int]:
+        """A raffle drop's entry ids, ascending (as its digest covers them)."""
+
+    async def entry_of(self, drop_id: int, user_id: int) -> EntryRecord | None:
+        """A user's entry into a raffle drop, if any."""
 
     async def commit(self, changes: Changes) -> None:
         """Write one batch in one transaction; raise `VersionConflict` if the drop's version is

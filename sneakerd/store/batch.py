@@ -15,6 +15,7 @@ from sneakerd.store import idempotency_rows
 from sneakerd.store.adapter import Adapter
 from sneakerd.store.rows import (
     CHUNK,
+    ENTRY_COLUMNS,
     PURCHASE_COLUMNS,
     RESERVATION_COLUMNS,
     marks,
@@ -63,6 +64,10 @@ def script(db: Adapter, changes: Changes) -> list[Statement]:
         [db._purchase_row(p) for p in changes.new_purchases],
     )
     statements += idempotency_rows.recorded(db, changes.keyed)
+    statements += multi_row_inserts(
+        f"INSERT INTO raffle_entries ({ENTRY_COLUMNS})",
+        [db._entry_row(e) for e in changes.new_entries],
+    )
     return statements
 
 
@@ -80,9 +85,14 @@ def _drop_update(db: Adapter, changes: Changes) -> Statement:
         "UPDATE drops SET name = %s, brand = %s, description = %s, price = %s, "
         "image_url = %s, initial_stock = %s, stock = %s, reserved = %s, sold = %s, "
         "per_user_limit = %s, holds_per_user = %s, starts_at = %s, ends_at = %s, "
-        "version = %s, updated_at = %s, deleted_at = %s WHERE id = %s AND version = %s"
-        + FENCE
-        * bool(fence),
+        "version = %s, updated_at = %s, deleted_at = %s, mode = %s, entries_open_at = %s, "
+        "entries_close_at = %s, claim_seconds = %s, raffle_seed = %s, entries_digest = %s, "
+        "raffle_drawn_at = %s, raffle_winners = %s, raffle_entries = %s "
+        "WHERE id = %s AND version = %s"
+        # A raffle's entries are taken only while its digest is not committed: whatever the
+        # batch believed, the row does not match once the entries closed.
+        + " AND entries_digest IS NULL" * bool(changes.new_entries)
+        + FENCE * bool(fence),
         (
             info.name,
             info.brand,
@@ -100,6 +110,7 @@ def _drop_update(db: Adapter, changes: Changes) -> Statement:
             drop.version,
             t,
             t if drop.deleted else None,
+            *db._raffle_values(drop),
             drop.id,
             changes.expected_version,
             *fence,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sneakerd.store.adapter import Adapter
 
-KINDS = ("reservations", "purchases")
+KINDS = ("reservations", "purchases", "raffle_entries")
 
 
 async def allocate(db: Adapter, kind: str, count: int) -> int:

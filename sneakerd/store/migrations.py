@@ -60,6 +60,24 @@ MYSQL: tuple[Step, ...] = (
         ),
         emails=True,
     ),
+    Step(
+        3,
+        # Raffle drops: the mode, the entry window and the draw on the drop row (the entries'
+        # table is new, so the schema script creates it).
+        before=(
+            "ALTER TABLE drops ADD COLUMN mode VARCHAR(8) NOT NULL DEFAULT 'fcfs', "
+            "ADD COLUMN entries_open_at DATETIME(3) NULL, "
+            "ADD COLUMN entries_close_at DATETIME(3) NULL, "
+            "ADD COLUMN claim_seconds INT UNSIGNED NOT NULL DEFAULT 600, "
+            "ADD COLUMN raffle_seed CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL, "
+            "ADD COLUMN entries_digest CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL, "
+            "ADD COLUMN raffle_drawn_at DATETIME(3) NULL, "
+            "ADD COLUMN raffle_winners INT UNSIGNED NOT NULL DEFAULT 0, "
+            "ADD COLUMN raffle_entries INT UNSIGNED NOT NULL DEFAULT 0, "
+            "ADD CONSTRAINT chk_drops_mode CHECK (mode IN ('fcfs', 'raffle'))",
+        ),
+        after=(),
+    ),
 )
 
 SQLITE: tuple[Step, ...] = (
@@ -78,6 +96,22 @@ SQLITE: tuple[Step, ...] = (
         # The email column keeps its NOCASE collation: identities are case-folded, so NOCASE
         # and byte-for-byte comparison agree on every stored identity.
         emails=True,
+    ),
+    Step(
+        3,
+        before=(
+            "ALTER TABLE drops ADD COLUMN mode TEXT NOT NULL DEFAULT 'fcfs' "
+            "CHECK (mode IN ('fcfs', 'raffle'))",
+            "ALTER TABLE drops ADD COLUMN entries_open_at INTEGER NULL",
+            "ALTER TABLE drops ADD COLUMN entries_close_at INTEGER NULL",
+            "ALTER TABLE drops ADD COLUMN claim_seconds INTEGER NOT NULL DEFAULT 600",
+            "ALTER TABLE drops ADD COLUMN raffle_seed TEXT NULL",
+            "ALTER TABLE drops ADD COLUMN entries_digest TEXT NULL",
+            "ALTER TABLE drops ADD COLUMN raffle_drawn_at INTEGER NULL",
+            "ALTER TABLE drops ADD COLUMN raffle_winners INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE drops ADD COLUMN raffle_entries INTEGER NOT NULL DEFAULT 0",
+        ),
+        after=(),
     ),
 )
 

@@ -40,11 +40,24 @@ CREATE TABLE IF NOT EXISTS drops (
   created_at DATETIME(3) NOT NULL,
   updated_at DATETIME(3) NOT NULL,
   deleted_at DATETIME(3) NULL,
+  -- A raffle drop (mode 'raffle'): its entry window, how long a win is held, and its draw
+  -- (sneakerd/domain/raffle.py). The seed is secret until raffle_drawn_at; entries_digest is
+  -- set at the close, and a batch that adds entries commits only while it is NULL.
+  mode VARCHAR(8) NOT NULL DEFAULT 'fcfs',
+  entries_open_at DATETIME(3) NULL,
+  entries_close_at DATETIME(3) NULL,
+  claim_seconds INT UNSIGNED NOT NULL DEFAULT 600,
+  raffle_seed CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL,
+  entries_digest CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL,
+  raffle_drawn_at DATETIME(3) NULL,
+  raffle_winners INT UNSIGNED NOT NULL DEFAULT 0,
+  raffle_entries INT UNSIGNED NOT NULL DEFAULT 0,
   KEY idx_drops_window (deleted_at, starts_at),
   KEY idx_drops_created (deleted_at, created_at),
   CONSTRAINT chk_drops_units CHECK (stock + reserved + sold = initial_stock),
   CONSTRAINT chk_drops_limit CHECK (per_user_limit >= 1),
-  CONSTRAINT chk_drops_holds CHECK (holds_per_user >= 1)
+  CONSTRAINT chk_drops_holds CHECK (holds_per_user >= 1),
+  CONSTRAINT chk_drops_mode CHECK (mode IN ('fcfs', 'raffle'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE IF NOT EXISTS reservations (
@@ -76,6 +89,18 @@ CREATE TABLE IF NOT EXISTS purchases (
   CONSTRAINT fk_purchases_drop FOREIGN KEY (drop_id) REFERENCES drops (id),
   CONSTRAINT fk_purchases_user FOREIGN KEY (user_id) REFERENCES users (id),
   CONSTRAINT fk_purchases_reservation FOREIGN KEY (reservation_id) REFERENCES reservations (id)
+) ENGINE=InnoDB;
+
+-- A raffle drop's entries: one per user and drop. Ids come from id_blocks, as holds' do.
+CREATE TABLE IF NOT EXISTS raffle_entries (
+  id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  drop_id BIGINT UNSIGNED NOT NULL,
+  user_id BIGINT UNSIGNED NOT NULL,
+  created_at DATETIME(3) NOT NULL,
+  UNIQUE KEY uq_raffle_entries_user (drop_id, user_id),
+  KEY idx_raffle_entries_drop (drop_id, id),
+  CONSTRAINT fk_raffle_entries_drop FOREIGN KEY (drop_id) REFERENCES drops (id),
+  CONSTRAINT fk_raffle_entries_user FOREIGN KEY (user_id) REFERENCES users (id)
 ) ENGINE=InnoDB;
 
 -- Several nodes: each node's heartbeat, and which node owns each drop. A takeover raises the
@@ -117,6 +142,6 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
   CONSTRAINT fk_idempotency_user FOREIGN KEY (user_id) REFERENCES users (id)
 ) ENGINE=InnoDB;
 
-INSERT INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1)
-  ON DUPLICATE KEY UPDATE name = name;
-INSERT INTO schema_version (version) VALUES (2) ON DUPLICATE KEY UPDATE version = version;
+INSERT INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1),
+  ('raffle_entries', 1) ON DUPLICATE KEY UPDATE name = name;
+INSERT INTO schema_version (version) VALUES (3) ON DUPLICATE KEY UPDATE version = version;

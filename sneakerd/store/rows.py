@@ -15,19 +15,23 @@ from typing import Any
 from sneakerd.domain.model import (
     Drop,
     DropInfo,
+    DropMode,
     PurchaseRecord,
     ReservationRecord,
     ReservationStatus,
     Role,
     User,
 )
+from sneakerd.domain.raffle import EntryRecord, Raffle
 from sneakerd.store.tx import Row, Statement
 
 DROP_COLUMNS = (
     "id, name, brand, description, price, image_url, initial_stock, stock, reserved, sold, "
     "per_user_limit, starts_at, ends_at, version, created_at, updated_at, deleted_at, "
-    "holds_per_user"
+    "holds_per_user, " + "mode, entries_open_at, entries_close_at, claim_seconds, raffle_seed, "
+    "entries_digest, raffle_drawn_at, raffle_winners, raffle_entries"
 )
+ENTRY_COLUMNS = "id, drop_id, user_id, created_at"
 RESERVATION_COLUMNS = "id, drop_id, user_id, status, expires_at, created_at"
 PURCHASE_COLUMNS = "id, drop_id, user_id, reservation_id, price, created_at"
 USER_COLUMNS = "id, username, email, role, created_at"
@@ -95,6 +99,10 @@ class Codec(abc.ABC):
             holds_per_user=int(row[17]),
             starts_at=self._ms(row[11]),
             ends_at=self._opt_ms(row[12]),
+            mode=DropMode(row[18]),
+            entries_open_at=self._opt_ms(row[19]),
+            entries_close_at=self._opt_ms(row[20]),
+            claim_seconds=int(row[21]),
         )
         return Drop(
             id=int(row[0]),
@@ -107,7 +115,42 @@ class Codec(abc.ABC):
             created_at=self._ms(row[14]),
             updated_at=self._ms(row[15]),
             deleted=row[16] is not None,
+            raffle=self._raffle(row),
         )
+
+    def _raffle(self, row: Row) -> Raffle | None:
+        """The draw's columns of a drop row (18 on); None for a drop that never was a raffle."""
+        if row[22] is None:
+            return None
+        return Raffle(
+            seed=bytes.fromhex(row[22]),
+            digest=row[23],
+            drawn_at=self._opt_ms(row[24]),
+            winners=int(row[25]),
+            entries=int(row[26]),
+        )
+
+    def _raffle_values(self, drop: Drop) -> tuple[Any, ...]:
+        """The values of the mode and draw columns (`mode` to `raffle_entries`) of a drop."""
+        info, raffle = drop.info, drop.raffle
+        return (
+            info.mode.value,
+            self._opt_time(info.entries_open_at),
+            self._opt_time(info.entries_close_at),
+            info.claim_seconds,
+            None if raffle is None else raffle.seed.hex(),
+            None if raffle is None else raffle.digest,
+            None if raffle is None else self._opt_time(raffle.drawn_at),
+            0 if raffle is None else raffle.winners,
+            0 if raffle is None else raffle.entries,
+        )
+
+    def _entry(self, row: Row) -> EntryRecord:
+        """A row of `ENTRY_COLUMNS`."""
+        return EntryRecord(int(row[0]), int(row[1]), int(row[2]), self._ms(row[3]))
+
+    def _entry_row(self, e: EntryRecord) -> tuple[Any, ...]:
+        return (e.id, e.drop_id, e.user_id, self._time(e.created_at))
 
     def _reservation(self, row: Row) -> ReservationRecord:
         """A row of `RESERVATION_COLUMNS`."""

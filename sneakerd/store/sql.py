@@ -30,7 +30,8 @@ from sneakerd.domain.model import (
     User,
 )
 from sneakerd.domain.outcome import Changes
-from sneakerd.store import batch, id_blocks, idempotency_rows, numbered, schema
+from sneakerd.domain.raffle import EntryRecord
+from sneakerd.store import batch, id_blocks, idempotency_rows, numbered, raffle_rows, schema
 from sneakerd.store import leases as lease_rows
 from sneakerd.store.adapter import Adapter
 from sneakerd.store.base import (
@@ -164,12 +165,17 @@ class SqlStore(Adapter):
 
     async def create_drop(self, info: DropInfo, initial_stock: int, now: int) -> Drop:
         t = self._time(now)
+        # A raffle's secret seed is made here, at the edge, and stored with the drop before
+        # anyone can see the drop (or its commitment).
+        raffle = raffle_rows.new_raffle(info)
         async with self._transaction() as tx:
             await tx.execute(
                 "INSERT INTO drops (name, brand, description, price, image_url, initial_stock, "
                 "stock, reserved, sold, per_user_limit, holds_per_user, starts_at, ends_at, "
-                "version, created_at, updated_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, 0, 0, %s, %s, %s, %s, 1, %s, %s)",
+                "version, created_at, updated_at, mode, entries_open_at, entries_close_at, "
+                "claim_seconds, raffle_seed) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, 0, 0, %s, %s, %s, %s, 1, %s, %s, "
+                "%s, %s, %s, %s, %s)",
                 (
                     info.name,
                     info.brand,
@@ -184,6 +190,11 @@ class SqlStore(Adapter):
                     self._opt_time(info.ends_at),
                     t,
                     t,
+                    info.mode.value,
+                    self._opt_time(info.entries_open_at),
+                    self._opt_time(info.entries_close_at),
+                    info.claim_seconds,
+                    None if raffle is None else raffle.seed.hex(),
                 ),
             )
             rows = await tx.fetchall(f"SELECT {DROP_COLUMNS} FROM drops WHERE id = {self.LAST_ID}")
@@ -228,7 +239,8 @@ class SqlStore(Adapter):
     async def drops_to_recover(self, now: int) -> list[int]:
         rows = await self._read(
             "SELECT id FROM drops WHERE deleted_at IS NULL "
-            "AND (ends_at IS NULL OR ends_at > %s OR reserved > 0) ORDER BY id",
+            "AND (ends_at IS NULL OR ends_at > %s OR reserved > 0 "
+            "OR (mode = 'raffle' AND raffle_drawn_at IS NULL)) ORDER BY id",
             (self._time(now),),
         )
         return [int(r[0]) for r in rows]
@@ -252,17 +264,24 @@ class SqlStore(Adapter):
                 "SELECT user_id, COUNT(*) FROM reservations WHERE drop_id = %s GROUP BY user_id",
                 (drop_id,),
             )
+            entries = await raffle_rows.load(tx, drop)
         holds = {int(r[0]): Hold(int(r[1]), self._ms(r[2]), self._ms(r[3])) for r in hold_rows}
         units = counts(bought)
         for hold in holds.values():
             units[hold.user_id] = units.get(hold.user_id, 0) + 1
-        return DropState(drop, HoldTable(holds), units, counts(made))
+        return DropState(drop, HoldTable(holds), units, counts(made), entries)
 
     async def commit(self, changes: Changes) -> None:
         await batch.commit(self, changes)
 
     async def allocate_ids(self, kind: str, count: int) -> int:
         return await id_blocks.allocate(self, kind, count)
+
+    async def entry_ids(self, drop_id: int) -> list[int]:
+        return await raffle_rows.entry_ids(self, drop_id)
+
+    async def entry_of(self, drop_id: int, user_id: int) -> EntryRecord | None:
+        return await raffle_rows.entry_of(self, drop_id, user_id)
 
     # -- reservations and purchases ----------------------------------------------------------
 

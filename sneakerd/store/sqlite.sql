@@ -33,6 +33,16 @@ CREATE TABLE IF NOT EXISTS drops (
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
   deleted_at INTEGER NULL,
+  -- A raffle drop: see mysql.sql.
+  mode TEXT NOT NULL DEFAULT 'fcfs' CHECK (mode IN ('fcfs', 'raffle')),
+  entries_open_at INTEGER NULL,
+  entries_close_at INTEGER NULL,
+  claim_seconds INTEGER NOT NULL DEFAULT 600,
+  raffle_seed TEXT NULL,
+  entries_digest TEXT NULL,
+  raffle_drawn_at INTEGER NULL,
+  raffle_winners INTEGER NOT NULL DEFAULT 0,
+  raffle_entries INTEGER NOT NULL DEFAULT 0,
   CHECK (stock + reserved + sold = initial_stock)
 );
 CREATE INDEX IF NOT EXISTS idx_drops_window ON drops (deleted_at, starts_at);
@@ -76,6 +86,15 @@ CREATE TABLE IF NOT EXISTS drop_leases (
   lease_until INTEGER NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS raffle_entries (
+  id INTEGER PRIMARY KEY,
+  drop_id INTEGER NOT NULL REFERENCES drops (id),
+  user_id INTEGER NOT NULL REFERENCES users (id),
+  created_at INTEGER NOT NULL,
+  UNIQUE (drop_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS idx_raffle_entries_drop ON raffle_entries (drop_id, id);
+
 CREATE TABLE IF NOT EXISTS id_blocks (
   name TEXT NOT NULL PRIMARY KEY,
   next_id INTEGER NOT NULL
@@ -94,5 +113,6 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 );
 CREATE INDEX IF NOT EXISTS idx_idempotency_created ON idempotency_keys (created_at);
 
-INSERT OR IGNORE INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1);
-INSERT OR IGNORE INTO schema_version (version) VALUES (2);
+INSERT OR IGNORE INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1),
+  ('raffle_entries', 1);
+INSERT OR IGNORE INTO schema_version (version) VALUES (3);

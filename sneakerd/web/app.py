@@ -37,7 +37,7 @@ from sneakerd.web.known_users import KnownUsers
 from sneakerd.web.metrics import Metrics
 from sneakerd.web.problems import error_middleware
 from sneakerd.web.ratelimit import RateLimiter
-from sneakerd.web.routes import drops, live, ops, pages, purchases, reservations, users
+from sneakerd.web.routes import drops, live, ops, pages, purchases, raffle, reservations, users
 from sneakerd.web.transport import GuardedRunner
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     metrics.watch_websockets(*_socket_kinds(hub, node))
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_watchers)
-    for module in (users, drops, reservations, purchases, ops, live, pages):
+    for module in (users, drops, reservations, purchases, raffle, ops, live, pages):
         module.add_routes(app)
     _setup_docs(app)
     _setup_cors(app, settings.client_url)
@@ -184,6 +184,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 clock=clock,
                 hold_ms=settings.reservation_duration_ms,
                 observer=app[keys.METRICS],
+                draw_delay_ms=settings.raffle_draw_delay_ms,
             )
         app[keys.STORE] = store
         app[keys.REGISTRY] = registry

@@ -41,6 +41,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "drop_has_sales": 409,
     "stock_below_committed": 409,
     "request_in_progress": 409,
+    "raffle_only": 409,
+    "not_a_raffle": 409,
+    "already_entered": 409,
+    "entries_not_open": 409,
+    "entries_closed": 409,
     "idempotency_key_reused": 422,
     "validation_error": 422,
 }

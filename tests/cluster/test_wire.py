@@ -16,6 +16,7 @@ from sneakerd.domain.commands import (
     Cancel,
     Command,
     DeleteDrop,
+    Enter,
     Expire,
     Purchase,
     RequestKey,
@@ -33,10 +34,12 @@ from sneakerd.domain.events import (
 from sneakerd.domain.model import (
     Drop,
     DropInfo,
+    DropMode,
     PurchaseRecord,
     ReservationRecord,
     ReservationStatus,
 )
+from sneakerd.domain.raffle import EntryRecord, Raffle
 from sneakerd.domain.rules import Rejection
 
 ints = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -51,6 +54,7 @@ keys = st.none() | st.builds(RequestKey, texts, texts, texts)
 
 commands: st.SearchStrategy[Command] = st.one_of(
     st.builds(Reserve, ints, keys),
+    st.builds(Enter, ints),
     st.builds(Cancel, ints, ints),
     st.builds(Purchase, ints, ints, texts, keys),
     st.builds(Expire, st.lists(ints).map(tuple)),
@@ -67,6 +71,11 @@ commands: st.SearchStrategy[Command] = st.one_of(
         ends_at=opt_ints,
         clear=st.frozensets(texts),
         initial_stock=opt_ints,
+        mode=st.none() | st.sampled_from(list(DropMode)),
+        entries_open_at=opt_ints,
+        entries_close_at=opt_ints,
+        claim_seconds=opt_ints,
+        seed=st.none() | st.binary(min_size=32, max_size=32),
     ),
     st.just(DeleteDrop()),
 )
@@ -82,8 +91,22 @@ infos = st.builds(
     holds_per_user=ints,
     starts_at=ints,
     ends_at=opt_ints,
+    mode=st.sampled_from(list(DropMode)),
+    entries_open_at=opt_ints,
+    entries_close_at=opt_ints,
+    claim_seconds=ints,
 )
-drops = st.builds(Drop, ints, infos, ints, ints, ints, ints, ints, ints, ints, st.booleans())
+raffles = st.none() | st.builds(
+    Raffle,
+    st.binary(min_size=32, max_size=32),
+    st.none() | st.text("0123456789abcdef", min_size=64, max_size=64),
+    opt_ints,
+    ints,
+    ints,
+)
+drops = st.builds(
+    Drop, ints, infos, ints, ints, ints, ints, ints, ints, ints, st.booleans(), raffles
+)
 domain_classes = st.sampled_from(sorted(errors.DOMAIN_ERRORS.values(), key=lambda c: c.code))
 
 replies = st.one_of(
@@ -92,6 +115,7 @@ replies = st.one_of(
         ReservationRecord, ints, ints, ints, st.sampled_from(list(ReservationStatus)), ints, ints
     ),
     st.builds(PurchaseRecord, ints, ints, ints, ints, amounts, ints),
+    st.builds(EntryRecord, ints, ints, ints, ints),
     drops,
     st.builds(Rejection, domain_classes, texts, opt_texts),
 )

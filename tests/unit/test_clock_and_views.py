@@ -57,4 +57,10 @@ def test_drop_view_uses_api_md_names_and_formats() -> None:
         "version",
         "createdAt",
         "updatedAt",
+        "mode",
+        "entriesOpenAt",
+        "entriesCloseAt",
+        "claimSeconds",
+        "raffle",
     }
+    assert view["mode"] == "fcfs" and view["raffle"] is None

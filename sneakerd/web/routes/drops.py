@@ -11,7 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from sneakerd.domain.commands import UpdateDrop
-from sneakerd.domain.model import DropInfo, DropStatus
+from sneakerd.domain.model import DropInfo, DropMode, DropStatus
+from sneakerd.domain.raffle import DEFAULT_CLAIM_SECONDS
+from sneakerd.store.raffle_rows import new_seed
 from sneakerd.views import drop_stats_view, drop_view
 from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, querystring_schema, request_schema, response_schema
@@ -101,6 +103,10 @@ async def create_drop(request: web.Request) -> web.Response:
         holds_per_user=data.get("holds_per_user", 3),
         starts_at=data.get("starts_at", clock.now_ms()),
         ends_at=data.get("ends_at"),
+        mode=DropMode(data.get("mode", DropMode.FCFS)),
+        entries_open_at=data.get("entries_open_at"),
+        entries_close_at=data.get("entries_close_at"),
+        claim_seconds=data.get("claim_seconds", DEFAULT_CLAIM_SECONDS),
     )
     drop = await request.app[keys.SERVICE].create_drop(info, data["initial_stock"])
     return json_response({"drop": drop_view(drop, clock.now_ms())}, 201)
@@ -128,6 +134,7 @@ async def update_drop(request: web.Request) -> web.Response:
     clear = frozenset(
         k for k in ("brand", "description", "image_url", "ends_at") if k in data and data[k] is None
     )
+    mode = None if "mode" not in data else DropMode(data["mode"])
     update = UpdateDrop(
         name=data.get("name"),
         price=data.get("price"),
@@ -140,6 +147,12 @@ async def update_drop(request: web.Request) -> web.Response:
         ends_at=data.get("ends_at"),
         initial_stock=data.get("initial_stock"),
         clear=clear,
+        mode=mode,
+        entries_open_at=data.get("entries_open_at"),
+        entries_close_at=data.get("entries_close_at"),
+        claim_seconds=data.get("claim_seconds"),
+        # Used only if this change makes the drop a raffle (the actor decides that).
+        seed=None if mode is not DropMode.RAFFLE else new_seed(),
     )
     drop = await app[keys.SERVICE].update_drop(drop_id, update)
     return json_response({"drop": drop_view(drop, app[keys.CLOCK].now_ms())})

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from sneakerd.domain import accounts, listing
 from sneakerd.domain.listing import Bounds
+from sneakerd.domain.raffle import DEFAULT_CLAIM_SECONDS, MAX_CLAIM_SECONDS, DropMode
 from sneakerd.domain.rules import window_refusal
 from sneakerd.web.schemas.fields import (
     MAX_ID,
@@ -95,12 +96,45 @@ class DropFields(RequestSchema):
         metadata={"example": None, "type": "string", "format": "date-time"},
     )
 
+    mode = fields.String(
+        validate=validate.OneOf([m.value for m in DropMode]),
+        metadata={
+            "example": "fcfs",
+            "description": "`fcfs` (default): first come, first served; `raffle`: sold by a "
+            "verifiable draw among entries (needs entriesOpenAt and entriesCloseAt).",
+        },
+    )
+    entries_open_at = Instant(
+        data_key="entriesOpenAt",
+        allow_none=True,
+        metadata={"example": TIME_EXAMPLE, "type": "string", "format": "date-time"},
+    )
+    entries_close_at = Instant(
+        data_key="entriesCloseAt",
+        allow_none=True,
+        metadata={
+            "example": TIME_EXAMPLE,
+            "type": "string",
+            "format": "date-time",
+            "description": "After entriesOpenAt, and no later than endsAt.",
+        },
+    )
+    claim_seconds = count(
+        Bounds(1, MAX_CLAIM_SECONDS),
+        example=DEFAULT_CLAIM_SECONDS,
+        data_key="claimSeconds",
+        metadata={"description": "How long a raffle winner's hold lasts; default 600."},
+    )
+
     @validates_schema
     def _window(self, data: dict[str, Any], **kwargs: Any) -> None:
         starts = data.get("starts_at")
         refused = None if starts is None else window_refusal(starts, data.get("ends_at"))
         if refused is not None:
             raise ValidationError(refused.message, refused.field or "endsAt")
+        opens, closes = data.get("entries_open_at"), data.get("entries_close_at")
+        if opens is not None and closes is not None and closes <= opens:
+            raise ValidationError("entriesCloseAt must be after entriesOpenAt", "entriesCloseAt")
 
 
 class CreateDropRequest(DropFields):
@@ -110,7 +144,7 @@ class CreateDropRequest(DropFields):
 
 
 READ_ONLY_DROP_KEYS = frozenset(
-    {"id", "stock", "reserved", "sold", "status", "version", "createdAt", "updatedAt"}
+    {"id", "stock", "reserved", "sold", "status", "version", "createdAt", "updatedAt", "raffle"}
 )
 
 

@@ -53,6 +53,27 @@ def _nullable(example: str) -> fields.String:
     )
 
 
+def _hex(description: str, key: str | None = None) -> fields.String:
+    return fields.String(
+        data_key=key,
+        required=True,
+        allow_none=True,
+        metadata={"example": "9f86d081884c7d65...", "x-nullable": True, "description": description},
+    )
+
+
+class RaffleProofsOut(Schema):
+    seed_commitment = _hex(
+        "hex SHA-256 of the secret seed; shown from entriesOpenAt", "seedCommitment"
+    )
+    entries_digest = _hex(
+        "hex SHA-256 of the entry ids, ascending, joined by \\n; at the close", "entriesDigest"
+    )
+    seed = _hex("The 32-byte seed, hex; null until the draw")
+    entry_count = fields.Integer(data_key="entryCount", required=True, metadata={"example": 1200})
+    drawn_at = _time_out("drawnAt", nullable=True)
+
+
 class DropOut(Schema):
     id = fields.Integer(required=True, metadata={"example": 1})
     name = fields.String(required=True, metadata={"example": "Air Jordan 1 'Chicago'"})
@@ -81,6 +102,20 @@ class DropOut(Schema):
     version = fields.Integer(required=True, metadata={"example": 81})
     created_at = _time_out("createdAt")
     updated_at = _time_out("updatedAt")
+    mode = fields.String(
+        required=True, validate=validate.OneOf(["fcfs", "raffle"]), metadata={"example": "fcfs"}
+    )
+    entries_open_at = _time_out("entriesOpenAt", nullable=True)
+    entries_close_at = _time_out("entriesCloseAt", nullable=True)
+    claim_seconds = fields.Integer(
+        data_key="claimSeconds", required=True, metadata={"example": 600}
+    )
+    raffle = fields.Nested(
+        RaffleProofsOut,
+        required=True,
+        allow_none=True,
+        metadata={"x-nullable": True, "description": "A raffle's proofs; null for fcfs."},
+    )
 
 
 class DropEnvelope(Schema):
@@ -200,3 +235,55 @@ class HealthOut(Schema):
         required=True,
         metadata={"example": "3f9c0a5e8d2b", "description": "The id of the node that answered"},
     )
+
+
+class EntryOut(Schema):
+    id = fields.Integer(required=True, metadata={"example": 311})
+    drop_id = fields.Integer(data_key="dropId", required=True, metadata={"example": 1})
+    created_at = _time_out("createdAt")
+    result = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(["won", "lost"]),
+        metadata={
+            "x-nullable": True,
+            "description": "GET .../entries/me only: null before the draw, then won or lost.",
+        },
+    )
+
+
+class EntryEnvelope(Schema):
+    entry = fields.Nested(EntryOut, required=True)
+
+
+class MyEntryEnvelope(Schema):
+    entry = fields.Nested(
+        EntryOut,
+        required=True,
+        allow_none=True,
+        metadata={"x-nullable": True, "description": "null if you have not entered"},
+    )
+
+
+class RaffleOut(Schema):
+    drop_id = fields.Integer(data_key="dropId", required=True, metadata={"example": 1})
+    seed_commitment = _hex("hex SHA-256 of the seed; null before entriesOpenAt", "seedCommitment")
+    entries_digest = _hex(
+        "hex SHA-256 of the entry ids; null before entriesCloseAt", "entriesDigest"
+    )
+    seed = _hex("The seed, hex; null until the draw")
+    entries = fields.List(
+        fields.Integer(), required=True, metadata={"description": "Entry ids, ascending"}
+    )
+    winners = fields.List(
+        fields.Integer(),
+        required=True,
+        allow_none=True,
+        metadata={
+            "x-nullable": True,
+            "description": "Entry ids offered a hold, in draw order; null until the draw",
+        },
+    )
+
+
+class RaffleEnvelope(Schema):
+    raffle = fields.Nested(RaffleOut, required=True)

@@ -14,7 +14,7 @@ import { messageFor } from "./words.js";
 
 const HOLD_URGENT_MS = 15000;
 const CONN_LABEL = { live: "Live updates", connecting: "Connecting…", reconnecting: "Reconnecting…", offline: "Offline" };
-const GONE_HIDES = ["stock-panel", "clock", "about", "activity-panel", "reserve-btn", "signin-btn", "hold", "owned"];
+const GONE_HIDES = ["stock-panel", "clock", "about", "activity-panel", "reserve-btn", "signin-btn", "hold", "owned", "raffle"];
 
 let shownStock = null;
 
@@ -177,7 +177,8 @@ function renderReserve(state) {
   const drop = state.drop;
   const reserve = $("reserve-btn");
   const atLimit = state.bought + state.otherHolds + (state.hold ? 1 : 0) >= drop.perUserLimit;
-  reserve.hidden = !getSession() || Boolean(state.hold) || (atLimit && state.bought > 0);
+  reserve.hidden =
+    !getSession() || Boolean(state.hold) || (atLimit && state.bought > 0) || drop.mode === "raffle";
   const face = reserveFace(state, atLimit);
   reserve.textContent = state.busy && !state.hold ? "Reserving…" : face.label;
   reserve.disabled = face.disabled;
@@ -189,7 +190,7 @@ function renderActions(state) {
   const drop = state.drop;
   const session = getSession();
   const signIn = $("signin-btn");
-  signIn.hidden = Boolean(session);
+  signIn.hidden = Boolean(session) || drop.mode === "raffle"; // a raffle has its own (raffle-panel.js)
   signIn.textContent = drop.status === "upcoming" ? "Sign in to be ready" : "Sign in to reserve";
   signIn.disabled = drop.status === "ended";
 

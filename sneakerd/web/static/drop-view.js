@@ -14,6 +14,7 @@ import { message, render, renderClock, renderHold, renderStock } from "./drop-re
 import { isDue, withCounts } from "./drop-status.js";
 import { Follower, backoff } from "./follower.js";
 import { Shopper } from "./holds.js";
+import { RafflePanel } from "./raffle-panel.js";
 import { getSession, onSessionChange } from "./session.js";
 import { openSignIn } from "./signin-dialog.js";
 import { messageFor } from "./words.js";
@@ -45,6 +46,7 @@ class DropPage {
     };
     this.activity = new ActivityFeed();
     this.shopper = new Shopper(this);
+    this.raffle = new RafflePanel(this);
     this.statusChecks = 0;
     this.statusTimer = null;
     this.follower = new Follower(dropId, {
@@ -58,6 +60,7 @@ class DropPage {
 
   render() {
     render(this.state);
+    if (this.state.drop && !this.state.missing && !this.state.removed) this.raffle.render();
   }
 
   /** Say what went wrong, in words (a drop that has not opened yet is news, not an error). */
@@ -73,10 +76,13 @@ class DropPage {
   applyDrop(drop, seq) {
     const was = this.state.drop ? this.state.drop.status : null;
     if (was === "upcoming" && drop.status === "live") message(); // "not open yet" no longer holds
+    const first = this.state.drop === null;
     this.state.drop = drop;
     this.state.seq = seq;
     if (!isDue(drop, serverNow())) this.statusChecks = 0;
     this.render();
+    if (first) this.raffle.load();
+    this.raffle.onDrop(drop);
   }
 
   /** The drop is not there: never was (`missing`), or was taken down while shown (`removed`). */
@@ -187,10 +193,13 @@ class DropPage {
     $("signin-btn").addEventListener("click", () => openSignIn("signin"));
     $("buy-btn").addEventListener("click", () => this.shopper.buy());
     $("cancel-btn").addEventListener("click", () => this.shopper.cancel());
+    this.raffle.start();
+    $("raffle-record").href = `/api/drops/${this.dropId}/raffle`;
     onSessionChange(() => {
       Object.assign(this.state, { hold: null, reserveKey: null, buyKey: null });
       message();
       this.shopper.load();
+      this.raffle.load();
     });
     setInterval(() => this.tick(), TICK_MS);
     setInterval(() => this.showRetry(), TICK_MS);

@@ -28,6 +28,11 @@ const MESSAGES = {
   payload_too_large: "That was too much to send at once. Please shorten it and try again.",
   validation_error: (ctx) => fieldMessages(ctx.details),
   bad_request: "Something went wrong with that request. Please reload the page and try again.",
+  already_entered: "You’re already in this draw.",
+  entries_not_open: "Entries to this draw haven’t opened yet.",
+  entries_closed: "Entries to this draw are closed.",
+  raffle_only: "This drop is sold by a draw: enter it instead of reserving.",
+  not_a_raffle: "This drop isn’t a draw.",
 };
 
 const FIELD_HINTS = {
