@@ -28,9 +28,10 @@ from sneakerd.passwords import decoy_hash
 from sneakerd.service import DropService
 from sneakerd.store import open_store
 from sneakerd.views import drop_view
-from sneakerd.web import edges, keys
+from sneakerd.web import edges, keys, socketio
 from sneakerd.web.apidoc import add_swagger_ui, polish
 from sneakerd.web.auth import Tokens
+from sneakerd.web.fanout import Fanout
 from sneakerd.web.hub import Hub
 from sneakerd.web.idempotency import Idempotency
 from sneakerd.web.known_users import KnownUsers
@@ -82,12 +83,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
             settings.rate_limit_reserve, 1.0, what="reserve and purchase requests", clock=clock
         )
     app[keys.HUB] = Hub(lambda drop: drop_view(drop, clock.now_ms()))
+    app[keys.FEEDS] = []
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_watchers)
     for module in (users, drops, reservations, purchases, ops, live, pages):
         module.add_routes(app)
     _setup_docs(app)
     _setup_cors(app, settings.client_url)
+    app[keys.FEEDS].append(socketio.setup(app, settings, clock))  # after CORS: see setup
     return app
 
 
@@ -150,16 +153,18 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     try:
         await store.init_schema()
         hub = app[keys.HUB]
+        feeds = app[keys.FEEDS]
+        watchers = Fanout(hub, feeds)
         node = app[keys.NODE]
         registry: Registry
         if node is not None:
-            cluster_registry = await node.open(store, hub, app[keys.METRICS])
+            cluster_registry = await node.open(store, watchers, app[keys.METRICS])
             app[keys.METRICS].watch_cluster(cluster_registry, node.peers)
             registry = cluster_registry
         else:
             registry = Registry(
                 store=store,
-                sink=hub,
+                sink=watchers,
                 clock=clock,
                 hold_ms=settings.reservation_duration_ms,
                 observer=app[keys.METRICS],
