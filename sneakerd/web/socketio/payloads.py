@@ -166,9 +166,7 @@ class Outbox:
         for event in batch:
             if isinstance(event, StockChanged):
                 reason = "reservation_expired" if event.drop_id in expired else None
-                self._stock[event.drop_id] = _Stock(
-                    event.stock, reason, makers.get(event.drop_id)
-                )
+                self._stock[event.drop_id] = _Stock(event.stock, reason, makers.get(event.drop_id))
             else:
                 if isinstance(event, DropDeleted):
                     self._stock.pop(event.drop_id, None)

@@ -76,6 +76,7 @@ class Handlers:
         on("leaveDrop", self.leave_drop)
         on("requestStock", self.request_stock)
         on("ping", self.ping)
+        on("disconnect", self.gone)
 
     async def _bad_id(self, sid: str) -> None:
         await self._server.emit("error", {"message": "Invalid drop id"}, to=sid)
@@ -123,6 +124,16 @@ class Handlers:
 
     async def ping(self, sid: str, *_args: Any) -> None:
         await self._server.emit("pong", {"timestamp": iso(self._clock.now_ms())}, to=sid)
+
+    async def gone(self, sid: str, *_reason: Any) -> None:
+        """A long-polling client said goodbye: end its pending GET now. Engine.IO (4.x) closes
+        the session without waking that request, which then holds a connection here, and the
+        client's own disconnect, for up to a ping interval plus timeout (45 s); the empty
+        packet it is woken with is the one Engine.IO's poll already reads as "no more"."""
+        eio_sid = self._server.manager.eio_sid_from_sid(sid, "/")
+        session = self._server.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        if session is not None and not session.upgraded:
+            session.queue.put_nowait(None)
 
 
 def setup(app: web.Application, settings: Settings, clock: Clock) -> SocketIOFeed:
