@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import socketio
 
 from sneakerd.clock import parse_iso
 from tests.ws.conftest import Live, LiveFactory
@@ -240,3 +241,21 @@ async def test_a_polling_client_that_leaves_is_let_go_at_once(live_server: LiveF
     started = time.monotonic()
     await client.close()
     assert time.monotonic() - started < 5
+
+
+async def test_sessions_share_the_per_address_cap_with_the_native_websockets(
+    live_server: LiveFactory,
+) -> None:
+    live = await live_server(max_websockets_per_ip=2)
+    drop = await live.drop()
+    native = await live.http.ws_connect(live.url(f"/api/drops/{drop['id']}/ws"))
+    first = await Listener().connect(live.url("/"), "websocket")
+    try:
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await Listener().connect(live.url("/"), "websocket")
+        await first.close()  # its place is given back
+        again = await Listener().connect(live.url("/"), "polling")
+        await again.close()
+    finally:
+        await native.close()
+        await first.close()

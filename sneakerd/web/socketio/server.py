@@ -11,6 +11,9 @@ REST side's CORS does, and so is the page's own origin; no other. Clients ask fo
   `error {message, dropId}` for a drop that does not exist (or was deleted);
 - `ping`: `pong {timestamp}`.
 
+A Socket.IO session counts against `MAX_WEBSOCKETS_PER_IP`, in the same count as the native
+WebSockets (the cap `routes.live` keeps): past it the connection is refused.
+
 Everything else comes from committed events, through `SocketIOFeed`.
 """
 
@@ -26,6 +29,8 @@ from sneakerd import errors
 from sneakerd.clock import Clock, iso
 from sneakerd.config import Settings
 from sneakerd.web import keys
+from sneakerd.web.clientaddr import client_address
+from sneakerd.web.routes.live import WEBSOCKETS_PER_IP
 from sneakerd.web.schemas import MAX_ID
 from sneakerd.web.socketio.feed import ServerRecipients, SocketIOFeed
 from sneakerd.web.socketio.payloads import room_of, stock_payload
@@ -69,9 +74,12 @@ class Handlers:
         self._app = app
         self._server = server
         self._clock = clock
+        self._addresses: dict[str, str | None] = {}
+        """Each connected session's client address, held in the per-address cap."""
 
     def register(self) -> None:
         on = self._server.on
+        on("connect", self.arrive)
         on("joinDrop", self.join_drop)
         on("leaveDrop", self.leave_drop)
         on("requestStock", self.request_stock)
@@ -125,11 +133,21 @@ class Handlers:
     async def ping(self, sid: str, *_args: Any) -> None:
         await self._server.emit("pong", {"timestamp": iso(self._clock.now_ms())}, to=sid)
 
+    async def arrive(self, sid: str, environ: dict[str, Any], *_auth: Any) -> bool:
+        """Admit a session unless its address already holds its share of live connections."""
+        address = client_address(environ["aiohttp.request"])
+        if not self._app[WEBSOCKETS_PER_IP].acquire(address):
+            return False  # the client hears connect_error
+        self._addresses[sid] = address
+        return True
+
     async def gone(self, sid: str, *_reason: Any) -> None:
         """A long-polling client said goodbye: end its pending GET now. Engine.IO (4.x) closes
         the session without waking that request, which then holds a connection here, and the
         client's own disconnect, for up to a ping interval plus timeout (45 s); the empty
         packet it is woken with is the one Engine.IO's poll already reads as "no more"."""
+        if sid in self._addresses:
+            self._app[WEBSOCKETS_PER_IP].release(self._addresses.pop(sid))
         eio_sid = self._server.manager.eio_sid_from_sid(sid, "/")
         session = self._server.eio.sockets.get(eio_sid) if eio_sid is not None else None
         if session is not None and not session.upgraded:
