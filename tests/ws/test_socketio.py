@@ -251,8 +251,12 @@ async def test_sessions_share_the_per_address_cap_with_the_native_websockets(
     native = await live.http.ws_connect(live.url(f"/api/drops/{drop['id']}/ws"))
     first = await Listener().connect(live.url("/"), "websocket")
     try:
-        with pytest.raises(socketio.exceptions.ConnectionError):
-            await Listener().connect(live.url("/"), "websocket")
+        for transport in TRANSPORTS:
+            refused = Listener()
+            started = time.monotonic()
+            with pytest.raises(socketio.exceptions.ConnectionError):
+                await refused.connect(live.url("/"), transport)
+            assert time.monotonic() - started < 5, "a refused poll is let go at once, too"
         await first.close()  # its place is given back
         again = await Listener().connect(live.url("/"), "polling")
         await again.close()

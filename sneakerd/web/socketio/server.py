@@ -142,16 +142,30 @@ class Handlers:
         return True
 
     async def gone(self, sid: str, *_reason: Any) -> None:
-        """A long-polling client said goodbye: end its pending GET now. Engine.IO (4.x) closes
-        the session without waking that request, which then holds a connection here, and the
-        client's own disconnect, for up to a ping interval plus timeout (45 s); the empty
-        packet it is woken with is the one Engine.IO's poll already reads as "no more"."""
+        """Give the session's place in the per-address cap back."""
         if sid in self._addresses:
             self._app[WEBSOCKETS_PER_IP].release(self._addresses.pop(sid))
-        eio_sid = self._server.manager.eio_sid_from_sid(sid, "/")
-        session = self._server.eio.sockets.get(eio_sid) if eio_sid is not None else None
-        if session is not None and not session.upgraded:
-            session.queue.put_nowait(None)
+
+
+def end_polls_on_close(server: Any) -> None:
+    """When an Engine.IO session closes, end its pending long-poll GET at once.
+
+    Engine.IO (4.x) closes a polling session (a client's goodbye, or one refused at connect)
+    without waking the GET it has pending, which then holds a connection here, and the
+    client's own disconnect, for up to a ping interval plus timeout (45 s). The empty packet
+    it is woken with is the one Engine.IO's poll already reads as "nothing more". Wraps the
+    engine's `disconnect` handler (python-socketio's own), through Engine.IO's public `on`."""
+    inner = server.eio.handlers["disconnect"]
+
+    async def disconnect(eio_sid: str, *args: Any) -> None:
+        try:
+            await inner(eio_sid, *args)
+        finally:
+            session = server.eio.sockets.get(eio_sid)
+            if session is not None and not session.upgraded:
+                session.queue.put_nowait(None)
+
+    server.eio.on("disconnect", disconnect)
 
 
 def setup(app: web.Application, settings: Settings, clock: Clock) -> SocketIOFeed:
@@ -168,6 +182,7 @@ def setup(app: web.Application, settings: Settings, clock: Clock) -> SocketIOFee
     )
     server.attach(app, socketio_path=SOCKETIO_PATH)
     Handlers(app, server, clock).register()
+    end_polls_on_close(server)
     feed = SocketIOFeed(clock)
     app[FEED] = feed
     app[SERVER] = server
