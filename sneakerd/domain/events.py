@@ -92,8 +92,14 @@ class DropCreated:
 
 
 DropEvent = (
-    StockChanged | Expired | Purchased | DropUpdated | DropDeleted
-    | Reserved | Cancelled | DropCreated
+    StockChanged
+    | Expired
+    | Purchased
+    | DropUpdated
+    | DropDeleted
+    | Reserved
+    | Cancelled
+    | DropCreated
 )
 
 SIDE_EVENTS = (Reserved, Cancelled, DropCreated)

@@ -81,6 +81,9 @@ class SocketIOFeed:
         self._recipients: Recipients | None = None
         self._task: asyncio.Task[None] | None = None
         self._flushes = self._emitted = self._sent = 0
+        self.clients = 0
+        """Connected Socket.IO sessions (the server's handlers count them): with none, a
+        committed batch costs the feed nothing, not even a place in the outbox."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -102,8 +105,8 @@ class SocketIOFeed:
     # -- EventSink ---------------------------------------------------------------------------
 
     def publish(self, events: Sequence[DropEvent]) -> None:
-        if self._task is None or not events:
-            return  # not serving (starting or shut down): there is no one to tell
+        if self._task is None or not self.clients or not events:
+            return  # not serving, or no one connected: there is no one to tell
         self._outbox.add(events)
         self._dirty.set()
 

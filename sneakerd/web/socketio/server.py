@@ -70,10 +70,11 @@ def origin_check(client_url: str | None) -> Any:
 class Handlers:
     """What the server answers; the app's service and store are read when a client asks."""
 
-    def __init__(self, app: web.Application, server: Any, clock: Clock) -> None:
+    def __init__(self, app: web.Application, server: Any, clock: Clock, feed: SocketIOFeed) -> None:
         self._app = app
         self._server = server
         self._clock = clock
+        self._feed = feed
         self._addresses: dict[str, str | None] = {}
         """Each connected session's client address, held in the per-address cap."""
 
@@ -139,12 +140,14 @@ class Handlers:
         if not self._app[WEBSOCKETS_PER_IP].acquire(address):
             return False  # the client hears connect_error
         self._addresses[sid] = address
+        self._feed.clients += 1
         return True
 
     async def gone(self, sid: str, *_reason: Any) -> None:
-        """Give the session's place in the per-address cap back."""
+        """Give the session's place in the per-address cap back, and stop counting it."""
         if sid in self._addresses:
             self._app[WEBSOCKETS_PER_IP].release(self._addresses.pop(sid))
+            self._feed.clients -= 1
 
 
 def end_polls_on_close(server: Any) -> None:
@@ -181,9 +184,9 @@ def setup(app: web.Application, settings: Settings, clock: Clock) -> SocketIOFee
         engineio_logger=False,
     )
     server.attach(app, socketio_path=SOCKETIO_PATH)
-    Handlers(app, server, clock).register()
-    end_polls_on_close(server)
     feed = SocketIOFeed(clock)
+    Handlers(app, server, clock, feed).register()
+    end_polls_on_close(server)
     app[FEED] = feed
     app[SERVER] = server
 
