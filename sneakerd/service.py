@@ -29,6 +29,7 @@ from sneakerd.domain.commands import (
     Reserve,
     UpdateDrop,
 )
+from sneakerd.domain.events import DropCreated
 from sneakerd.domain.model import (
     Drop,
     DropInfo,
@@ -187,6 +188,7 @@ class DropService:
         _expect(window_refusal(info.starts_at, info.ends_at), NoneType)
         _expect(raffle_window_refusal(info), NoneType)
         drop = await self.store.create_drop(info, initial_stock, self.clock.now_ms())
+        self.registry.announce([DropCreated(drop.id, drop.version, drop)])  # committed: say so
         await self.registry.get(drop.id)
         return drop
 

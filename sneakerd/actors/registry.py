@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from sneakerd import errors
@@ -20,6 +20,7 @@ from sneakerd.actors.sink import EventSink
 from sneakerd.clock import Clock
 from sneakerd.domain.book import Reply
 from sneakerd.domain.commands import Command
+from sneakerd.domain.events import DropEvent
 from sneakerd.domain.model import DropState
 from sneakerd.domain.rules import Rejection
 from sneakerd.store import Store
@@ -55,6 +56,7 @@ class Registry:
     ) -> None:
         self._store = store
         self._clock = clock
+        self._sink = sink
         # Every actor is made the same way; only its drop id differs.
         self._make = functools.partial(
             DropActor,
@@ -116,6 +118,11 @@ class Registry:
         self._actors[drop_id] = actor
         future.set_result(actor)
         return actor
+
+    def announce(self, events: Sequence[DropEvent]) -> None:
+        """Publish events that no actor decides (a drop created: the store commits its row)
+        to the sink the actors publish to, so they reach the same watchers on every node."""
+        self._sink.publish(events)
 
     def running(self) -> list[DropActor]:
         return [a for a in self._actors.values() if a.running]

@@ -16,6 +16,12 @@ class EventSink(Protocol):
     def publish(self, events: Sequence[DropEvent]) -> None: ...
 
 
+class ResyncingSink(EventSink, Protocol):
+    """A sink that can also be told a drop's events had a gap (the events bus does)."""
+
+    def resync(self, drop_id: int) -> None: ...
+
+
 class RecordingSink:
     """Keeps every event, in order: an actor without watchers (tests read `events`)."""
 

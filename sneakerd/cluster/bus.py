@@ -13,7 +13,9 @@ a fresh connection, then dropping it with a log line and backing off.
 
 Receiving: one owned task holds `SUBSCRIBE {prefix}events`. Per drop it keeps the last seq it
 passed on. Events at or below it are dropped (a replay, a duplicate of a retried send: never
-backwards). A batch whose first new seq skips past last + 1 is passed on and the drop resynced.
+backwards). A side event (it shares its batch's seq: `domain.events`) is measured against the
+drop's last seq before its message, and never moves it. A batch whose first new seq skips
+past last + 1 is passed on and the drop resynced.
 After a reconnect the node may have missed anything, so every drop is treated as having a gap
 at its next message. A silent connection is pinged, and replaced if it stays silent.
 """
@@ -40,6 +42,7 @@ from sneakerd.cluster.wire import WireError
 from sneakerd.cluster.wire_events import decode_events, encode_events
 from sneakerd.domain.events import (
     DropEvent,
+    is_side,
 )
 
 log = logging.getLogger(__name__)
@@ -287,9 +290,19 @@ class RedisBus:
             return
         fresh: list[DropEvent] = []
         gaps: list[int] = []
+        before: dict[int, int | None] = {}
         for event in events:
             drop_id = event.drop_id
             last = self._last.get(drop_id)
+            if drop_id not in before:
+                before[drop_id] = last
+            if is_side(event):
+                first = before[drop_id]
+                if first is not None and event.seq <= first:
+                    self._stale += 1
+                else:
+                    fresh.append(event)
+                continue
             if last is not None and event.seq <= last:
                 self._stale += 1
                 continue

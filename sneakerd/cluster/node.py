@@ -15,6 +15,7 @@ from aiohttp import web
 
 from sneakerd import errors
 from sneakerd.actors.drop_actor import ActorObserver
+from sneakerd.actors.sink import ResyncingSink
 from sneakerd.clock import Clock
 from sneakerd.cluster import peers
 from sneakerd.cluster.bus import RedisBus
@@ -26,7 +27,6 @@ from sneakerd.domain.book import Reply
 from sneakerd.domain.commands import Command
 from sneakerd.domain.events import DropEvent
 from sneakerd.store import Store
-from sneakerd.web.hub import Hub
 
 FORWARD_TIMEOUT_S = 10.0
 """How long a forwarded command may take at its owner before the caller hears 'maybe'."""
@@ -74,7 +74,9 @@ class ClusterNode:
             app, handle, self.settings.jwt_secret, self.settings.node_id, clock=self._clock
         )
 
-    async def open(self, store: Store, hub: Hub, observer: ActorObserver) -> ClusterRegistry:
+    async def open(
+        self, store: Store, hub: ResyncingSink, observer: ActorObserver
+    ) -> ClusterRegistry:
         """Connect to the peers and the bus, and make the registry (started by the caller)."""
         await self.peers.start()
         committed = CommittedDrops(store)

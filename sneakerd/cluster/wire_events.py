@@ -10,11 +10,14 @@ import orjson
 
 from sneakerd.cluster.wire import Json, Obj, WireError, drop_from_json, drop_to_json, loads
 from sneakerd.domain.events import (
+    Cancelled,
+    DropCreated,
     DropDeleted,
     DropEvent,
     DropUpdated,
     Expired,
     Purchased,
+    Reserved,
     StockChanged,
 )
 
@@ -44,6 +47,7 @@ def event_to_json(event: DropEvent) -> dict[str, Json]:
                 "seq": event.seq,
                 "purchase_id": event.purchase_id,
                 "purchaser": event.purchaser,
+                "user_id": event.user_id,
             }
         case DropUpdated():
             return {
@@ -54,6 +58,21 @@ def event_to_json(event: DropEvent) -> dict[str, Json]:
             }
         case DropDeleted():
             return {"t": "drop_deleted", "drop_id": event.drop_id, "seq": event.seq}
+        case Reserved() | Cancelled():
+            return {
+                "t": "reserved" if isinstance(event, Reserved) else "cancelled",
+                "drop_id": event.drop_id,
+                "seq": event.seq,
+                "reservation_id": event.reservation_id,
+                "user_id": event.user_id,
+            }
+        case DropCreated():
+            return {
+                "t": "drop_created",
+                "drop_id": event.drop_id,
+                "seq": event.seq,
+                "drop": drop_to_json(event.drop),
+            }
         case _:
             assert_never(event)
 
@@ -68,11 +87,17 @@ def event_from_json(value: Json) -> DropEvent:
     if kind == "expired":
         return Expired(drop_id, seq, obj.integer("reservation_id"))
     if kind == "purchased":
-        return Purchased(drop_id, seq, obj.integer("purchase_id"), obj.text("purchaser"))
+        purchase_id, purchaser = obj.integer("purchase_id"), obj.text("purchaser")
+        return Purchased(drop_id, seq, purchase_id, purchaser, obj.integer("user_id"))
     if kind == "drop_updated":
         return DropUpdated(drop_id, seq, drop_from_json(obj.raw("drop")))
     if kind == "drop_deleted":
         return DropDeleted(drop_id, seq)
+    if kind in ("reserved", "cancelled"):
+        side = Reserved if kind == "reserved" else Cancelled
+        return side(drop_id, seq, obj.integer("reservation_id"), obj.integer("user_id"))
+    if kind == "drop_created":
+        return DropCreated(drop_id, seq, drop_from_json(obj.raw("drop")))
     raise WireError(f"event: unknown kind {kind!r}")
 
 

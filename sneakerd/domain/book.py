@@ -29,11 +29,13 @@ from sneakerd.domain.commands import (
     UpdateDrop,
 )
 from sneakerd.domain.events import (
+    Cancelled,
     DropDeleted,
     DropEvent,
     DropUpdated,
     Expired,
     Purchased,
+    Reserved,
     StockChanged,
 )
 from sneakerd.domain.holds import Delta, Overlay
@@ -103,6 +105,8 @@ class DropBook(RaffleRules):
         self._events: list[DropEvent] = []
         self._new_entries: list[EntryRecord] = []
         self._entered: set[int] = set()
+        self._side: list[Reserved | Cancelled] = []
+        """Side events (`events` module): numbered by `finish` with the batch's last seq."""
         self._dirty = False
 
     def decide(self, command: Command) -> Reply:
@@ -150,6 +154,7 @@ class DropBook(RaffleRules):
         self._new_reservations.append(record)
         if cmd.key is not None:
             self._keyed.append(KeyedSuccess(cmd.user_id, cmd.key, reservation_id, now))
+        self._side.append(Reserved(drop.id, 0, reservation_id, cmd.user_id))
         return record
 
     def cancel(self, cmd: Cancel) -> Reply:
@@ -162,6 +167,7 @@ class DropBook(RaffleRules):
             self._expire(cmd.reservation_id, hold)
             return Rejection(errors.ReservationExpired, "This reservation has expired")
         self._release(cmd.reservation_id, hold, ReservationStatus.CANCELLED)
+        self._side.append(Cancelled(self._drop.id, 0, cmd.reservation_id, hold.user_id))
         return ReservationRecord(
             cmd.reservation_id,
             self._drop.id,
@@ -201,7 +207,7 @@ class DropBook(RaffleRules):
         self._new_purchases.append(record)
         if cmd.key is not None:
             self._keyed.append(KeyedSuccess(cmd.user_id, cmd.key, cmd.reservation_id, self._now))
-        self._events.append(Purchased(drop.id, 0, record.id, cmd.username))
+        self._events.append(Purchased(drop.id, 0, record.id, cmd.username, cmd.user_id))
         return record
 
     def expire(self, cmd: Expire) -> Reply:
@@ -360,6 +366,8 @@ class DropBook(RaffleRules):
             else:
                 event = dataclasses.replace(event, seq=seq)
             events.append(event)
+        if not final.deleted:  # the holds a deletion let go are said by its DropDeleted
+            events.extend(dataclasses.replace(event, seq=version) for event in self._side)
         changes = Changes(
             drop=final,
             expected_version=start.version,

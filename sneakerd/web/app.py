@@ -28,9 +28,10 @@ from sneakerd.passwords import decoy_hash
 from sneakerd.service import DropService
 from sneakerd.store import open_store
 from sneakerd.views import drop_view
-from sneakerd.web import access, asyncapi, compat, edges, keys, metrics_port, openapi3
+from sneakerd.web import access, asyncapi, compat, edges, keys, metrics_port, openapi3, socketio
 from sneakerd.web.apidoc import add_swagger_ui, polish
 from sneakerd.web.auth import Tokens
+from sneakerd.web.fanout import Fanout
 from sneakerd.web.hub import Hub
 from sneakerd.web.idempotency import Idempotency
 from sneakerd.web.known_users import KnownUsers
@@ -91,6 +92,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         )
     app[keys.HUB] = hub = Hub(lambda drop: drop_view(drop, clock.now_ms()))
     metrics.watch_websockets(*_socket_kinds(hub, node))
+    app[keys.FEEDS] = []
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_watchers)
     for module in (users, drops, reservations, purchases, raffle, ops, live, pages):
@@ -98,6 +100,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     _setup_docs(app)
     _setup_cors(app, settings.client_url)
     compat.add_routes(app)  # after the native CORS: the /compat mount answers its own
+    app[keys.FEEDS].append(socketio.setup(app, settings, clock))  # after CORS: see setup
     return app
 
 
@@ -171,16 +174,18 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     try:
         await store.init_schema()
         hub = app[keys.HUB]
+        feeds = app[keys.FEEDS]
+        watchers = Fanout(hub, feeds)
         node = app[keys.NODE]
         registry: Registry
         if node is not None:
-            cluster_registry = await node.open(store, hub, app[keys.METRICS])
+            cluster_registry = await node.open(store, watchers, app[keys.METRICS])
             app[keys.METRICS].watch_cluster(cluster_registry, node.peers)
             registry = cluster_registry
         else:
             registry = Registry(
                 store=store,
-                sink=hub,
+                sink=watchers,
                 clock=clock,
                 hold_ms=settings.reservation_duration_ms,
                 observer=app[keys.METRICS],

@@ -41,6 +41,7 @@ from sneakerd.domain.events import (
     Expired,
     Purchased,
     StockChanged,
+    is_side,
 )
 from sneakerd.domain.model import Drop
 from sneakerd.web.send_thread import FanOutThread
@@ -211,7 +212,8 @@ class Hub:
     def publish(self, events: Sequence[DropEvent]) -> None:
         channels = self._channels
         for event in events:
-            if event.drop_id in channels:
+            # Side events (a hold made or cancelled, a drop created) are not in this feed.
+            if event.drop_id in channels and not is_side(event):
                 self._pending.setdefault(event.drop_id, []).append(event)
                 self._dirty.set()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from sneakerd.actors.registry import Registry
+from sneakerd.actors.sink import EventSink
 from sneakerd.clock import Clock
 from sneakerd.cluster.node import ClusterNode
 from sneakerd.config import Settings
@@ -29,5 +30,8 @@ RESERVE_LIMIT = web.AppKey("reserve_limit", Limiter)
 IDEMPOTENCY = web.AppKey("idempotency", Idempotency)
 METRICS = web.AppKey("metrics", Metrics)
 HUB = web.AppKey("hub", Hub)
+FEEDS: web.AppKey[list[EventSink]] = web.AppKey("feeds")
+"""Live feeds beside the hub that hear every committed batch (the Socket.IO feed): add to it
+while the app is built; `web.fanout` publishes to each."""
 NODE: web.AppKey[ClusterNode | None] = web.AppKey("node")
 """This node's cluster parts (peers, bus, Redis limits) when REDIS_URL is set; else None."""

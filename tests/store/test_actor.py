@@ -18,7 +18,7 @@ from sneakerd.actors.registry import Registry
 from sneakerd.actors.sink import RecordingSink
 from sneakerd.clock import ManualClock, SystemClock
 from sneakerd.domain.commands import Cancel, DeleteDrop, Purchase, RequestKey, Reserve
-from sneakerd.domain.events import Expired, StockChanged
+from sneakerd.domain.events import Expired, Reserved, StockChanged, is_side
 from sneakerd.domain.model import DropInfo, PurchaseRecord, ReservationRecord, Role
 from sneakerd.domain.rules import Rejection
 from sneakerd.service import DropService
@@ -83,7 +83,11 @@ async def test_a_thousand_racing_users_get_exactly_the_stock(
     stock_events = [e for e in sink.events if isinstance(e, StockChanged)]
     assert stock_events[-1].stock == 0 and stock_events[-1].seq == drop.version
     seqs = [e.seq for e in sink.events]
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    numbered = [e.seq for e in sink.events if not is_side(e)]
+    assert seqs == sorted(seqs) and len(set(numbered)) == len(numbered)
+    # Each hold made is also said by a side event, which carries its batch's seq.
+    assert sum(isinstance(e, Reserved) for e in sink.events) == 100
+    assert {e.seq for e in sink.events if is_side(e)} <= set(numbered)
 
 
 async def test_a_hold_expires_on_time_and_its_unit_is_back_in_the_database(

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from sneakerd.domain.book import DropBook
 from sneakerd.domain.commands import Cancel, DeleteDrop, Purchase, Reserve, UpdateDrop
-from sneakerd.domain.events import DropDeleted, DropUpdated, Purchased, StockChanged
+from sneakerd.domain.events import DropDeleted, DropUpdated, Purchased, Reserved, StockChanged
 from sneakerd.domain.holds import Delta
 from sneakerd.domain.model import (
     Drop,
@@ -88,7 +88,9 @@ def test_update_edits_fields_and_restocks_within_what_is_committed() -> None:
     assert isinstance(cleared, Drop) and cleared.info.ends_at is None and cleared.stock == 9
     outcome = b.finish()
     kinds = [type(e) for e in outcome.events]
-    assert kinds == [DropUpdated, DropUpdated, StockChanged]
+    # The hold made is a side event: after the numbered ones, with the batch's last seq.
+    assert kinds == [DropUpdated, DropUpdated, StockChanged, Reserved]
+    assert outcome.events[-1].seq == outcome.events[-2].seq == outcome.drop.version
     assert outcome.events[0].drop == outcome.drop  # type: ignore[union-attr]
 
 
@@ -124,8 +126,8 @@ def test_a_batch_numbers_its_events_and_a_refusal_writes_nothing() -> None:
     assert isinstance(hold, ReservationRecord)
     b.purchase(Purchase(1, hold.id, "ana"))
     outcome = b.finish()
-    assert [type(e) for e in outcome.events] == [Purchased, StockChanged]
-    assert [e.seq for e in outcome.events] == [2, 3] and outcome.drop.version == 3
+    assert [type(e) for e in outcome.events] == [Purchased, StockChanged, Reserved]
+    assert [e.seq for e in outcome.events] == [2, 3, 3] and outcome.drop.version == 3
     bought = applied(start, outcome)
     refused = book(bought)
     assert code(refused.reserve(Reserve(2))) == "out_of_stock"

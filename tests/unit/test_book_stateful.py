@@ -16,6 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from sneakerd import errors
 from sneakerd.domain.book import DropBook
 from sneakerd.domain.commands import Cancel, Command, Expire, Purchase, Reserve, UpdateDrop
+from sneakerd.domain.events import is_side
 from sneakerd.domain.holds import Delta
 from sneakerd.domain.model import (
     Drop,
@@ -80,8 +81,12 @@ class DropMachine(RuleBasedStateMachine):
         if outcome.changes is not None:
             assert outcome.changes.expected_version == before.drop.version
             assert outcome.changes.drop == outcome.drop
-            seqs = [e.seq for e in outcome.events]
+            seqs = [e.seq for e in outcome.events if not is_side(e)]
             assert seqs == list(range(before.drop.version + 1, outcome.drop.version + 1))
+            # Side events (a hold made or cancelled) come last, with the batch's last seq.
+            side = [e.seq for e in outcome.events[len(seqs) :]]
+            assert all(is_side(e) for e in outcome.events[len(seqs) :])
+            assert side == [outcome.drop.version] * len(side)
             self.last_seq = seqs[-1]
         else:
             assert outcome.drop is self.state.drop and outcome.delta == Delta()
