@@ -15,6 +15,7 @@ The hierarchy::
     │   ├── UsernameTaken          (username_taken)
     │   ├── DropHasSales           (drop_has_sales)
     │   ├── StockBelowCommitted    (stock_below_committed)
+    │   ├── DropPaused             (drop_paused: an operator paused the drop's sales)
     │   ├── InvalidDrop            (validation_error: a drop the rules cannot accept)
     │   └── RequestInProgress      (request_in_progress: one Idempotency-Key twice in a batch)
     ├── Unavailable            the database could not be reached or the outcome is unknown
@@ -100,6 +101,10 @@ class StockBelowCommitted(DomainError):
     code = "stock_below_committed"
 
 
+class DropPaused(DomainError):
+    code = "drop_paused"
+
+
 class InvalidDrop(DomainError):
     """A drop that cannot be (an end before its start, ...), found by its actor against the
     state it was about to change. `field` names the API field at fault."""
@@ -129,6 +134,7 @@ DOMAIN_ERRORS: dict[str, type[DomainError]] = {
         UsernameTaken,
         DropHasSales,
         StockBelowCommitted,
+        DropPaused,
         InvalidDrop,
         RequestInProgress,
     )

@@ -48,6 +48,7 @@ def drop_view(drop: Drop, now: int) -> Json:
         "sold": drop.sold,
         "perUserLimit": info.per_user_limit,
         "holdsPerUser": info.holds_per_user,
+        "paused": info.paused,
         "startsAt": iso(info.starts_at),
         "endsAt": None if info.ends_at is None else iso(info.ends_at),
         "status": drop.status(now).value,

@@ -186,9 +186,11 @@ def command_to_json(command: Command) -> dict[str, Json]:
                 "ends_at": command.ends_at,
                 "clear": sorted(command.clear),
                 "initial_stock": command.initial_stock,
+                "paused": command.paused,
+                "actor": command.actor,
             }
         case DeleteDrop():
-            return {"k": "delete"}
+            return {"k": "delete", "actor": command.actor}
         case _:
             assert_never(command)
 
@@ -228,9 +230,11 @@ def command_from_json(value: Json) -> Command:
             ends_at=obj.opt_integer("ends_at"),
             clear=frozenset(clear),
             initial_stock=obj.opt_integer("initial_stock"),
+            paused=None if obj.raw("paused") is None else obj.flag("paused"),
+            actor=obj.text("actor"),
         )
     if kind == "delete":
-        return DeleteDrop()
+        return DeleteDrop(obj.text("actor"))
     raise WireError(f"command: unknown kind {kind!r}")
 
 
@@ -256,6 +260,7 @@ def _info_to_json(info: DropInfo) -> dict[str, Json]:
         "holds_per_user": info.holds_per_user,
         "starts_at": info.starts_at,
         "ends_at": info.ends_at,
+        "paused": info.paused,
     }
 
 
@@ -271,6 +276,7 @@ def _info_from_json(value: Json) -> DropInfo:
         holds_per_user=obj.integer("holds_per_user"),
         starts_at=obj.integer("starts_at"),
         ends_at=obj.opt_integer("ends_at"),
+        paused=obj.flag("paused"),
     )
 
 

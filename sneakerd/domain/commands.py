@@ -68,11 +68,16 @@ class UpdateDrop:
     ends_at: int | None = None
     clear: frozenset[str] = frozenset()
     initial_stock: int | None = None
+    paused: bool | None = None
+    actor: str = ""
+    """Who asks (`audit.user_actor`, `audit.CLI_ACTOR`): a change that commits is logged in
+    its own commit under this name. Empty: not logged (the actor's own tests)."""
 
 
 @dataclass(frozen=True, slots=True)
 class DeleteDrop:
-    pass
+    actor: str = ""
+    """As `UpdateDrop.actor`."""
 
 
 Command = Reserve | Cancel | Purchase | Expire | UpdateDrop | DeleteDrop

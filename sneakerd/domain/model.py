@@ -53,6 +53,9 @@ class DropInfo:
     that cancelling and re-reserving cannot keep a unit out of the pool for ever."""
     starts_at: int = 0
     ends_at: int | None = None
+    paused: bool = False
+    """An operator stopped the sale for now: reserve and purchase are refused (`drop_paused`),
+    while holds keep their deadlines and still expire."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sneakerd import errors
 from sneakerd.domain.model import ReservationStatus
 from sneakerd.domain.outcome import Changes
-from sneakerd.store import idempotency_rows
+from sneakerd.store import audit_rows, idempotency_rows
 from sneakerd.store.adapter import Adapter
 from sneakerd.store.rows import (
     CHUNK,
@@ -63,6 +63,7 @@ def script(db: Adapter, changes: Changes) -> list[Statement]:
         [db._purchase_row(p) for p in changes.new_purchases],
     )
     statements += idempotency_rows.recorded(db, changes.keyed)
+    statements += [audit_rows.insert(db, entry) for entry in changes.audit]
     return statements
 
 
@@ -79,7 +80,7 @@ def _drop_update(db: Adapter, changes: Changes) -> Statement:
     return (
         "UPDATE drops SET name = %s, brand = %s, description = %s, price = %s, "
         "image_url = %s, initial_stock = %s, stock = %s, reserved = %s, sold = %s, "
-        "per_user_limit = %s, holds_per_user = %s, starts_at = %s, ends_at = %s, "
+        "per_user_limit = %s, holds_per_user = %s, paused = %s, starts_at = %s, ends_at = %s, "
         "version = %s, updated_at = %s, deleted_at = %s WHERE id = %s AND version = %s"
         + FENCE
         * bool(fence),
@@ -95,6 +96,7 @@ def _drop_update(db: Adapter, changes: Changes) -> Statement:
             drop.sold,
             info.per_user_limit,
             info.holds_per_user,
+            int(info.paused),
             db._time(info.starts_at),
             db._opt_time(info.ends_at),
             drop.version,

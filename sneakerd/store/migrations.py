@@ -60,6 +60,16 @@ MYSQL: tuple[Step, ...] = (
         ),
         emails=True,
     ),
+    Step(
+        3,
+        # `paused` (operators stop a drop's sales for a while); the audit_log table is new,
+        # so the schema script creates it.
+        before=(
+            "ALTER TABLE drops ADD COLUMN paused BOOLEAN NOT NULL DEFAULT FALSE "
+            "AFTER holds_per_user",
+        ),
+        after=(),
+    ),
 )
 
 SQLITE: tuple[Step, ...] = (
@@ -78,6 +88,14 @@ SQLITE: tuple[Step, ...] = (
         # The email column keeps its NOCASE collation: identities are case-folded, so NOCASE
         # and byte-for-byte comparison agree on every stored identity.
         emails=True,
+    ),
+    Step(
+        3,
+        before=(
+            "ALTER TABLE drops ADD COLUMN paused INTEGER NOT NULL DEFAULT 0 "
+            "CHECK (paused IN (0, 1))",
+        ),
+        after=(),
     ),
 )
 

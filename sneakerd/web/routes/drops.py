@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sneakerd.domain.audit import user_actor
 from sneakerd.domain.commands import UpdateDrop
 from sneakerd.domain.model import DropInfo, DropStatus
 from sneakerd.views import drop_stats_view, drop_view
@@ -88,7 +89,7 @@ async def drop_stats(request: web.Request) -> web.Response:
 @request_schema(CreateDropRequest)
 @response_schema(DropEnvelope, 201)
 async def create_drop(request: web.Request) -> web.Response:
-    admin(request)
+    who = admin(request)
     data = CREATE_DROP.load(await read_object(request))
     clock = request.app[keys.CLOCK]
     info = DropInfo(
@@ -101,15 +102,20 @@ async def create_drop(request: web.Request) -> web.Response:
         holds_per_user=data.get("holds_per_user", 3),
         starts_at=data.get("starts_at", clock.now_ms()),
         ends_at=data.get("ends_at"),
+        paused=data.get("paused", False),
     )
-    drop = await request.app[keys.SERVICE].create_drop(info, data["initial_stock"])
+    actor = user_actor(who.user_id)
+    drop = await request.app[keys.SERVICE].create_drop(info, data["initial_stock"], actor)
     return json_response({"drop": drop_view(drop, clock.now_ms())}, 201)
 
 
 @docs(
     tags=["drops"],
-    summary="Change a drop (admin): any field; restock or reduce stock",
+    summary="Change a drop (admin): any field; restock or reduce stock; pause or unpause",
     description="`initialStock` may rise, or fall to no less than reserved + sold. "
+    "`paused: true` makes reserve and purchase answer 409 `drop_paused` (holds keep their "
+    "deadlines); `paused: false` opens the sale again. Each change is logged in the audit "
+    "log (`GET /api/admin/audit`). "
     "Read-only fields (id, stock, reserved, sold, status, version, createdAt, updatedAt) "
     "are ignored, so a GET body can be edited and sent back.",
     security=BEARER,
@@ -118,7 +124,7 @@ async def create_drop(request: web.Request) -> web.Response:
 @request_schema(UpdateDropRequest)
 @response_schema(DropEnvelope, 200)
 async def update_drop(request: web.Request) -> web.Response:
-    admin(request)
+    who = admin(request)
     drop_id = path_id(request)
     raw = {k: v for k, v in (await read_object(request)).items() if k not in READ_ONLY_DROP_KEYS}
     data: dict[str, Any] = UPDATE_DROP.load(raw)
@@ -140,6 +146,8 @@ async def update_drop(request: web.Request) -> web.Response:
         ends_at=data.get("ends_at"),
         initial_stock=data.get("initial_stock"),
         clear=clear,
+        paused=data.get("paused"),
+        actor=user_actor(who.user_id),
     )
     drop = await app[keys.SERVICE].update_drop(drop_id, update)
     return json_response({"drop": drop_view(drop, app[keys.CLOCK].now_ms())})
@@ -155,8 +163,8 @@ async def update_drop(request: web.Request) -> web.Response:
     },
 )
 async def delete_drop(request: web.Request) -> web.Response:
-    admin(request)
-    await request.app[keys.SERVICE].delete_drop(path_id(request))
+    who = admin(request)
+    await request.app[keys.SERVICE].delete_drop(path_id(request), user_actor(who.user_id))
     # A 204 has no body; the header only keeps strict OpenAPI checkers from tripping on it.
     return web.Response(status=204, content_type="application/json")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
 
 from sneakerd.domain import accounts, listing
 from sneakerd.domain.listing import Bounds
@@ -31,6 +31,15 @@ from sneakerd.web.schemas.fields import (
 
 NAME_EXAMPLE = "Air Jordan 1 Retro High OG 'Chicago'"
 IDS = Bounds(1, MAX_ID)
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON's true or false only: not 1, "yes" or "on", which marshmallow's Boolean takes."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
 
 
 class RequestSchema(Schema):
@@ -83,6 +92,12 @@ class DropFields(RequestSchema):
         metadata={
             "description": "Holds one user may make on this drop in its lifetime (expired "
             "and cancelled ones count); default 3.",
+        },
+    )
+    paused = StrictBoolean(
+        metadata={
+            "description": "A paused drop refuses reserve and purchase (409 drop_paused); "
+            "holds keep their deadlines. Default false.",
         },
     )
     starts_at = Instant(
