@@ -13,8 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 from sneakerd.clock import iso
+from sneakerd.domain.audit import AuditRecord
 from sneakerd.domain.model import Drop, PurchaseRecord, ReservationRecord, User
-from sneakerd.store import DropPurchase, DropStats
+from sneakerd.store import Buyer, DropPurchase, DropStats
 
 Json = dict[str, Any]
 
@@ -98,4 +99,29 @@ def drop_stats_view(stats: DropStats) -> Json:
         "sold": drop.sold,
         "holdsExpiringNextMinute": stats.expiring_soon,
         "soldOutAt": None if stats.sold_out_at is None else iso(stats.sold_out_at),
+    }
+
+
+def buyer_view(buyer: Buyer) -> Json:
+    """A purchase as the drop's operator sees it (admins only: it shows the buyer's email)."""
+    purchase = buyer.purchase
+    return {
+        "id": purchase.id,
+        "reservationId": purchase.reservation_id,
+        "price": money(purchase.price),
+        "createdAt": iso(purchase.created_at),
+        "user": {"id": buyer.user_id, "username": buyer.username, "email": buyer.email},
+    }
+
+
+def audit_view(record: AuditRecord) -> Json:
+    entry = record.entry
+    return {
+        "id": record.id,
+        "at": iso(entry.at),
+        "actor": entry.actor,
+        "action": entry.action.value,
+        "dropId": entry.drop_id,
+        "before": entry.before,
+        "after": entry.after,
     }

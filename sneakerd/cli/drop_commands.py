@@ -11,6 +11,7 @@ from typing import Any
 from sneakerd.cli.runtime import CLOCK, CliError, emit, refuse, require_schema, table, with_store
 from sneakerd.config import Settings
 from sneakerd.domain import listing
+from sneakerd.domain.audit import CLI_ACTOR
 from sneakerd.domain.model import Drop, DropInfo
 from sneakerd.domain.money import PriceError, parse_price
 from sneakerd.domain.rules import window_refusal
@@ -112,7 +113,7 @@ async def cmd_drops_create(args: argparse.Namespace, settings: Settings) -> int:
 
     async def work(store: Store) -> Any:
         await require_schema(store)
-        return await store.create_drop(info, args.stock, now)
+        return await store.create_drop(info, args.stock, now, CLI_ACTOR)
 
     drop = await with_store(settings, work)
     view = drop_view(drop, CLOCK.now_ms())
