@@ -165,9 +165,7 @@ async def test_the_audit_log_pages_newest_first_and_filters_by_drop(store: Store
     assert [r.entry.drop_id for r in only.items] == [drops[1].id]
 
 
-async def test_buyers_are_every_purchase_with_its_buyer(
-    store: Store, registry: Registry
-) -> None:
+async def test_buyers_are_every_purchase_with_its_buyer(store: Store, registry: Registry) -> None:
     drop = await new_drop(store, stock=5)
     other = await new_drop(store, stock=5)
     bought: list[PurchaseRecord] = []
