@@ -4,10 +4,10 @@ drop in a hurry, and what they read afterwards.
 A pause is decided by the drop's own rules (`DropBook.update`, the same code the drop's actor
 runs) against the drop as stored, and committed with the same version-checked write, its audit
 entry (actor `cli`) in that commit. If a running server's actor wrote the drop in between, the
-version check refuses this write and it is decided again on the new state; that actor in turn
-finds the row moved at its next commit and reloads. The server's watchers hear of the pause
-then, not at once: while a server runs, the /admin page (or `PUT /api/drops/{id}`) pauses
-through its actor and tells every watcher immediately (docs/operators.md).
+version check refuses this write and it is decided again on the new state. That actor in turn
+finds a pause at its next commit (its version check) and an unpause within a second of the
+next request (`actors.pause_check`), and then tells its watchers. While a server runs, the
+/admin page (or `PUT /api/drops/{id}`) pauses through its actor, at once (docs/operators.md).
 """
 
 from __future__ import annotations

@@ -334,6 +334,12 @@ async def test_cli_writes_are_logged_as_cli_and_its_reads_match_the_api(
     done = run_cli(server, "drops", "unpause", str(drop_id), "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["drop"]["paused"] is False
+    # The server's actor reads a paused drop again (at most once a second) before refusing.
+    deadline = time.monotonic() + 3
+    while (granted := await reserve_call(api, token, drop_id))[0] != 201:
+        assert_error(*granted, 409, "drop_paused")
+        assert time.monotonic() < deadline, "the unpause never reached the server"
+        await asyncio.sleep(0.1)
 
     entries = await audit_of(api, admin_token, drop_id)
     assert [(e["action"], e["actor"]) for e in entries] == [

@@ -18,6 +18,7 @@ from sneakerd.cli.operator_commands import change_drop
 from sneakerd.clock import ManualClock
 from sneakerd.domain.audit import AuditAction
 from sneakerd.domain.commands import DeleteDrop, Expire, Purchase, Reserve, UpdateDrop
+from sneakerd.domain.events import DropUpdated
 from sneakerd.domain.model import Drop, DropInfo, PurchaseRecord, ReservationRecord, Role
 from sneakerd.domain.rules import Rejection
 from sneakerd.store import Store
@@ -110,11 +111,11 @@ async def test_a_paused_drop_keeps_its_holds_and_they_still_expire(
     assert isinstance(hold, ReservationRecord)
     assert isinstance(await actor.ask(UpdateDrop(paused=True, actor="user:1")), Drop)
 
-    refused = actor.refusal(bob.id)  # the early refusal, from the committed state
-    assert refused is not None and refused.error.code == "drop_paused"
     for command in (Reserve(bob.id), Purchase(ann.id, hold.id, "ann")):
         reply = await actor.ask(command)
         assert isinstance(reply, Rejection) and reply.error.code == "drop_paused"
+    refused = actor.refusal(bob.id)  # the early refusal, from the committed state
+    assert refused is not None and refused.error.code == "drop_paused"
     kept = await store.get_reservation(hold.id)
     assert kept is not None and kept.status.value == "active"
     assert kept.expires_at == hold.expires_at
@@ -194,3 +195,48 @@ async def test_buyers_are_every_purchase_with_its_buyer(store: Store, registry: 
     assert {(int(r[0]), int(r[1]), r[2], r[3]) for r in rows} == {
         (b.purchase.id, b.user_id, b.username, b.email) for b in buyers
     }
+
+
+async def test_a_cli_unpause_reaches_a_running_actor_and_its_watchers(
+    store: Store, clock: ManualClock
+) -> None:
+    sink = RecordingSink()
+    registry = Registry(store=store, sink=sink, clock=clock, hold_ms=HOLD_MS)
+    try:
+        drop = await new_drop(store)
+        user = await store.create_user("ann", "ann@example.com", "x", Role.CUSTOMER, START)
+        actor = await registry.get(drop.id)
+        await change_drop(store, drop.id, UpdateDrop(paused=True, actor="cli"), HOLD_MS)
+        refused = await actor.ask(Reserve(user.id))  # found by the version check
+        assert isinstance(refused, Rejection) and refused.error.code == "drop_paused"
+        told = [e for e in sink.events if isinstance(e, DropUpdated)]
+        assert [e.drop.info.paused for e in told] == [True], "watchers heard of the pause"
+
+        await change_drop(store, drop.id, UpdateDrop(paused=False, actor="cli"), HOLD_MS)
+        # Nothing this actor commits would find that write: a paused drop is read again, at
+        # most once a second, before its early refusal is trusted.
+        clock.advance(1_000)
+        assert actor.refusal(user.id) is None
+        assert isinstance(await actor.ask(Reserve(user.id)), ReservationRecord)
+        told = [e for e in sink.events if isinstance(e, DropUpdated)]
+        assert [e.drop.info.paused for e in told] == [True, False]
+        assert told[-1].seq < max(e.seq for e in sink.events), "in seq order, before the hold"
+    finally:
+        await registry.stop_all()
+
+
+async def test_a_paused_drop_is_read_again_at_most_once_a_second(
+    store: Store, registry: Registry, clock: ManualClock
+) -> None:
+    drop = await new_drop(store)
+    user = await store.create_user("ann", "ann@example.com", "x", Role.CUSTOMER, START)
+    actor = await registry.get(drop.id)
+    assert isinstance(await actor.ask(UpdateDrop(paused=True, actor="user:1")), Drop)
+    assert actor.refusal(user.id) is None  # never checked yet: the batch reads it first
+    await actor.ask(Reserve(user.id))
+    for _ in range(3):  # within the second: the committed state answers, without a batch
+        refused = actor.refusal(user.id)
+        assert refused is not None and refused.error.code == "drop_paused"
+        clock.advance(300)
+    clock.advance(100)
+    assert actor.refusal(user.id) is None
