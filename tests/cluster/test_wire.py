@@ -67,8 +67,10 @@ commands: st.SearchStrategy[Command] = st.one_of(
         ends_at=opt_ints,
         clear=st.frozensets(texts),
         initial_stock=opt_ints,
+        paused=st.none() | st.booleans(),
+        actor=texts,
     ),
-    st.just(DeleteDrop()),
+    st.builds(DeleteDrop, texts),
 )
 
 infos = st.builds(
@@ -82,6 +84,7 @@ infos = st.builds(
     holds_per_user=ints,
     starts_at=ints,
     ends_at=opt_ints,
+    paused=st.booleans(),
 )
 drops = st.builds(Drop, ints, infos, ints, ints, ints, ints, ints, ints, ints, st.booleans())
 domain_classes = st.sampled_from(sorted(errors.DOMAIN_ERRORS.values(), key=lambda c: c.code))
