@@ -2,13 +2,15 @@
 
 Every command takes `--db URL` (else DATABASE_URL and the rest of the environment) and `--json`,
 prints a table for people or JSON for scripts, and exits non-zero with a one-line reason on
-error. No command here rewrites a drop that a server may own: `drops create` adds a new row (a
-running server starts its actor on first use) and the user commands touch only users.
+error. `drops create` adds a new row (a running server starts its actor on first use), the user
+commands touch only users, and `drops pause` / `unpause` change a drop with its own rules and
+its actor's version-checked commit (`operator_commands`); every CLI write to a drop leaves an
+audit entry (`actor: cli`).
 
 The commands only parse their arguments and call the domain's rules (`sneakerd.domain`), the
 same ones the REST schemas call. `parser` names every command and flag; `runtime` has what they
 share; the commands live by what they touch (`store_commands`, `account_commands`,
-`drop_commands`).
+`drop_commands`, `operator_commands`).
 """
 
 from __future__ import annotations
