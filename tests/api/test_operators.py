@@ -371,3 +371,17 @@ async def test_cli_writes_are_logged_as_cli_and_its_reads_match_the_api(
         assert done.returncode == 1 and "no drop 987654321" in done.stderr, done.stderr
     done = run_cli(server, "purchases", "export", "--drop", str(drop_id), "--csv", "--json")
     assert done.returncode == 1 and "not both" in done.stderr
+
+
+async def test_the_openapi_document_shows_paused_and_the_admin_lists(api: Api) -> None:
+    async with api.http.get(api.server.url + "/api/docs/swagger.json") as resp:
+        spec = await resp.json(content_type=None)
+    text = json.dumps(spec)
+    assert "/api/admin/drops/{id}/purchases" in text and "/api/admin/audit" in text
+    drop_schemas = [
+        schema
+        for name, schema in (spec.get("definitions") or spec["components"]["schemas"]).items()
+        if name.startswith("Drop") and "holdsPerUser" in schema.get("properties", {})
+    ]
+    assert drop_schemas and all("paused" in s["properties"] for s in drop_schemas)
+    assert "drop_paused" in text

@@ -52,7 +52,7 @@ from sneakerd.web.schemas import (
             422,
             429,
             409,
-            conflicts="reservation_expired, reservation_not_active",
+            conflicts="reservation_expired, reservation_not_active, drop_paused",
         ),
     },
 )

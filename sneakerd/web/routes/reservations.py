@@ -51,7 +51,7 @@ from sneakerd.web.schemas import (
         422,
         429,
         409,
-        conflicts="out_of_stock, limit_reached, drop_not_live, drop_ended",
+        conflicts="out_of_stock, limit_reached, drop_not_live, drop_ended, drop_paused",
     ),
 )
 @request_schema(ReserveRequest)
