@@ -23,7 +23,10 @@ DROP_KEYS = ("id", "name", "status", "price", "stock", "reserved", "sold", "init
 
 
 def _drop_row(view: dict[str, Any]) -> list[object]:
-    return [*(view[k] for k in DROP_KEYS), view["startsAt"]]
+    row: list[object] = [*(view[k] for k in DROP_KEYS), view["startsAt"]]
+    if view["paused"]:  # a paused drop's status still says its window and stock
+        row[2] = f"{view['status']} (paused)"
+    return row
 
 
 async def _every_drop(store: Store, now: int) -> list[Drop]:

@@ -10,6 +10,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 import time
@@ -328,6 +329,8 @@ async def test_cli_writes_are_logged_as_cli_and_its_reads_match_the_api(
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"drop {drop_id} paused"
     assert (await get_drop(api, drop_id))["paused"] is True
+    listed = run_cli(server, "drops", "list")
+    assert re.search(rf"^{drop_id} +{name} +live \(paused\) ", listed.stdout, re.M), listed.stdout
     _, token = await api.register()
     status, body = await reserve_call(api, token, drop_id)
     assert_error(status, body, 409, "drop_paused")  # the server's actor saw the new version
