@@ -7,9 +7,11 @@ row, a page at a time, so a drop of any size is exported without holding it in m
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
-from sneakerd import buyers_csv
+from sneakerd import buyers_csv, errors
 from sneakerd.views import audit_view, buyer_view
 from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, querystring_schema, response_schema
@@ -25,6 +27,8 @@ from sneakerd.web.schemas.admin import (
     BuyerList,
     BuyerQuery,
 )
+
+log = logging.getLogger(__name__)
 
 CSV = "text/csv"
 
@@ -73,8 +77,17 @@ async def _stream_csv(request: web.Request, drop_id: int) -> web.StreamResponse:
     )
     await response.prepare(request)
     await response.write(buyers_csv.header().encode())
-    async for buyers in buyers_csv.every_page(request.app[keys.STORE], drop_id):
-        await response.write(buyers_csv.buyer_lines(buyers).encode())
+    try:
+        async for buyers in buyers_csv.every_page(request.app[keys.STORE], drop_id):
+            await response.write(buyers_csv.buyer_lines(buyers).encode())
+    except errors.Unavailable:
+        # The status line is gone already, so no error answer can follow. The connection is
+        # cut instead of ending the body, so that the client sees a failed download rather
+        # than a file that merely looks shorter.
+        log.warning("drop %s: the CSV export lost the database midway; connection cut", drop_id)
+        if request.transport is not None:
+            request.transport.abort()
+        return response
     await response.write_eof()
     return response
 
