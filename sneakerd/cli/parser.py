@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("unpause", cmd_drops_unpause, "open a paused drop's sale again"),
     ):
         flip = drops.add_parser(name, parents=[common], help=says)
-        flip.add_argument("id", type=int)
+        flip.add_argument("id", type=int, help="the drop's id")
         flip.set_defaults(run=run)
 
     purchases = sub.add_parser("purchases", help="a drop's buyers").add_subparsers(
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = purchases.add_parser(
         "export", parents=[common], help="every buyer of a drop, with emails (CSV or --json)"
     )
-    export.add_argument("--drop", type=int, required=True, metavar="ID")
+    export.add_argument("--drop", type=int, required=True, metavar="ID", help="the drop's id")
     export.add_argument("--csv", action="store_true", help="CSV (the default)")
     export.set_defaults(run=cmd_purchases_export)
 
