@@ -1,21 +1,32 @@
-"""`python -m loadtest SCENARIO [options]`: bounded load runs against real servers on loopback."""
+"""`python -m loadtest SCENARIO [options]`: bounded load runs against real servers on loopback.
+
+Every scenario also takes `--report FILE.html` (one self-contained page: charts of throughput
+and latency per second by outcome, the gauges, the checks) and `--json FILE` (the same data;
+`--json` alone, or `--json -`, writes it to stdout, and the text report then goes to stderr).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import ModuleType
+
+import orjson
 
 from loadtest import (
     clusterwatchers,
     compare,
     failover,
     hotdrop,
+    htmlreport,
     multidrop,
     probes,
+    record,
     sellout,
     soak,
     sustained,
@@ -49,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(p)
+        add_output_arguments(p)
     parser.add_argument(
         "--wait-quiet",
         type=float,
@@ -56,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         metavar="S",
         help="first wait up to S seconds for the machine to be idle (default 20; 0 = no)",
     )
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(words)
     run: Callable[[argparse.Namespace], Awaitable[int]] = SCENARIOS[args.scenario].run
+    recorder = record.start(args.scenario, words)
     import uvloop
 
     async def main_async() -> int:
@@ -71,13 +85,49 @@ def main(argv: list[str] | None = None) -> int:
         if args.wait_quiet > 0:
             busy = await probes.wait_quiet(args.wait_quiet)
             print(f"background load before the run: {busy:.2f} cores busy", file=sys.stderr)
+        record.restart_clock()
         return await run(args)
 
+    # With the JSON on stdout, the text report goes to stderr, so stdout parses as JSON.
+    text_out = sys.stderr if args.json == "-" else sys.stdout
     try:
-        return uvloop.run(main_async())
+        with contextlib.redirect_stdout(text_out):
+            code = uvloop.run(main_async())
     except asyncio.CancelledError:
         print("loadtest: interrupted; servers stopped, databases dropped", file=sys.stderr)
         return 130
+    write_outputs(args, recorder)
+    return code
+
+
+def add_output_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE.html",
+        help="also write the run as one self-contained HTML page (charts, checks)",
+    )
+    p.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="also write the run's data as JSON to FILE; without FILE (or with -) to stdout, "
+        "and the text report to stderr",
+    )
+
+
+def write_outputs(args: argparse.Namespace, recorder: record.Recorder) -> None:
+    if args.report is not None:
+        args.report.write_text(htmlreport.render(recorder), encoding="utf-8")
+        print(f"loadtest: report written to {args.report}", file=sys.stderr)
+    if args.json is not None:
+        data = orjson.dumps(recorder.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n"
+        if args.json == "-":
+            sys.stdout.write(data)
+        else:
+            Path(args.json).write_text(data, encoding="utf-8")
+            print(f"loadtest: JSON written to {args.json}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Any, cast
 import aiohttp
 import orjson
 
+from loadtest import record
 from loadtest.servers import HOST
 from loadtest.stats import Outcomes
 
@@ -179,8 +180,24 @@ async def run_load(
     finally:
         for conn in conns:
             conn.close()
+    record_results(results)
     elapsed = max((r.done for r in results), default=t0) - t0
     return results, elapsed
+
+
+def record_results(results: list[Result]) -> None:
+    """Every result into the run's per-second samples, once the load is over (not in its
+    loop, which must cost as little as it can)."""
+    recorder = record.current()
+    labels: dict[tuple[int, bytes], str] = {}
+    for r in results:
+        if r.status < 400:
+            label = "error" if r.status == 0 else str(r.status)
+        else:
+            # Error bodies repeat (one per code): decode each distinct one once.
+            key = (r.status, r.body)
+            label = labels.get(key) or labels.setdefault(key, outcome_of(r.status, r.body))
+        recorder.request(label, r.done - r.sent, r.done)
 
 
 def outcomes_of(results: list[Result]) -> Outcomes:

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from loadtest import client, report
+from loadtest import client, record, report
 from loadtest.nodes import REDIS_URL, delete_prefix, node_server, redis_prefix
 from loadtest.servers import Database, ServerProcess, raise_nofile, workdir
 from loadtest.stats import Summary
@@ -159,6 +159,20 @@ class Burst:
             await asyncio.sleep(0.05)
 
 
+def record_burst(burst: Burst, started: float) -> None:
+    """The burst's answers into the run's per-second samples, and the nodes serving over time
+    (two until the kill, one after), for the report's charts."""
+    recorder = record.current()
+    for a in burst.answers:
+        label = "error" if a.status == 0 else client.outcome_of(a.status, a.body)
+        recorder.request(label, a.done - a.sent, a.done)
+    recorder.gauge("nodes running", 2, "nodes", started)
+    if burst.killed_at is not None:
+        recorder.gauge("nodes running", 2, "nodes", burst.killed_at - 1e-3)
+        recorder.gauge("nodes running", 1, "nodes", burst.killed_at)
+    recorder.gauge("nodes running", 1 if burst.killed_at else 2, "nodes", time.monotonic())
+
+
 def statuses(answers: list[Answer]) -> str:
     counts: dict[int, int] = {}
     for a in answers:
@@ -198,6 +212,7 @@ async def run(args: argparse.Namespace) -> int:
                 burst.killer(nodes[owner], db, drop_id, owner),
             )
             elapsed = time.monotonic() - started
+            record_burst(burst, started)
             new_owner, epoch_after = owner_of(db, drop_id)
             final = await client.get_drop(nodes[survivor].url, drop_id)
             in_db = holds_in_db(db, drop_id)

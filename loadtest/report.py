@@ -1,4 +1,5 @@
-"""One-screen text reports."""
+"""One-screen text reports. Each check and the report itself are also kept by the run's
+recorder (`loadtest.record`), for `--report FILE.html` and `--json`."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import pstats
 import time
 from pathlib import Path
 
+from loadtest import record
 from loadtest.stats import Outcomes, Summary
 
 
 def header(title: str, lines: list[str]) -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     out = [f"== {title} ==  {stamp}  nproc={os.cpu_count()}", *lines]
+    record.current().header(title, out)
     return "\n".join(out)
 
 
@@ -33,6 +36,7 @@ def summary_line(name: str, s: Summary) -> str:
 
 
 def check(ok: bool, text: str) -> str:
+    record.current().check(ok, text)
     return f"  [{'PASS' if ok else 'FAIL'}] {text}"
 
 

@@ -19,7 +19,7 @@ import time
 
 import orjson
 
-from loadtest import client, probes, report
+from loadtest import client, probes, record, report
 from loadtest.servers import Database, raise_nofile, sneakerd_server, workdir
 from loadtest.stats import Outcomes, Summary
 from loadtest.users import insert_users, mint, sql
@@ -87,7 +87,12 @@ async def run(args: argparse.Namespace) -> int:
                     status, body = 0, b""
                 finally:
                     actions.put_nowait(conn)
-                book.add(f"{kind} " + client.outcome_of(status, body), time.monotonic() - started)
+                label, latency = (
+                    f"{kind} " + client.outcome_of(status, body),
+                    time.monotonic() - started,
+                )
+                book.add(label, latency)
+                record.current().request(label, latency)
                 return status, body
 
             async def holder(user: int, reservation_id: int) -> None:
@@ -131,10 +136,9 @@ async def run(args: argparse.Namespace) -> int:
                         except (ConnectionError, ValueError):
                             conn = await client.connect(server.port)
                             status, body = 0, b""
-                        book.add(
-                            "reserve " + client.outcome_of(status, body),
-                            time.monotonic() - started,
-                        )
+                        label = "reserve " + client.outcome_of(status, body)
+                        book.add(label, time.monotonic() - started)
+                        record.current().request(label, time.monotonic() - started)
                         if status == 201:
                             rid = int(orjson.loads(body)["reservation"]["id"])
                             task = asyncio.create_task(holder(user, rid))

@@ -250,7 +250,9 @@ class Database:
             text=True,
             timeout=120,
         )
-        return done.returncode == 0, (done.stdout + done.stderr).strip()
+        # Its answer is on stdout (progress lines of a big check go to stderr); an error, on
+        # stderr alone.
+        return done.returncode == 0, done.stdout.strip() or done.stderr.strip()
 
     def drop(self) -> None:
         if self.kind == "mysql":

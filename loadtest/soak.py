@@ -17,18 +17,23 @@ import argparse
 import asyncio
 import os
 import random
+import sys
 import time
 
 import aiohttp
 import orjson
 
-from loadtest import client, probes, report
+from loadtest import client, probes, record, report
 from loadtest.servers import Database, raise_nofile, sneakerd_server, workdir
 from loadtest.stats import Outcomes
 from loadtest.users import insert_users, mint
 from loadtest.wsfleet import Fleet
 
 SAMPLE_EVERY = 10.0
+
+
+def progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -87,6 +92,7 @@ async def run(args: argparse.Namespace) -> int:
             connected = await fleet.connect(server.port, f"/api/drops/{drops[0]}/ws", args.watchers)
             tokens = [mint(u) for u in people.customers]
             book = Outcomes()
+            recorder = record.current()
             failures: list[str] = []
             samples: list[tuple[float, int, int]] = []
             holders: set[asyncio.Task[None]] = set()
@@ -105,7 +111,12 @@ async def run(args: argparse.Namespace) -> int:
                     conn.close()
                     conn = await client.connect(port)
                     status, body = 0, b""
-                book.add(f"{kind} " + client.outcome_of(status, body), time.monotonic() - started)
+                label, latency = (
+                    f"{kind} " + client.outcome_of(status, body),
+                    time.monotonic() - started,
+                )
+                book.add(label, latency)
+                recorder.request(label, latency)
                 if status == 0 or status >= 500:
                     failures.append(f"{kind} {status} {body[:200]!r}")
                 return conn, status, body
@@ -202,11 +213,21 @@ async def run(args: argparse.Namespace) -> int:
                             await ws.receive(timeout=5)
                             await asyncio.sleep(rng.uniform(0.5, 3.0))
 
+            def sample() -> None:
+                at, rss, fds = time.monotonic(), server.rss_kib(), fd_count(server.pid)
+                samples.append((at - t0, rss, fds))
+                recorder.gauge("server VmRSS", rss / 1024, "MiB", at)
+                recorder.gauge("server open file descriptors", fds, "fds", at)
+                progress(
+                    f"progress: soak {at - t0:.0f}/{args.duration:g} s: {book.total:,} requests, "
+                    f"RSS {rss / 1024:.1f} MiB, {fds} fds"
+                )
+
             async def sampler() -> None:
                 while time.monotonic() < stop_at:
-                    samples.append((time.monotonic() - t0, server.rss_kib(), fd_count(server.pid)))
+                    sample()
                     await asyncio.sleep(SAMPLE_EVERY)
-                samples.append((time.monotonic() - t0, server.rss_kib(), fd_count(server.pid)))
+                sample()
 
             meter = probes.CpuMeter(
                 {

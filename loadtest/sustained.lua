@@ -52,9 +52,15 @@ function request()
   return requests[next_request]
 end
 
+-- Answers per wall-clock second and status, for the per-second charts of --report: one flat
+-- table keyed "second:status" (done() reads it with thread:get, which copies flat tables).
+per_second = {}
+
 function response(status, headers, body)
   responses = responses + 1
   statuses[status] = (statuses[status] or 0) + 1
+  local key = os.time() .. ":" .. status
+  per_second[key] = (per_second[key] or 0) + 1
   if status == 201 then
     local id = string.match(body, '"reservation":{"id":(%d+)')
     ids_file:write(id or "?", "\n")
@@ -77,17 +83,27 @@ function done(summary, latency)
   for status, n in pairs(status_parts) do
     parts[#parts + 1] = string.format('"%d":%d', status, n)
   end
+  local seconds = {}
+  for _, thread in ipairs(threads) do
+    for key, n in pairs(thread:get("per_second") or {}) do
+      seconds[key] = (seconds[key] or 0) + n
+    end
+  end
+  local second_parts = {}
+  for key, n in pairs(seconds) do
+    second_parts[#second_parts + 1] = string.format('"%s":%d', key, n)
+  end
   local e = summary.errors
   local f = assert(io.open(out .. ".json", "w"))
   f:write(string.format(
     '{"requests":%d,"duration_us":%d,"bytes":%d,' ..
     '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
     '"latency_us":{"min":%d,"mean":%.1f,"p50":%d,"p90":%d,"p99":%d,"p999":%d,"max":%d},' ..
-    '"statuses":{%s},"threads":%d}\n',
+    '"statuses":{%s},"per_second":{%s},"threads":%d}\n',
     summary.requests, summary.duration, summary.bytes,
     e.connect, e.read, e.write, e.status, e.timeout,
     latency.min, latency.mean, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency:percentile(99.9), latency.max,
-    table.concat(parts, ","), #threads))
+    table.concat(parts, ","), table.concat(second_parts, ","), #threads))
   f:close()
 end

@@ -19,6 +19,8 @@ from typing import Any
 
 import orjson
 
+from loadtest import record
+
 SCRIPT = Path(__file__).resolve().parent / "sustained.lua"
 INSTALL_HINT = "wrk not found: install Debian's package (apt-get install wrk)"
 
@@ -43,6 +45,8 @@ class WrkReport:
     cpu_seconds: float
     """wrk's own user + system CPU (from the children's rusage: it is the only child that
     ends during a round)."""
+    per_second: dict[int, dict[int, int]] = field(default_factory=dict, repr=False)
+    """Answers per wall-clock second (Unix time) and status."""
 
     @property
     def rate(self) -> float:
@@ -69,7 +73,17 @@ def parse_report(text: str, ids: list[str], cpu_seconds: float) -> WrkReport:
         statuses={int(k): int(v) for k, v in data["statuses"].items()},
         ids=ids,
         cpu_seconds=cpu_seconds,
+        per_second=_per_second(data.get("per_second", {})),
     )
+
+
+def _per_second(flat: dict[str, int]) -> dict[int, dict[int, int]]:
+    """The script's {"second:status": n} as {second: {status: n}}."""
+    seconds: dict[int, dict[int, int]] = {}
+    for key, n in flat.items():
+        second, status = key.split(":")
+        seconds.setdefault(int(second), {})[int(status)] = int(n)
+    return seconds
 
 
 def children_cpu() -> float:
@@ -128,4 +142,16 @@ async def run_wrk(
             path.unlink()
     text = report_path.read_text()
     report_path.unlink()
-    return parse_report(text, ids, cpu)
+    report = parse_report(text, ids, cpu)
+    record_run(report)
+    return report
+
+
+def record_run(report: WrkReport) -> None:
+    """The run's answers per second and status, and its p99 and rate as one sample each at
+    its end, into the run's recorder (wrk knows latencies for the whole run only)."""
+    recorder = record.current()
+    for second, counts in report.per_second.items():
+        recorder.counts(second, {str(status): n for status, n in counts.items()})
+    recorder.gauge("wrk p99 latency, each wrk run", report.ms("p99"), "ms")
+    recorder.gauge("wrk throughput, each wrk run", report.rate, "answers / s")

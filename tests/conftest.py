@@ -3,11 +3,16 @@
 The MySQL/MariaDB server comes from SNEAKERD_TEST_MYSQL (default mysql://root@127.0.0.1:3306);
 each test gets a database of its own, dropped afterwards. Without a server the MySQL variants are
 skipped, unless SNEAKERD_REQUIRE_MYSQL=1 (as in CI), where a missing server fails them.
+
+The same goes for the tools some tests drive (`require_tool`): Apache Bench (`ab`,
+SNEAKERD_REQUIRE_AB=1) and wrk (SNEAKERD_REQUIRE_WRK=1); Chromium and Redis have theirs in
+tests/e2e/browser.py and tests/cluster/conftest.py.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +24,26 @@ from sneakerd.store import Store, open_store
 
 MYSQL_SERVER = os.environ.get("SNEAKERD_TEST_MYSQL", "mysql://root@127.0.0.1:3306").rstrip("/")
 REQUIRE_MYSQL = os.environ.get("SNEAKERD_REQUIRE_MYSQL") == "1"
+
+
+def require_tool(name: str, variable: str, install: str) -> str:
+    """The path of the program `name`; without it the test is skipped, saying why, unless
+    `variable` is 1 (CI sets it), where it fails instead."""
+    found = shutil.which(name)
+    if found is not None:
+        return found
+    reason = f"no `{name}` on PATH ({install})"
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{reason} ({variable}=1)")
+    pytest.skip(reason)
+
+
+def require_ab() -> str:
+    return require_tool("ab", "SNEAKERD_REQUIRE_AB", "apt-get install apache2-utils")
+
+
+def require_wrk() -> str:
+    return require_tool("wrk", "SNEAKERD_REQUIRE_WRK", "apt-get install wrk")
 
 
 def _admin_connection() -> pymysql.connections.Connection:  # type: ignore[type-arg]

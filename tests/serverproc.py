@@ -25,6 +25,8 @@ class Server:
     cwd: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[str] | None = None
+    args: tuple[str, ...] = ()
+    """More `sneakerd serve` flags (`--demo`)."""
 
     @property
     def url(self) -> str:
@@ -44,7 +46,7 @@ class Server:
         env.update(self.env)
         self.env = env
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sneakerd", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "sneakerd", "serve", "--port", str(self.port), *self.args],
             cwd=self.cwd,
             env=env,
             stdout=subprocess.PIPE,

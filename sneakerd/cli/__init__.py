@@ -1,8 +1,11 @@
 """The operator CLI: `sneakerd serve | db | users | drops | stats`.
 
 Every command takes `--db URL` (else DATABASE_URL and the rest of the environment) and `--json`,
-prints a table for people or JSON for scripts, and exits non-zero with a one-line reason on
-error. `drops create` adds a new row (a running server starts its actor on first use), the user
+prints a table for people or JSON for scripts, and on error exits with a status that tells the
+kind of failure (`exits`: 1 refused or a breach, 2 usage, 3 no database) and a one-line reason
+(under `--json`, the API's error envelope on stdout).
+
+`drops create` adds a new row (a running server starts its actor on first use), the user
 commands touch only users, and `drops pause` / `unpause` change a drop with its own rules and
 its actor's version-checked commit (`operator_commands`); every CLI write to a drop leaves an
 audit entry (`actor: cli`).
@@ -21,8 +24,9 @@ from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from sneakerd import errors
+from sneakerd.cli import exits
 from sneakerd.cli.parser import build_parser
-from sneakerd.cli.runtime import CliError, Command
+from sneakerd.cli.runtime import CliError, Command, NoDatabase
 from sneakerd.config import Settings
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -32,7 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(words)
+    except exits.UsageError as exc:
+        return exits.usage_failure(exc, as_json="--json" in words)
     args.json = getattr(args, "json", False)
     try:
         settings = Settings.load()
@@ -47,13 +55,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                 settings = settings.replace(workers=args.workers)
         run: Command = args.run
         code = _run(run(args, settings))
-    except (CliError, errors.SneakerdError) as exc:
-        message = exc.message if isinstance(exc, errors.DomainError) else str(exc)
-        print(f"sneakerd: error: {message}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        return _failure(exc, as_json=args.json)
     return int(code)
+
+
+def _failure(exc: Exception, *, as_json: bool) -> int:
+    """The exit status and the one-line reason (or JSON) of a command that failed; a bug of
+    ours is not one of these and surfaces with its traceback."""
+    if isinstance(exc, NoDatabase):
+        return exits.fail("no_database", str(exc), exits.NO_DATABASE, as_json=as_json)
+    if isinstance(exc, errors.Unavailable):
+        return exits.fail("unavailable", str(exc), exits.NO_DATABASE, as_json=as_json)
+    if isinstance(exc, CliError):
+        return exits.fail(exc.code, str(exc), exits.REFUSED, as_json=as_json)
+    if isinstance(exc, errors.DomainError):
+        return exits.fail(exc.code, exc.message, exits.REFUSED, as_json=as_json)
+    if isinstance(exc, errors.ConfigError):
+        return exits.fail("bad_setting", str(exc), exits.REFUSED, as_json=as_json)
+    if isinstance(exc, errors.SneakerdError):
+        return exits.fail("refused", str(exc), exits.REFUSED, as_json=as_json)
+    raise exc
 
 
 def _run(coro: Awaitable[Any]) -> Any:

@@ -65,7 +65,7 @@ async def cmd_users_promote(args: argparse.Namespace, settings: Settings) -> int
 
     user = await with_store(settings, work)
     if user is None:
-        raise CliError(f"no user with email {args.email}")
+        raise CliError(f"no user with email {args.email}", "not_found")
     emit(
         args,
         {"user": user_view(user)},

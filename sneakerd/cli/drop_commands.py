@@ -61,7 +61,7 @@ async def cmd_drops_show(args: argparse.Namespace, settings: Settings) -> int:
 
     drop = await with_store(settings, work)
     if drop is None:
-        raise CliError(f"no drop {args.id}")
+        raise CliError(f"no drop {args.id}", "not_found")
     view = drop_view(drop, CLOCK.now_ms())
     emit(
         args,

@@ -1,12 +1,15 @@
-"""The command line: every command, its flags, and which function runs it."""
+"""The command line: every command, its flags (each with its help), and which function runs it."""
 
 from __future__ import annotations
 
 import argparse
+from importlib.metadata import PackageNotFoundError, version
 
 from sneakerd.cli.account_commands import cmd_users_create_admin, cmd_users_promote
 from sneakerd.cli.cluster_commands import cmd_cluster_status
 from sneakerd.cli.drop_commands import cmd_drops_create, cmd_drops_list, cmd_drops_show
+from sneakerd.cli.exits import EPILOG, Parser
+from sneakerd.cli.migrate_commands import cmd_db_migrate
 from sneakerd.cli.operator_commands import (
     cmd_audit,
     cmd_drops_pause,
@@ -28,8 +31,16 @@ def workers_count(raw: str) -> int:
     return value
 
 
+def package_version() -> str:
+    """The installed package's version (its metadata, so it is the one pip installed)."""
+    try:
+        return version("sneakerd")
+    except PackageNotFoundError:  # pragma: no cover - run from a tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument(
         "--db",
         metavar="URL",
@@ -44,10 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="print JSON for scripts instead of a table",
     )
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="sneakerd",
         parents=[common],
         description="sneakerd: limited-stock sneaker drops (operator CLI)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"sneakerd {package_version()}",
+        help="print the installed version and exit",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -62,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes sharing the port, each a node (default: WORKERS or 1; "
         "more than 1 needs MySQL and REDIS_URL)",
     )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="on an empty database first make an admin (its password printed once) and three "
+        "demo drops; on any other database change nothing",
+    )
     serve.set_defaults(run=cmd_serve)
 
     db = sub.add_parser("db", help="schema and invariants").add_subparsers(
@@ -71,8 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         run=cmd_db_init
     )
     db.add_parser(
-        "check", parents=[common], help="verify every invariant; non-zero exit naming each breach"
+        "check", parents=[common], help="verify every invariant; exit 1 naming each breach"
     ).set_defaults(run=cmd_db_check)
+    db.add_parser(
+        "migrate",
+        parents=[common],
+        help="upgrade a database of an older schema version (forward only); says from and to",
+    ).set_defaults(run=cmd_db_migrate)
 
     users = sub.add_parser("users", help="accounts").add_subparsers(
         dest="users_command", required=True, metavar="COMMAND"
@@ -82,11 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="create an admin (password from stdin, or prompted twice)",
     )
-    admin.add_argument("--email", required=True)
-    admin.add_argument("--username", required=True)
+    admin.add_argument("--email", required=True, help="the admin's email (their login)")
+    admin.add_argument("--username", required=True, help="3-32 letters, digits, '_', '.' or '-'")
     admin.set_defaults(run=cmd_users_create_admin)
     promote = users.add_parser("promote", parents=[common], help="make a user an admin")
-    promote.add_argument("email")
+    promote.add_argument("email", help="the email of the account to make an admin")
     promote.set_defaults(run=cmd_users_promote)
 
     cluster = sub.add_parser("cluster", help="nodes and drop ownership").add_subparsers(
@@ -101,14 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     drops.add_parser("list", parents=[common], help="every drop").set_defaults(run=cmd_drops_list)
     show = drops.add_parser("show", parents=[common], help="one drop")
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=int, help="the drop's id")
     show.set_defaults(run=cmd_drops_show)
     create = drops.add_parser("create", parents=[common], help="create a drop")
-    create.add_argument("--name", required=True)
-    create.add_argument("--price", required=True)
-    create.add_argument("--stock", type=int, required=True)
-    create.add_argument("--brand")
-    create.add_argument("--per-user-limit", type=int, default=1)
+    create.add_argument("--name", required=True, help="the drop's name (1-200 characters)")
+    create.add_argument("--price", required=True, help="a decimal with up to two places: 199.99")
+    create.add_argument("--stock", type=int, required=True, help="units for sale (initialStock)")
+    create.add_argument("--brand", help="the brand shown beside the name (optional)")
+    create.add_argument(
+        "--per-user-limit",
+        type=int,
+        default=1,
+        help="holds plus purchases one user may have in the drop (default 1)",
+    )
     create.add_argument("--starts-at", help="ISO 8601 (default: now)")
     create.add_argument("--ends-at", help="ISO 8601 (default: no end)")
     create.set_defaults(run=cmd_drops_create)

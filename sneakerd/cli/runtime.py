@@ -18,7 +18,15 @@ CLOCK = SystemClock()
 
 
 class CliError(Exception):
-    """A one-line reason to exit with status 1."""
+    """A one-line reason to exit with status 1; `code` names it under `--json`."""
+
+    def __init__(self, message: str, code: str = "refused") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class NoDatabase(Exception):
+    """The database a command was pointed at is not there: exit 3, and create nothing."""
 
 
 Command = Callable[[argparse.Namespace, Settings], Awaitable[Any]]
@@ -47,7 +55,25 @@ def emit(args: argparse.Namespace, data: Any, human: Callable[[TextIO], None]) -
         human(sys.stdout)
 
 
-async def with_store(settings: Settings, work: Callable[[Store], Awaitable[Any]]) -> Any:
+def require_database(url: str) -> None:
+    """`NoDatabase` when `url` names a SQLite file that does not exist: opening it would make
+    a new empty database, and a mistyped `--db` would then report "no drops" rather than
+    the mistake."""
+    if url.startswith("sqlite:"):
+        from sneakerd.store.sqlite import sqlite_path
+
+        path = sqlite_path(url)
+        if not path.is_file():
+            raise NoDatabase(f"no database at {path} (make one with `sneakerd db init`)")
+
+
+async def with_store(
+    settings: Settings, work: Callable[[Store], Awaitable[Any]], *, create: bool = False
+) -> Any:
+    """Run `work` on the store `settings` names, closed afterwards. Only `create` commands
+    (`db init`) may make a new SQLite file."""
+    if not create:
+        require_database(settings.database_url)
     store = await open_store(settings.database_url)
     try:
         return await work(store)

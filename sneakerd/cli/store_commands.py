@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
+from sneakerd.cli.exits import progress
 from sneakerd.cli.runtime import CLOCK, CliError, emit, require_schema, table, with_store
 from sneakerd.clock import iso
 from sneakerd.config import Settings
-from sneakerd.store import Store
+from sneakerd.store import Store, check
+from sneakerd.store.sql import SqlStore
 from sneakerd.views import money
+
+CHECK_GRACE_MS = 5_000
+"""How late an active hold may be past its deadline before `db check` calls it a breach."""
 
 
 async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -20,6 +25,11 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     settings.check_workers()
     settings = settings.with_jwt_secret()
+    if args.demo and settings.worker_index is None:
+        from sneakerd.cli.demo import seed
+        from sneakerd.cluster.workers import say
+
+        await seed(settings, say)
     if settings.workers > 1 and settings.worker_index is None:
         return await workers.supervise(settings)
     if settings.worker_index is not None:
@@ -37,7 +47,7 @@ async def cmd_db_init(args: argparse.Namespace, settings: Settings) -> int:
         await store.init_schema()
         return await store.schema_version()
 
-    version = await with_store(settings, work)
+    version = await with_store(settings, work, create=True)
     emit(
         args,
         {"ok": True, "schemaVersion": version},
@@ -47,7 +57,12 @@ async def cmd_db_init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_db_check(args: argparse.Namespace, settings: Settings) -> int:
-    breaches: list[str] = await with_store(settings, lambda s: s.check(CLOCK.now_ms()))
+    async def work(store: Store) -> list[str]:
+        if isinstance(store, SqlStore):
+            return await check.breaches(store, CLOCK.now_ms(), CHECK_GRACE_MS, progress=progress)
+        return await store.check(CLOCK.now_ms())
+
+    breaches: list[str] = await with_store(settings, work)
 
     def human(out: TextIO) -> None:
         if not breaches:

@@ -188,6 +188,7 @@ def command_to_json(command: Command) -> dict[str, Json]:
                 "initial_stock": command.initial_stock,
                 "paused": command.paused,
                 "actor": command.actor,
+                "available": command.available,
             }
         case DeleteDrop():
             return {"k": "delete", "actor": command.actor}
@@ -232,6 +233,7 @@ def command_from_json(value: Json) -> Command:
             initial_stock=obj.opt_integer("initial_stock"),
             paused=None if obj.raw("paused") is None else obj.flag("paused"),
             actor=obj.text("actor"),
+            available=obj.opt_integer("available"),
         )
     if kind == "delete":
         return DeleteDrop(obj.text("actor"))

@@ -16,6 +16,7 @@ import dataclasses
 from typing import Protocol, TypeVar, assert_never
 
 from sneakerd import errors
+from sneakerd.domain import listing
 from sneakerd.domain.audit import AuditEntry, entry_for_change, entry_for_delete
 from sneakerd.domain.commands import (
     Cancel,
@@ -236,14 +237,23 @@ class DropBook:
         if refused is not None:
             return refused
         initial, stock = drop.initial_stock, drop.stock
-        if cmd.initial_stock is not None:
-            committed = drop.reserved + drop.sold
-            if cmd.initial_stock < committed:
+        committed = drop.reserved + drop.sold
+        target = cmd.initial_stock
+        if target is None and cmd.available is not None:
+            target = cmd.available + committed
+            if target > listing.STOCK.high:
+                return Rejection(
+                    errors.InvalidDrop,
+                    f"stock + reserved + sold cannot exceed {listing.STOCK.high}",
+                    "stock",
+                )
+        if target is not None:
+            if target < committed:
                 return Rejection(
                     errors.StockBelowCommitted,
                     f"initialStock cannot fall below reserved + sold ({committed})",
                 )
-            initial, stock = cmd.initial_stock, cmd.initial_stock - committed
+            initial, stock = target, target - committed
         self._drop = dataclasses.replace(
             drop, info=info, initial_stock=initial, stock=stock, updated_at=self._now
         )

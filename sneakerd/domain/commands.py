@@ -72,6 +72,10 @@ class UpdateDrop:
     actor: str = ""
     """Who asks (`audit.user_actor`, `audit.CLI_ACTOR`): a change that commits is logged in
     its own commit under this name. Empty: not logged (the actor's own tests)."""
+    available: int | None = None
+    """The units to have available now (the original API's `stock` on an edit): the drop's
+    total becomes this plus what is on hold or sold, counted by the book against the state it
+    changes, never by a caller reading first. `initial_stock`, when given too, wins."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,14 +15,17 @@ from sneakerd.store.base import (
     Store,
     StoredAnswer,
 )
+from sneakerd.store.numbered import BuyerPurchase, Numbered
 
 __all__ = [
     "DEFAULT_PAGE",
     "MAX_PAGE",
     "SCHEMA_VERSION",
     "Buyer",
+    "BuyerPurchase",
     "DropPurchase",
     "DropStats",
+    "Numbered",
     "Page",
     "PageKey",
     "Store",

@@ -25,6 +25,7 @@ from sneakerd.domain.model import (
 )
 from sneakerd.domain.outcome import Changes
 from sneakerd.store.leases import Lease, Node
+from sneakerd.store.numbered import BuyerPurchase, Numbered
 
 SCHEMA_VERSION = 3
 
@@ -227,6 +228,35 @@ class Store(Protocol):
 
     async def last_purchase_at(self, drop_id: int) -> int | None:
         """The time of the drop's latest purchase; None before its first."""
+
+    # numbered pages and batched lookups (the /compat mount's; see `numbered`)
+    async def drops_numbered(
+        self, *, offset: int, limit: int, q: str | None = None
+    ) -> Numbered[Drop]:
+        """Drops not deleted, newest first, `q` as in `list_drops`: a page and the total."""
+
+    async def user_reservations_numbered(
+        self,
+        user_id: int,
+        *,
+        offset: int,
+        limit: int,
+        statuses: Sequence[ReservationStatus] = (),
+    ) -> Numbered[ReservationRecord]:
+        """Newest first, of any of `statuses` (all when empty): a page and the total."""
+
+    async def user_purchases_numbered(
+        self, user_id: int, *, offset: int, limit: int
+    ) -> Numbered[PurchaseRecord]:
+        """Newest first: a page and the total."""
+
+    async def drops_by_ids(self, drop_ids: Sequence[int]) -> dict[int, Drop]:
+        """The drops named that exist, deleted ones included, by id."""
+
+    async def latest_purchases(
+        self, drop_ids: Sequence[int], per_drop: int
+    ) -> dict[int, list[BuyerPurchase]]:
+        """Each named drop's `per_drop` newest purchases with their buyers' names."""
 
     # idempotency keys
     async def idempotent_answer(self, user_id: int, key: str) -> StoredAnswer | None:

@@ -3,6 +3,8 @@ report (`stats`). Both read committed data only and change nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sneakerd.domain.model import Drop
 from sneakerd.store.adapter import Adapter
 from sneakerd.store.base import SCHEMA_VERSION, DropStats
@@ -12,17 +14,41 @@ from sneakerd.store.schema import schema_version
 SHOWN = 20
 """Rows of each kind of breach listed at most: the first ones tell the operator where to look."""
 
+BIG_TABLE_ROWS = 100_000
+"""Reservations (by the highest id) from which the passes are long enough to report progress."""
 
-async def breaches(db: Adapter, now: int, grace_ms: int) -> list[str]:
+
+Progress = Callable[[str], None]
+
+
+def _quiet(line: str) -> None:
+    """No progress lines (the server's own callers)."""
+
+
+async def breaches(
+    db: Adapter, now: int, grace_ms: int, *, progress: Progress = _quiet
+) -> list[str]:
     """Every breach of the invariants, one sentence each; a schema of another version is the
-    only one reported, as the rest would be read through the wrong columns."""
+    only one reported, as the rest would be read through the wrong columns. `progress` is told
+    of each pass as it starts: on big tables each is a scan an operator may wait for."""
     version = await schema_version(db)
     if version != SCHEMA_VERSION:
         return [f"schema version is {version}, expected {SCHEMA_VERSION}"]
+    if progress is not _quiet and not await _big(db):
+        progress = _quiet  # a small database is checked at once: nothing to wait for
+    progress("check: each drop's unit counts against its holds and purchases")
     found = await _unit_counts(db)
+    progress("check: holds active past their deadline")
     found += await _overdue_holds(db, now, grace_ms)
+    progress("check: purchases against their completed reservations")
     found += await _unmatched_sales(db)
+    progress(f"check: done, {len(found)} breaches")
     return found
+
+
+async def _big(db: Adapter) -> bool:
+    rows = await db._read("SELECT MAX(id) FROM reservations")
+    return bool(rows and rows[0][0] is not None and int(rows[0][0]) >= BIG_TABLE_ROWS)
 
 
 async def _unit_counts(db: Adapter) -> list[str]:

@@ -4,6 +4,7 @@ of an older version with the steps in `migrations`."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from importlib import resources
 
 from sneakerd import errors
@@ -38,10 +39,15 @@ async def schema_version(db: Adapter) -> int | None:
     return None if not rows or rows[0][0] is None else int(rows[0][0])
 
 
-async def init_schema(db: Adapter) -> None:
+def _quiet(line: str) -> None:
+    """No progress lines (the server's start-up)."""
+
+
+async def init_schema(db: Adapter, *, progress: Callable[[str], None] = _quiet) -> None:
     """Create the schema, or bring a database of an older version up to this one: each
     pending step's `before`, then the schema script, then each step's `after`, recording each
-    step's version as it completes."""
+    step's version as it completes. `progress` is told of each stage as it starts (`sneakerd
+    db migrate` prints them: an ALTER of a big table can take minutes)."""
     version = await schema_version(db)
     if version == SCHEMA_VERSION:
         # Already current: no DDL at all, so many processes starting at once on one database
@@ -49,9 +55,11 @@ async def init_schema(db: Adapter) -> None:
         return
     steps = pending(db.MIGRATIONS, version) if version is not None else []
     for step in steps:
+        progress(f"migrate: step {step.version}: altering tables ({len(step.before)} statements)")
         async with db._transaction() as tx:
             for statement in step.before:
                 await tx.execute(statement)
+    progress(f"migrate: creating the tables of version {SCHEMA_VERSION} that are missing")
     async with db._transaction() as tx:
         for statement in db._schema_statements():
             # While upgrading, the version is recorded only once every step has run.
@@ -59,7 +67,9 @@ async def init_schema(db: Adapter) -> None:
                 await tx.execute(statement)
     for step in steps:
         if step.emails:
+            progress(f"migrate: step {step.version}: rewriting emails to account identities")
             await _rewrite_emails(db)
+        progress(f"migrate: step {step.version}: moving rows ({len(step.after)} statements)")
         async with db._transaction() as tx:
             for statement in step.after:
                 await tx.execute(statement)

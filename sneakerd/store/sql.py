@@ -31,7 +31,15 @@ from sneakerd.domain.model import (
     User,
 )
 from sneakerd.domain.outcome import Changes
-from sneakerd.store import audit_rows, batch, buyer_rows, id_blocks, idempotency_rows, schema
+from sneakerd.store import (
+    audit_rows,
+    batch,
+    buyer_rows,
+    id_blocks,
+    idempotency_rows,
+    numbered,
+    schema,
+)
 from sneakerd.store import leases as lease_rows
 from sneakerd.store.adapter import Adapter
 from sneakerd.store.base import (
@@ -46,6 +54,7 @@ from sneakerd.store.base import (
 from sneakerd.store.check import breaches, drop_stats
 from sneakerd.store.filters import STATUS_SQL
 from sneakerd.store.keyset import page
+from sneakerd.store.numbered import BuyerPurchase, Numbered
 from sneakerd.store.rows import (
     CHUNK,
     DROP_COLUMNS,
@@ -372,6 +381,38 @@ class SqlStore(Adapter):
             "SELECT MAX(created_at) FROM purchases WHERE drop_id = %s", (drop_id,)
         )
         return self._opt_ms(rows[0][0]) if rows else None
+
+    # -- numbered pages and batched lookups (see `numbered`) ---------------------------------
+
+    async def drops_numbered(
+        self, *, offset: int, limit: int, q: str | None = None
+    ) -> Numbered[Drop]:
+        return await numbered.drops(self, offset=offset, limit=limit, q=q)
+
+    async def user_reservations_numbered(
+        self,
+        user_id: int,
+        *,
+        offset: int,
+        limit: int,
+        statuses: Sequence[ReservationStatus] = (),
+    ) -> Numbered[ReservationRecord]:
+        return await numbered.user_reservations(
+            self, user_id, offset=offset, limit=limit, statuses=statuses
+        )
+
+    async def user_purchases_numbered(
+        self, user_id: int, *, offset: int, limit: int
+    ) -> Numbered[PurchaseRecord]:
+        return await numbered.user_purchases(self, user_id, offset=offset, limit=limit)
+
+    async def drops_by_ids(self, drop_ids: Sequence[int]) -> dict[int, Drop]:
+        return await numbered.drops_by_ids(self, drop_ids)
+
+    async def latest_purchases(
+        self, drop_ids: Sequence[int], per_drop: int
+    ) -> dict[int, list[BuyerPurchase]]:
+        return await numbered.latest_purchases(self, drop_ids, per_drop)
 
     # -- idempotency keys --------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from sneakerd.passwords import decoy_hash
 from sneakerd.service import DropService
 from sneakerd.store import open_store
 from sneakerd.views import drop_view
-from sneakerd.web import edges, keys
+from sneakerd.web import compat, edges, keys
 from sneakerd.web.apidoc import add_swagger_ui, polish
 from sneakerd.web.auth import Tokens
 from sneakerd.web.hub import Hub
@@ -61,7 +61,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     metrics.watch_gc()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[metrics.middleware(), error_middleware, edges.edge_middleware],
+        middlewares=[
+            metrics.middleware(),
+            error_middleware,
+            compat.compat_middleware,
+            edges.edge_middleware,
+        ],
     )
     edges.setup(app)
     app[keys.SETTINGS] = settings
@@ -88,6 +93,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         module.add_routes(app)
     _setup_docs(app)
     _setup_cors(app, settings.client_url)
+    compat.add_routes(app)  # after the native CORS: the /compat mount answers its own
     return app
 
 

@@ -8,10 +8,13 @@ offered to every subscriber of the drop. Stock updates are coalesced: per flush 
 fan-out cost does not grow with reservations x subscribers.
 
 A flush writes to one socket after another (one `send` each, the bulk of its cost), and to
-10,000 subscribers that is tens of milliseconds: the ticker therefore writes in slices of
-`slice_seconds` and hands the loop back between them, so HTTP requests interleave with the
-fan-out instead of waiting for it. Frames are built before the first slice and flushes never
-overlap (a direct `flush` finishes a sliced one first), so seq still rises per subscriber.
+10,000 subscribers that is tens of milliseconds. A drop with more than `thread_above`
+subscribers is therefore written by the fan-out thread (`web/send_thread.py`), whose sends run
+without the GIL, beside the loop; the others are written in the loop in slices of
+`slice_seconds`, handing the loop back between them, so HTTP requests interleave with the
+fan-out instead of waiting for it. Frames are built before anything is written and flushes
+never overlap (the ticker waits for the thread's jobs; a direct `flush` finishes a sliced one
+first), so seq still rises per subscriber.
 
 Each subscriber has a bounded outbox and its own writer (the WebSocket handler's task). A
 subscriber whose outbox overflows is not sent the backlog: its outbox is dropped and it is sent a
@@ -25,7 +28,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,11 +43,10 @@ from sneakerd.domain.events import (
     StockChanged,
 )
 from sneakerd.domain.model import Drop
+from sneakerd.web.send_thread import FanOutThread
+from sneakerd.web.subscriber import Frame, Subscriber
 
 log = logging.getLogger(__name__)
-
-Frame = tuple[int, bytes]
-"""(seq, the encoded JSON text frame)."""
 
 
 def encode_event(event: DropEvent, view: Callable[[Drop], dict[str, Any]]) -> bytes:
@@ -89,11 +90,10 @@ SLICE_SECONDS = 0.0005
 """How long a flush writes before it hands the loop back (a few dozen sockets)."""
 CLOCK_EVERY = 16
 """Subscribers written between two reads of the clock."""
+THREAD_ABOVE = 256
+"""Subscribers of one drop above which its flushes go to the fan-out thread."""
 IDLE_TURN_SECONDS = 30e-6
 """A loop turn shorter than this ran nothing but the flush's own resumption."""
-
-DIRECT_WRITE_LIMIT = 64 * 1024
-"""Bytes a socket may have waiting in user space and still be written to directly."""
 
 
 def wire_frame(payload: bytes) -> bytes:
@@ -108,76 +108,14 @@ def wire_frame(payload: bytes) -> bytes:
     return header + payload
 
 
-class Subscriber:
-    """One WebSocket's place in the hub: a bounded outbox and what its writer must do next.
+@dataclass(frozen=True, slots=True)
+class ThreadJob:
+    """A flush of one drop that the fan-out thread is writing."""
 
-    A subscriber that keeps up is written to directly from the flush, with bytes framed once
-    for all of a drop's watchers (one `transport.write` per watcher per flush, no task switch).
-    One that has a backlog, a resync pending, or a full socket goes through its outbox and its
-    own writer task instead, which waits for the socket (and gives up on a stuck one).
-    """
-
-    __slots__ = (
-        "busy",
-        "closing",
-        "drop_id",
-        "last_seq",
-        "limit",
-        "outbox",
-        "resync",
-        "resyncs",
-        "transport",
-        "wakeup",
-    )
-
-    def __init__(self, drop_id: int, limit: int) -> None:
-        self.drop_id = drop_id
-        self.limit = limit
-        self.outbox: deque[Frame] = deque()
-        self.wakeup = asyncio.Event()
-        self.resync = False
-        self.resyncs = 0
-        self.last_seq = 0
-        self.closing: int | None = None
-        self.transport: asyncio.Transport | None = None
-        """Set by the writer once the first snapshot is out; None while it is not live."""
-        self.busy = False
-        """True while the writer is sending from the outbox (so direct writes would reorder)."""
-
-    def write_direct(self, first_seq: int, last_seq: int, wire: bytes) -> bool:
-        """Write already-framed bytes straight to the socket if nothing could reorder them."""
-        transport = self.transport
-        if (
-            transport is None
-            or self.busy
-            or self.resync
-            or self.outbox
-            or self.closing is not None
-            or first_seq <= self.last_seq
-            or transport.is_closing()
-            or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT
-        ):
-            return False
-        transport.write(wire)
-        self.last_seq = last_seq
-        return True
-
-    def offer(self, frames: Sequence[Frame]) -> None:
-        """Queue frames without ever blocking; on overflow, ask for a snapshot instead."""
-        if self.closing is not None:
-            return
-        if not self.resync:
-            if len(self.outbox) + len(frames) > self.limit:
-                self.outbox.clear()
-                self.resync = True
-                self.resyncs += 1
-            else:
-                self.outbox.extend(frames)
-        self.wakeup.set()
-
-    def close(self, code: int) -> None:
-        self.closing = code
-        self.wakeup.set()
+    frames: list[Frame]
+    subscribers: list[Subscriber]
+    deleted: bool
+    done: asyncio.Future[list[Subscriber]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +137,7 @@ class Hub:
         outbox_limit: int = 256,
         stuck_seconds: float = 10.0,
         slice_seconds: float = SLICE_SECONDS,
+        thread_above: int | None = THREAD_ABOVE,
     ) -> None:
         self._view = view
         self.tick = tick
@@ -213,10 +152,19 @@ class Hub:
         """The ticker's sliced flush while it is under way."""
         self._flushes = 0
         self._frames = 0
+        self.thread_above = thread_above
+        """Drops with more subscribers than this are written by the fan-out thread (None:
+        never): below it the thread's hand-off costs more than it saves."""
+        self._thread: FanOutThread | None = None
+        self._threaded = 0
+        """Thread jobs under way (the ticker's; `flush` must not overtake them)."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.thread_above is not None:
+            self._thread = FanOutThread(asyncio.get_running_loop())
+            self._thread.start()
         self._task = asyncio.create_task(self._run(), name="ws-hub")
 
     async def stop(self) -> None:
@@ -225,6 +173,9 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            await thread.stop()
 
     def close_all(self, code: int) -> None:
         """Ask every subscriber's writer to close its socket with `code` (shutdown: 1001)."""
@@ -271,24 +222,64 @@ class Hub:
             await self._dirty.wait()
             self._dirty.clear()
             try:
-                await self._flush_in_slices()
+                await self._flush_all()
             except Exception:  # a bug must not stop live updates for every drop
                 log.exception("hub flush failed")
             await asyncio.sleep(self.tick)
 
     def flush(self) -> None:
         """Encode each drop's pending events once and offer the frames to its subscribers, all
-        in this call. A sliced flush the ticker has under way is finished first, so that no
-        subscriber gets these (newer) frames before that flush's older ones."""
+        in this call, in the loop. A sliced flush the ticker has under way is finished first, so
+        that no subscriber gets these (newer) frames before that flush's older ones; one the
+        fan-out thread is writing cannot be finished from here, so this refuses then."""
+        if self._threaded:
+            raise RuntimeError("flush() while the fan-out thread writes an earlier flush")
         self._finish_inflight()
         for _ in self._fan_out(self._take_pending()):
             pass
 
-    async def _flush_in_slices(self) -> None:
-        """The ticker's flush: the same work as `flush`, handed back to the loop every
-        `slice_seconds` so that HTTP requests interleave with a fan-out to thousands of
-        sockets (one `send` each, ~5-10 us on loopback: 10,000 watchers are ~70 ms a frame)."""
-        fan_out = self._fan_out(self._take_pending())
+    async def _flush_all(self) -> None:
+        """The ticker's flush: drops with many subscribers go to the fan-out thread, the others
+        are written here in slices; it returns when both are done, so flushes never overlap."""
+        pending = self._take_pending()
+        jobs = []
+        if self._thread is not None and self.thread_above is not None:
+            crowded = [
+                drop_id
+                for drop_id in pending
+                if len(self._channels.get(drop_id, ())) > self.thread_above
+            ]
+            jobs = [self._to_thread(self._thread, d, pending.pop(d)) for d in crowded]
+        self._threaded += len(jobs)
+        try:
+            await self._flush_in_slices(pending)
+            for job in jobs:
+                await self._settle(job)
+        finally:
+            self._threaded -= len(jobs)
+
+    def _to_thread(self, thread: FanOutThread, drop_id: int, events: list[DropEvent]) -> ThreadJob:
+        """Hand one drop's frames to the fan-out thread at once."""
+        frames, wire, deleted = self._frames_of(events)
+        subscribers = list(self._channels.get(drop_id, ()))
+        done = thread.write(wire, frames[0][0], frames[-1][0], subscribers)
+        return ThreadJob(frames, subscribers, deleted, done)
+
+    @staticmethod
+    async def _settle(job: ThreadJob) -> None:
+        """In the loop, once the thread is done: the frames it could not write go to those
+        subscribers' outboxes; a deleted drop's subscribers are closed."""
+        for subscriber in await job.done:
+            subscriber.settle(job.frames)
+        if job.deleted:
+            for subscriber in job.subscribers:
+                subscriber.close(1000)
+
+    async def _flush_in_slices(self, pending: dict[int, list[DropEvent]]) -> None:
+        """Write in the loop, handed back to the loop every `slice_seconds` so that HTTP
+        requests interleave with a fan-out to many sockets (one `send` each, ~5-10 us on
+        loopback)."""
+        fan_out = self._fan_out(pending)
         self._inflight = fan_out
         try:
             for spent in fan_out:  # ends early if `flush` finished it meanwhile
@@ -335,13 +326,8 @@ class Hub:
             subscribers = self._channels.get(drop_id)
             if not subscribers:
                 continue
-            kept = coalesce(events)
-            frames = [(e.seq, encode_event(e, self._view)) for e in kept]
-            wire = b"".join(wire_frame(payload) for _, payload in frames)
+            frames, wire, deleted = self._frames_of(events)
             first, last = frames[0][0], frames[-1][0]
-            deleted = any(isinstance(e, DropDeleted) for e in kept)
-            self._flushes += 1
-            self._frames += len(frames)
             for subscriber in list(subscribers):
                 if not subscriber.write_direct(first, last, wire):
                     subscriber.offer(frames)
@@ -352,6 +338,16 @@ class Hub:
                     yield now - slice_started
                     slice_started = clock()
                     deadline = slice_started + self.slice_seconds
+
+    def _frames_of(self, events: list[DropEvent]) -> tuple[list[Frame], bytes, bool]:
+        """A drop's pending events as frames (each encoded once), the same framed for the
+        wire, and whether the drop was deleted."""
+        kept = coalesce(events)
+        frames = [(e.seq, encode_event(e, self._view)) for e in kept]
+        self._flushes += 1
+        self._frames += len(frames)
+        wire = b"".join(wire_frame(payload) for _, payload in frames)
+        return frames, wire, any(isinstance(e, DropDeleted) for e in kept)
 
     def resync(self, drop_id: int) -> None:
         """Send every watcher of the drop a fresh snapshot instead of what it has queued, as

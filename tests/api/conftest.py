@@ -156,3 +156,23 @@ def admin_token(server: Server) -> str:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return str(json.loads(response.read())["token"])
+
+
+COMPAT_ORIGIN = "http://shop.example"
+"""The original front-end's origin in the /compat tests (the servers' CLIENT_URL)."""
+
+
+@pytest.fixture(scope="module")
+def compat_server(
+    module_store_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """`server`, with CLIENT_URL set to `COMPAT_ORIGIN` (the /compat tests read CORS)."""
+    env = {"CLIENT_URL": COMPAT_ORIGIN}
+    srv = Server(module_store_url, env, tmp_path_factory.mktemp("compat")).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def compat_api(http: aiohttp.ClientSession, compat_server: Server) -> Api:
+    return Api(http, compat_server)

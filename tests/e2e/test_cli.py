@@ -194,7 +194,7 @@ def test_users_drops_and_stats_commands(store_url: str) -> None:
 
 def test_an_unreachable_database_is_one_line_not_a_traceback() -> None:
     done = sneakerd("db", "check", "--db", "mysql://root@127.0.0.1:1/nothing")
-    assert done.returncode == 1
+    assert done.returncode == 3
     assert done.stderr.startswith("sneakerd: error:") and "Traceback" not in done.stderr
     bad = sneakerd("db", "check", "--db", "postgres://x")
     assert bad.returncode == 1 and "DATABASE_URL" in bad.stderr

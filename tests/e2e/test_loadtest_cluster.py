@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.conftest import redis_url  # noqa: F401  (the fixture: Redis or a skip)
+from tests.conftest import require_wrk
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,6 +45,7 @@ def checks_of(out: str) -> dict[str, str]:
 
 
 def test_workers_runs_both_counts_and_every_answer_is_what_its_load_asks_for() -> None:
+    require_wrk()
     out = run_scenario(
         "workers",
         *("-r", "1", "-d", "1", "--requests", "200", "-c", "4", "--wrk-users", "40"),

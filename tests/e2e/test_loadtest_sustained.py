@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_wrk
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("store", ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
 def test_sustained_runs_and_its_checks_pass(store: str, request: pytest.FixtureRequest) -> None:
+    require_wrk()  # skipped, or failed under SNEAKERD_REQUIRE_WRK=1, without wrk
     if store == "mysql":
         request.getfixturevalue("mysql_server")  # skipped, or failed when required, without it
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB_HOST")}

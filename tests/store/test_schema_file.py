@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,19 @@ async def test_the_mysql_client_loads_schema_sql_into_a_fresh_database(mysql_url
         conn.close()
     assert found >= CORE_TABLES, found
     assert found == created_tables(SCHEMA_FILE.read_text("utf-8")), found
+
+    # The operator's check accepts it as it is: every table, and the schema version's row.
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB_HOST")}
+    checked = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "sneakerd", "db", "check", "--db", mysql_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "every invariant holds" in checked.stdout
 
     # The server accepts the hand-made database as its own: its idempotent start-up runs on it.
     store = await open_store(mysql_url)

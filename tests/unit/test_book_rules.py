@@ -133,3 +133,19 @@ def test_a_batch_numbers_its_events_and_a_refusal_writes_nothing() -> None:
     nothing = refused.finish()
     assert nothing.changes is None and nothing.events == ()
     assert nothing.drop is bought.drop and nothing.delta == Delta()
+
+
+def test_an_update_may_name_the_units_available_and_the_book_counts_the_committed_ones() -> None:
+    """`available` (the original API's `stock` on an edit) is decided against the state it
+    changes: the units on hold or sold stay, the drop's total becomes available + those."""
+    b = book(state(stock=5))
+    b.reserve(Reserve(1))
+    updated = b.update(UpdateDrop(available=7))
+    assert isinstance(updated, Drop)
+    assert (updated.initial_stock, updated.stock, updated.reserved) == (8, 7, 1)
+    emptied = b.update(UpdateDrop(available=0))
+    assert isinstance(emptied, Drop) and (emptied.initial_stock, emptied.stock) == (1, 0)
+    # initial_stock, when given too, is what counts.
+    both = b.update(UpdateDrop(available=3, initial_stock=2))
+    assert isinstance(both, Drop) and (both.initial_stock, both.stock) == (2, 1)
+    assert code(b.update(UpdateDrop(available=10_000_000))) == "validation_error"

@@ -77,3 +77,16 @@ def test_wrk_report_is_read_with_its_ids() -> None:
     assert r.not_201() == {409: 3}
     assert r.error_count == 4
     assert r.ids == ["1", "2"]
+    assert r.per_second == {}
+
+
+def test_wrk_report_reads_its_answers_per_second() -> None:
+    text = (
+        '{"requests":3,"duration_us":2000000,"bytes":1,'
+        '"errors":{"connect":0,"read":0,"write":0,"status":0,"timeout":0},'
+        '"latency_us":{"min":1,"mean":1,"p50":1,"p90":1,"p99":1,"p999":1,"max":1},'
+        '"statuses":{"201":2,"409":1},"per_second":{"1764583200:201":2,'
+        '"1764583201:409":1},"threads":1}'
+    )
+    r = parse_report(text, [], 0.0)
+    assert r.per_second == {1764583200: {201: 2}, 1764583201: {409: 1}}

@@ -16,7 +16,8 @@ import orjson
 import pytest
 
 from sneakerd.domain.events import StockChanged
-from sneakerd.web.hub import Hub, Subscriber
+from sneakerd.web.hub import Hub
+from sneakerd.web.subscriber import Subscriber
 
 DROP = 7
 

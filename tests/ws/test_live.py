@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -279,3 +280,40 @@ async def test_shutdown_closes_every_socket_with_1001(live_server: LiveFactory) 
         assert message.type is aiohttp.WSMsgType.CLOSE and message.data == 1001
         await ws.close()
     await asyncio.wait_for(closing, 10)
+
+
+async def test_a_quiet_watcher_is_pinged_and_one_that_never_answers_is_dropped(
+    live_server: LiveFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader's own heartbeat (aiohttp's is off, as it would write around the fan-out
+    thread's lock): a client that answers pings stays, one that does not is cut."""
+    from sneakerd.web.routes import live as live_route
+
+    monkeypatch.setattr(live_route, "HEARTBEAT_SECONDS", 0.3)
+    monkeypatch.setattr(live_route, "PONG_WAIT_SECONDS", 0.3)
+    live = await live_server()
+    drop = await live.drop(initialStock=3)
+    path = live.url(f"/api/drops/{drop['id']}/ws")
+    async with live.http.ws_connect(path, autoping=True) as answers:
+        heard: list[aiohttp.WSMessage] = []
+
+        async def listen() -> None:  # reading is what lets aiohttp answer the pings
+            while True:
+                heard.append(await answers.receive())
+
+        listener = asyncio.create_task(listen())
+        try:
+            async with live.http.ws_connect(path, autoping=False) as mute:
+                assert (await next_json(mute))["type"] == "snapshot"
+                ping = await asyncio.wait_for(mute.receive(), 2)
+                assert ping.type is aiohttp.WSMsgType.PING
+                ended = await asyncio.wait_for(mute.receive(), 2)  # it never answers: cut
+                assert ended.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            await asyncio.sleep(0.6)  # more heartbeats for the one that answers
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        assert [m.type for m in heard] == [aiohttp.WSMsgType.TEXT]  # its snapshot, no close
+        await answers.send_json({"type": "ping"})
+        assert (await next_json(answers))["type"] == "pong"

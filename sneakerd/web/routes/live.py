@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Coroutine
 from typing import Any
 
 import orjson
@@ -25,14 +26,18 @@ from sneakerd.domain.model import Drop
 from sneakerd.views import drop_view
 from sneakerd.web import keys
 from sneakerd.web.clientaddr import client_address
-from sneakerd.web.hub import Hub, Subscriber
+from sneakerd.web.hub import Hub
 from sneakerd.web.perip import PerAddressCap
 from sneakerd.web.problems import ApiError, retry_after
 from sneakerd.web.routes.common import path_id
+from sneakerd.web.subscriber import Subscriber
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 20.0
+"""A client quiet this long is pinged..."""
+PONG_WAIT_SECONDS = 10.0
+"""...and dropped if it then stays quiet this long."""
 MAX_CLIENT_MESSAGE = 4096
 FLOOD_MESSAGES = 30
 FLOOD_WINDOW_MS = 10_000
@@ -68,10 +73,10 @@ async def watch(request: web.Request) -> web.StreamResponse:
 async def _serve(request: web.Request, drop_id: int) -> web.WebSocketResponse:
     app = request.app
     ws = web.WebSocketResponse(
-        heartbeat=HEARTBEAT_SECONDS,
         compress=False,
         max_msg_size=MAX_CLIENT_MESSAGE,
         autoping=False,
+        autoclose=False,
     )
     transport = request.transport
     await ws.prepare(request)
@@ -84,6 +89,7 @@ async def _serve(request: web.Request, drop_id: int) -> web.WebSocketResponse:
     try:
         await _read(ws, subscriber, app[keys.CLOCK])
     finally:
+        subscriber.retire()
         hub.unsubscribe(subscriber)
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -144,11 +150,11 @@ async def _write(
             await _close(ws, transport, 1000, b"drop deleted", hub.stuck_seconds)
             return
         await _send(ws, first, hub.stuck_seconds)
-        subscriber.transport = transport  # live: the hub may now write to it directly
+        subscriber.go_live(transport)  # the hub may now write to it directly
         while True:
             await subscriber.wakeup.wait()
             subscriber.wakeup.clear()
-            subscriber.busy = True
+            subscriber.hold()
             if subscriber.resync:
                 subscriber.resync = False
                 frame = await _snapshot(request, subscriber)
@@ -160,7 +166,7 @@ async def _write(
                 if seq > subscriber.last_seq:
                     await _send(ws, frame, hub.stuck_seconds)
                     subscriber.last_seq = seq
-            subscriber.busy = False
+            subscriber.release()
             if subscriber.closing is not None:
                 await _close(ws, transport, subscriber.closing, b"", hub.stuck_seconds)
                 return
@@ -197,27 +203,52 @@ async def _close(
 
 
 async def _read(ws: web.WebSocketResponse, subscriber: Subscriber, clock: Clock) -> None:
-    """Answer pings (JSON and protocol frames); close a client that floods (1008: every frame
-    counts, pings and pongs too) or sends binary (1003)."""
+    """Answer pings (JSON and protocol frames); ping a quiet client and drop one that does not
+    answer; close a client that floods (1008: every frame counts, pings and pongs too) or sends
+    binary (1003). Every write here goes between `hold` and `release`, as the hub's fan-out
+    thread may be writing to the same socket (which is also why aiohttp's own heartbeat and
+    automatic close reply are off: they would write around the hold)."""
     window_start, count = clock.monotonic_ms(), 0
-    async for message in ws:
+    pinged = False
+    while True:
+        try:
+            message = await ws.receive(timeout=PONG_WAIT_SECONDS if pinged else HEARTBEAT_SECONDS)
+        except TimeoutError:
+            if pinged:  # no answer to our ping: the peer is gone
+                return
+            await _reply(subscriber, ws.ping())
+            pinged = True
+            continue
+        pinged = False
+        if message.type in _ENDED:
+            return
         now = clock.monotonic_ms()
         if now - window_start > FLOOD_WINDOW_MS:
             window_start, count = now, 0
         count += 1
         if count > FLOOD_MESSAGES:
-            await ws.close(code=1008, message=b"too many messages")
+            await _reply(subscriber, ws.close(code=1008, message=b"too many messages"))
             return
         if message.type is WSMsgType.BINARY:
-            await ws.close(code=1003, message=b"send JSON text frames")
+            await _reply(subscriber, ws.close(code=1003, message=b"send JSON text frames"))
             return
         if message.type is WSMsgType.PING:
-            await ws.pong(message.data)
-            continue
-        if message.type is not WSMsgType.TEXT:
-            continue
-        reply = _answer(message.data, subscriber)
-        await ws.send_frame(orjson.dumps(reply), WSMsgType.TEXT)
+            await _reply(subscriber, ws.pong(message.data))
+        elif message.type is WSMsgType.TEXT:
+            reply = _answer(message.data, subscriber)
+            await _reply(subscriber, ws.send_frame(orjson.dumps(reply), WSMsgType.TEXT))
+
+
+_ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
+
+
+async def _reply(subscriber: Subscriber, write: Coroutine[Any, Any, object]) -> None:
+    """Run one of the reader's writes with the fan-out kept off the socket."""
+    subscriber.hold()
+    try:
+        await write
+    finally:
+        subscriber.release()
 
 
 def _answer(text: str, subscriber: Subscriber) -> dict[str, Any]:

@@ -8,6 +8,7 @@ bucket all see one form: look-alike spellings cannot open another account or dod
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
 
@@ -17,6 +18,7 @@ from sneakerd.passwords import check_password, decoy_hash, hash_password
 from sneakerd.views import user_view
 from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, request_schema, response_schema
+from sneakerd.web.auth import Principal
 from sneakerd.web.clientaddr import client_address
 from sneakerd.web.jsonio import json_response, read_object
 from sneakerd.web.problems import ApiError
@@ -62,7 +64,13 @@ async def _rehash(request: web.Request, user: User, old_hash: str, password: str
 @request_schema(RegisterRequest)
 @response_schema(AuthOut, 201, description="The new user and a bearer token")
 async def register(request: web.Request) -> web.Response:
-    data = REGISTER.load(await read_object(request))
+    user, token = await sign_up(request, REGISTER.load(await read_object(request)))
+    return json_response({"user": user_view(user), "token": token}, 201)
+
+
+async def sign_up(request: web.Request, data: dict[str, Any]) -> tuple[User, str]:
+    """A new customer and their token, from a body `REGISTER` loaded (also the /compat
+    mount's register)."""
     email = data["email"]
     await _limit(request, email)
     app = request.app
@@ -71,7 +79,7 @@ async def register(request: web.Request) -> web.Response:
         data["username"], email, password_hash, Role.CUSTOMER, app[keys.CLOCK].now_ms()
     )
     app[keys.KNOWN_USERS].remember(user)
-    return json_response({"user": user_view(user), "token": app[keys.TOKENS].issue(user)}, 201)
+    return user, app[keys.TOKENS].issue(user)
 
 
 @docs(
@@ -82,7 +90,13 @@ async def register(request: web.Request) -> web.Response:
 @request_schema(LoginRequest)
 @response_schema(AuthOut, 200, description="The user and a bearer token")
 async def login(request: web.Request) -> web.Response:
-    data = LOGIN.load(await read_object(request))
+    user, token = await sign_in(request, LOGIN.load(await read_object(request)))
+    return json_response({"user": user_view(user), "token": token})
+
+
+async def sign_in(request: web.Request, data: dict[str, Any]) -> tuple[User, str]:
+    """The user a body `LOGIN` loaded names and a new token (also the /compat mount's login);
+    raises 401 `invalid_credentials` for a wrong email or password."""
     email = data["email"]
     await _limit(request, email)
     app = request.app
@@ -98,7 +112,7 @@ async def login(request: web.Request) -> web.Response:
     if verdict.rehash:
         await _rehash(request, user, hashed, data["password"])
     app[keys.KNOWN_USERS].remember(user)
-    return json_response({"user": user_view(user), "token": app[keys.TOKENS].issue(user)})
+    return user, app[keys.TOKENS].issue(user)
 
 
 @docs(tags=["users"], summary="The signed-in user", security=BEARER, responses=errors_doc(401))
@@ -127,7 +141,12 @@ async def profile(request: web.Request) -> web.Response:
 @response_schema(ProfileOut, 200, description="The user as it is now")
 async def update_profile(request: web.Request) -> web.Response:
     who = principal(request)
-    data = UPDATE_PROFILE.load(await read_object(request))
+    user = await change_profile(request, who, UPDATE_PROFILE.load(await read_object(request)))
+    return json_response({"user": user_view(user)})
+
+
+async def change_profile(request: web.Request, who: Principal, data: dict[str, Any]) -> User:
+    """The user after the change a body `UPDATE_PROFILE` loaded (also the /compat mount's)."""
     app = request.app
     store = app[keys.STORE]
     current = await store.user_by_id(who.user_id)
@@ -148,7 +167,7 @@ async def update_profile(request: web.Request) -> web.Response:
     if user is None:
         raise ApiError(401, "unauthorized", "The token's user does not exist")
     app[keys.KNOWN_USERS].remember(user)
-    return json_response({"user": user_view(user)})
+    return user
 
 
 def add_routes(app: web.Application) -> None:

@@ -1,0 +1,207 @@
+"""One WebSocket watcher's place in the hub, and how bytes reach its socket.
+
+Split from the hub because two threads touch it: the loop (the hub's in-loop flush, the
+subscriber's writer and reader) and the fan-out thread (`web/send_thread.py`), and the rules
+that keep them from ever writing to one socket at once, or out of order, belong in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import select
+import threading
+from collections import deque
+from collections.abc import Sequence
+
+Frame = tuple[int, bytes]
+"""(seq, the encoded JSON text frame)."""
+
+DIRECT_WRITE_LIMIT = 64 * 1024
+"""Bytes a socket may have waiting in user space and still be written to directly."""
+
+
+class Subscriber:
+    """One WebSocket's place in the hub: a bounded outbox and what its writer must do next.
+
+    A subscriber that keeps up is written to directly, with bytes framed once for all of a
+    drop's watchers (one write per watcher per flush, no task switch): from the flush in the
+    loop, or from the fan-out thread for a drop with many watchers (`web/send_thread.py`). One that
+    has a backlog, a resync pending, or a full socket goes through its outbox and its own writer
+    task instead, which waits for the socket (and gives up on a stuck one).
+
+    `lock` makes the thread's check-and-write one step against the loop's changes of the flags
+    it reads: the loop takes it to mark the writer busy (`hold`), to settle what the thread could
+    not write (`settle`) and to retire the subscriber, so the thread never writes while the loop
+    does, and every frame it skips is owed to the outbox (`owed`) before any later one is
+    written directly.
+    """
+
+    __slots__ = (
+        "broken",
+        "busy",
+        "closing",
+        "drop_id",
+        "fd",
+        "last_seq",
+        "limit",
+        "lock",
+        "outbox",
+        "owed",
+        "resync",
+        "resyncs",
+        "transport",
+        "wakeup",
+    )
+
+    def __init__(self, drop_id: int, limit: int) -> None:
+        self.drop_id = drop_id
+        self.limit = limit
+        self.outbox: deque[Frame] = deque()
+        self.wakeup = asyncio.Event()
+        self.resync = False
+        self.resyncs = 0
+        self.last_seq = 0
+        self.closing: int | None = None
+        self.transport: asyncio.Transport | None = None
+        """Set by the writer once the first snapshot is out; None while it is not live."""
+        self.fd = -1
+        """The socket's descriptor for the fan-out thread; -1 when the thread may not write."""
+        self.busy = 0
+        """Non-zero while the loop writes to the socket itself (the writer sending from the
+        outbox, the reader answering a ping): a direct write then could reorder or interleave."""
+        self.owed = 0
+        """Frames the thread skipped and the loop has not yet put into the outbox."""
+        self.broken = False
+        """The thread wrote part of a frame and the socket never took the rest."""
+        self.lock = threading.Lock()
+
+    def go_live(self, transport: asyncio.Transport | None) -> None:
+        """The first snapshot is out: the hub may write to the socket directly from now on."""
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        with self.lock:
+            self.transport = transport
+            self.fd = sock.fileno() if sock is not None else -1
+
+    def retire(self) -> None:
+        """No direct write from here on (the handler is leaving, or the socket closes)."""
+        with self.lock:
+            self.transport = None
+            self.fd = -1
+
+    def hold(self) -> None:
+        """The loop is about to write to the socket: wait out a write of the thread's."""
+        with self.lock:
+            self.busy += 1
+
+    def release(self) -> None:
+        with self.lock:
+            self.busy -= 1
+
+    def _writable(self, first_seq: int) -> asyncio.Transport | None:
+        transport = self.transport
+        if (
+            transport is None
+            or self.busy
+            or self.owed
+            or self.resync
+            or self.outbox
+            or self.closing is not None
+            or first_seq <= self.last_seq
+            or transport.is_closing()
+        ):
+            return None
+        return transport
+
+    def write_direct(self, first_seq: int, last_seq: int, wire: bytes) -> bool:
+        """Write already-framed bytes straight to the socket if nothing could reorder them
+        (in the loop)."""
+        with self.lock:
+            transport = self._writable(first_seq)
+            if transport is None or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT:
+                return False
+            transport.write(wire)
+            self.last_seq = last_seq
+            return True
+
+    def write_from_thread(self, first_seq: int, last_seq: int, wire: bytes) -> bool:
+        """The fan-out thread's write: whole frames only, and only with nothing buffered in the
+        transport (whose own writes run in the loop). False means the frames are owed to the
+        outbox: `settle` puts them there, in the loop, before anything newer is written."""
+        with self.lock:
+            transport = self._writable(first_seq)
+            if transport is None or self.fd < 0 or transport.get_write_buffer_size() > 0:
+                self.owed += 1
+                return False
+            try:
+                written = write_whole(self.fd, wire)
+            except OSError:  # the peer went away: the reader will see it too
+                self.fd = -1
+                self.owed += 1
+                return False
+            if written != len(wire):  # full: nothing written, or (rarely) part of a frame
+                if written:
+                    self.broken = True
+                    self.fd = -1
+                self.owed += 1
+                return False
+            self.last_seq = last_seq
+            return True
+
+    def divert(self) -> None:
+        """The thread gives up on this subscriber for one job (its frames are owed)."""
+        with self.lock:
+            self.owed += 1
+
+    def settle(self, frames: Sequence[Frame]) -> None:
+        """In the loop: put frames the thread skipped into the outbox, in job order."""
+        with self.lock:
+            self.owed -= 1
+            broken, transport = self.broken, self.transport
+        if broken:  # part of a frame is on the wire: nothing after it could be parsed
+            if transport is not None:
+                transport.abort()
+            return
+        self.offer(frames)
+
+    def offer(self, frames: Sequence[Frame]) -> None:
+        """Queue frames without ever blocking; on overflow, ask for a snapshot instead."""
+        if self.closing is not None:
+            return
+        if not self.resync:
+            if len(self.outbox) + len(frames) > self.limit:
+                self.outbox.clear()
+                self.resync = True
+                self.resyncs += 1
+            else:
+                self.outbox.extend(frames)
+        self.wakeup.set()
+
+    def close(self, code: int) -> None:
+        self.closing = code
+        self.wakeup.set()
+
+
+PARTIAL_WAIT_MS = 50
+"""How long the thread waits for a socket that took part of a frame to take the rest."""
+
+
+def write_whole(fd: int, data: bytes) -> int:
+    """Write all of `data` to a non-blocking socket, or nothing if it takes nothing at once;
+    returns the bytes written (a short count only when the socket stayed full)."""
+    try:
+        written = os.write(fd, data)
+    except BlockingIOError:
+        return 0
+    if written == len(data):
+        return written
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    view = memoryview(data)
+    while written < len(data):
+        if not poller.poll(PARTIAL_WAIT_MS):
+            return written
+        with contextlib.suppress(BlockingIOError):
+            written += os.write(fd, view[written:])
+    return written
