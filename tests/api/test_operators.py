@@ -373,7 +373,8 @@ async def test_cli_writes_are_logged_as_cli_and_its_reads_match_the_api(
         done = run_cli(server, *args)
         assert done.returncode == 1 and "no drop 987654321" in done.stderr, done.stderr
     done = run_cli(server, "purchases", "export", "--drop", str(drop_id), "--csv", "--json")
-    assert done.returncode == 1 and "not both" in done.stderr
+    assert done.returncode == 1, done.stderr  # under --json the error is JSON on stdout
+    assert "not both" in json.loads(done.stdout)["error"]["message"]
 
 
 async def test_the_openapi_document_shows_paused_and_the_admin_lists(api: Api) -> None:
@@ -388,3 +389,30 @@ async def test_the_openapi_document_shows_paused_and_the_admin_lists(api: Api) -
     ]
     assert drop_schemas and all("paused" in s["properties"] for s in drop_schemas)
     assert "drop_paused" in text
+
+
+async def test_the_compat_mounts_admin_writes_are_in_the_audit_log(
+    api: Api, admin_token: str
+) -> None:
+    status, made, _ = await api.call(
+        "POST",
+        "/compat/api/drops",
+        token=admin_token,
+        json={"name": api.unique("compat"), "price": 120, "stock": 4, "initial_stock": 4},
+    )
+    assert status == 201, made
+    drop_id = made["data"]["drop"]["id"]
+    status, body, _ = await api.call(
+        "PUT", f"/compat/api/drops/{drop_id}", token=admin_token, json={"initial_stock": 6}
+    )
+    assert status == 200, body
+    status, body, _ = await api.call("DELETE", f"/compat/api/drops/{drop_id}", token=admin_token)
+    assert status == 200, body
+    entries = await audit_of(api, admin_token, drop_id)
+    actor = f"user:{admin_id(admin_token)}"
+    assert [(e["action"], e["actor"]) for e in entries] == [
+        ("create", actor),
+        ("restock", actor),
+        ("delete", actor),
+    ]
+    assert (entries[1]["before"]["initialStock"], entries[1]["after"]["initialStock"]) == (4, 6)
