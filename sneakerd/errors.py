@@ -15,6 +15,7 @@ The hierarchy::
     │   ├── UsernameTaken          (username_taken)
     │   ├── DropHasSales           (drop_has_sales)
     │   ├── StockBelowCommitted    (stock_below_committed)
+    │   ├── DropPaused             (drop_paused: an operator paused the drop's sales)
     │   ├── InvalidDrop            (validation_error: a drop the rules cannot accept)
     │   ├── RequestInProgress      (request_in_progress: one Idempotency-Key twice in a batch)
     │   ├── RaffleOnly             (raffle_only: reserve on a raffle drop)
@@ -105,6 +106,10 @@ class StockBelowCommitted(DomainError):
     code = "stock_below_committed"
 
 
+class DropPaused(DomainError):
+    code = "drop_paused"
+
+
 class InvalidDrop(DomainError):
     """A drop that cannot be (an end before its start, ...), found by its actor against the
     state it was about to change. `field` names the API field at fault."""
@@ -154,6 +159,7 @@ DOMAIN_ERRORS: dict[str, type[DomainError]] = {
         UsernameTaken,
         DropHasSales,
         StockBelowCommitted,
+        DropPaused,
         InvalidDrop,
         RequestInProgress,
         RaffleOnly,

@@ -183,11 +183,12 @@ class DropService:
             sold_out_at = await self.store.last_purchase_at(drop_id)
         return DropStats(drop, expiring, sold_out_at)
 
-    async def create_drop(self, info: DropInfo, initial_stock: int) -> Drop:
-        """A new drop, its actor started; raises `InvalidDrop` for a window that cannot be."""
+    async def create_drop(self, info: DropInfo, initial_stock: int, actor: str = "") -> Drop:
+        """A new drop, its actor started; raises `InvalidDrop` for a window that cannot be.
+        With an `actor`, the audit log's `create` entry commits with the drop's row."""
         _expect(window_refusal(info.starts_at, info.ends_at), NoneType)
         _expect(raffle_window_refusal(info), NoneType)
-        drop = await self.store.create_drop(info, initial_stock, self.clock.now_ms())
+        drop = await self.store.create_drop(info, initial_stock, self.clock.now_ms(), actor)
         self.registry.announce([DropCreated(drop.id, drop.version, drop)])  # committed: say so
         await self.registry.get(drop.id)
         return drop
@@ -195,8 +196,8 @@ class DropService:
     async def update_drop(self, drop_id: int, update: UpdateDrop) -> Drop:
         return _expect(await self._ask(drop_id, update), Drop)
 
-    async def delete_drop(self, drop_id: int) -> None:
-        _expect(await self._ask(drop_id, DeleteDrop()), NoneType)
+    async def delete_drop(self, drop_id: int, actor: str = "") -> None:
+        _expect(await self._ask(drop_id, DeleteDrop(actor)), NoneType)
 
 
 def _is_not_active(reply: Reply) -> bool:

@@ -13,9 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from sneakerd.clock import iso
+from sneakerd.domain.audit import AuditRecord
 from sneakerd.domain.model import Drop, PurchaseRecord, ReservationRecord, User
 from sneakerd.raffle_views import raffle_fields
-from sneakerd.store import DropPurchase, DropStats
+from sneakerd.store import Buyer, DropPurchase, DropStats
 
 Json = dict[str, Any]
 
@@ -49,6 +50,7 @@ def drop_view(drop: Drop, now: int) -> Json:
         "sold": drop.sold,
         "perUserLimit": info.per_user_limit,
         "holdsPerUser": info.holds_per_user,
+        "paused": info.paused,
         "startsAt": iso(info.starts_at),
         "endsAt": None if info.ends_at is None else iso(info.ends_at),
         "status": drop.status(now).value,
@@ -99,4 +101,29 @@ def drop_stats_view(stats: DropStats) -> Json:
         "sold": drop.sold,
         "holdsExpiringNextMinute": stats.expiring_soon,
         "soldOutAt": None if stats.sold_out_at is None else iso(stats.sold_out_at),
+    }
+
+
+def buyer_view(buyer: Buyer) -> Json:
+    """A purchase as the drop's operator sees it (admins only: it shows the buyer's email)."""
+    purchase = buyer.purchase
+    return {
+        "id": purchase.id,
+        "reservationId": purchase.reservation_id,
+        "price": money(purchase.price),
+        "createdAt": iso(purchase.created_at),
+        "user": {"id": buyer.user_id, "username": buyer.username, "email": buyer.email},
+    }
+
+
+def audit_view(record: AuditRecord) -> Json:
+    entry = record.entry
+    return {
+        "id": record.id,
+        "at": iso(entry.at),
+        "actor": entry.actor,
+        "action": entry.action.value,
+        "dropId": entry.drop_id,
+        "before": entry.before,
+        "after": entry.after,
     }

@@ -29,6 +29,7 @@ from sneakerd import errors
 from sneakerd.actors.deadlines import DeadlineQueue
 from sneakerd.actors.ids import ActorIds
 from sneakerd.actors.mailbox import Envelope, Mailbox
+from sneakerd.actors.pause_check import PauseRecheck, written_elsewhere
 from sneakerd.actors.sink import EventSink
 from sneakerd.clock import Cancellable, Clock
 from sneakerd.domain.book import DropBook, Reply
@@ -37,7 +38,7 @@ from sneakerd.domain.events import Expired
 from sneakerd.domain.model import Drop, DropState, DropStatus
 from sneakerd.domain.outcome import Outcome
 from sneakerd.domain.raffle_book import next_due, raffle_ids_for
-from sneakerd.domain.rules import Rejection, reserve_refusal
+from sneakerd.domain.rules import PAUSED, Rejection, reserve_refusal
 from sneakerd.store import Store
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ class DropActor:
         self._mailbox: Mailbox[Message, Reply] = Mailbox(f"drop {drop_id} actor")
         self._ids = ActorIds(store)
         self._deadlines = DeadlineQueue()
+        self._pause_check = PauseRecheck(clock)
         self._state: DropState | None = None
         self._stale = True
         self._deleted = False
@@ -183,7 +185,8 @@ class DropActor:
             return None
         count = state.user_counts.get(user_id, 0)
         made = state.user_holds.get(user_id, 0)
-        return reserve_refusal(state.drop, state.drop.stock, count, self._clock.now_ms(), made)
+        refused = reserve_refusal(state.drop, state.drop.stock, count, self._clock.now_ms(), made)
+        return None if refused is PAUSED and self._pause_check.due(state) else refused
 
     async def ask(self, command: Command) -> Reply:
         """Send a command and wait for its reply (after the commit that carries it)."""
@@ -253,8 +256,9 @@ class DropActor:
         """
         if self._lost:
             raise errors.LeaseLost("this node no longer owns the drop; retry")
-        if self._stale:
-            await self._reload()
+        if self._stale or self._pause_check.due(self._state):
+            self._pause_check.mark()
+            await self._reload(tell=True)
         if self._deleted:
             self._fail(requests, errors.NotFound("No such drop"))
             return
@@ -296,7 +300,7 @@ class DropActor:
                 self.stats.conflicts += 1
                 await self._check_lease()
                 log.warning("drop %s: version conflict; reloading", self.drop_id)
-                await self._reload()
+                await self._reload(tell=True)
                 if self._deleted:
                     raise errors.NotFound("No such drop") from None
                 continue
@@ -403,12 +407,16 @@ class DropActor:
 
     # -- reload ------------------------------------------------------------------------------
 
-    async def _reload(self) -> None:
+    async def _reload(self, *, tell: bool = False) -> None:
+        """Read the drop and its holds again; with `tell`, what another writer changed in
+        the drop's description goes out to watchers (`pause_check.written_elsewhere`)."""
         state = await self._store.load_state(self.drop_id)
         if state is None or state.drop.deleted:
             self._deleted = True
             self._stale = False
             return
+        if tell and self._state and (news := written_elsewhere(self._state.drop, state.drop)):
+            self._sink.publish(news)
         self._state = state
         self._deadlines = DeadlineQueue((h.expires_at, rid) for rid, h in state.holds.items())
         self._stale = False

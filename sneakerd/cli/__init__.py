@@ -5,13 +5,15 @@ prints a table for people or JSON for scripts, and on error exits with a status 
 kind of failure (`exits`: 1 refused or a breach, 2 usage, 3 no database) and a one-line reason
 (under `--json`, the API's error envelope on stdout).
 
-No command here rewrites a drop that a server may own: `drops create` adds a new row (a
-running server starts its actor on first use) and the user commands touch only users.
+`drops create` adds a new row (a running server starts its actor on first use), the user
+commands touch only users, and `drops pause` / `unpause` change a drop with its own rules and
+its actor's version-checked commit (`operator_commands`); every CLI write to a drop leaves an
+audit entry (`actor: cli`).
 
 The commands only parse their arguments and call the domain's rules (`sneakerd.domain`), the
 same ones the REST schemas call. `parser` names every command and flag; `runtime` has what they
 share; the commands live by what they touch (`store_commands`, `account_commands`,
-`drop_commands`).
+`drop_commands`, `operator_commands`).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from typing import Any
 from sneakerd.cli.runtime import CLOCK, CliError, emit, refuse, require_schema, table, with_store
 from sneakerd.config import Settings
 from sneakerd.domain import listing
+from sneakerd.domain.audit import CLI_ACTOR
 from sneakerd.domain.model import Drop, DropInfo, DropMode
 from sneakerd.domain.money import PriceError, parse_price
 from sneakerd.domain.raffle_book import raffle_window_refusal
@@ -23,7 +24,10 @@ DROP_KEYS = ("id", "name", "status", "price", "stock", "reserved", "sold", "init
 
 
 def _drop_row(view: dict[str, Any]) -> list[object]:
-    return [*(view[k] for k in DROP_KEYS), view["startsAt"]]
+    row: list[object] = [*(view[k] for k in DROP_KEYS), view["startsAt"]]
+    if view["paused"]:  # a paused drop's status still says its window and stock
+        row[2] = f"{view['status']} (paused)"
+    return row
 
 
 async def _every_drop(store: Store, now: int) -> list[Drop]:
@@ -128,7 +132,7 @@ async def cmd_drops_create(args: argparse.Namespace, settings: Settings) -> int:
 
     async def work(store: Store) -> Any:
         await require_schema(store)
-        return await store.create_drop(info, args.stock, now)
+        return await store.create_drop(info, args.stock, now, CLI_ACTOR)
 
     drop = await with_store(settings, work)
     view = drop_view(drop, CLOCK.now_ms())

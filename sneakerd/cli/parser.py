@@ -10,6 +10,12 @@ from sneakerd.cli.cluster_commands import cmd_cluster_status
 from sneakerd.cli.drop_commands import cmd_drops_create, cmd_drops_list, cmd_drops_show
 from sneakerd.cli.exits import EPILOG, Parser
 from sneakerd.cli.migrate_commands import cmd_db_migrate
+from sneakerd.cli.operator_commands import (
+    cmd_audit,
+    cmd_drops_pause,
+    cmd_drops_unpause,
+    cmd_purchases_export,
+)
 from sneakerd.cli.raffle_commands import cmd_raffle_verify
 from sneakerd.cli.store_commands import cmd_db_check, cmd_db_init, cmd_serve, cmd_stats
 from sneakerd.config import MAX_WORKERS
@@ -149,6 +155,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--claim-seconds", type=int, default=DEFAULT_CLAIM_SECONDS, help="a winner's hold"
     )
     create.set_defaults(run=cmd_drops_create)
+    for name, run, says in (
+        ("pause", cmd_drops_pause, "refuse reserve and purchase (409 drop_paused)"),
+        ("unpause", cmd_drops_unpause, "open a paused drop's sale again"),
+    ):
+        flip = drops.add_parser(name, parents=[common], help=says)
+        flip.add_argument("id", type=int, help="the drop's id")
+        flip.set_defaults(run=run)
+
+    purchases = sub.add_parser("purchases", help="a drop's buyers").add_subparsers(
+        dest="purchases_command", required=True, metavar="COMMAND"
+    )
+    export = purchases.add_parser(
+        "export", parents=[common], help="every buyer of a drop, with emails (CSV or --json)"
+    )
+    export.add_argument("--drop", type=int, required=True, metavar="ID", help="the drop's id")
+    export.add_argument("--csv", action="store_true", help="CSV (the default)")
+    export.set_defaults(run=cmd_purchases_export)
+
+    audit = sub.add_parser(
+        "audit", parents=[common], help="the audit log: every admin and CLI write to a drop"
+    )
+    audit.add_argument("--drop", type=int, default=None, metavar="ID", help="one drop only")
+    audit.set_defaults(run=cmd_audit)
 
     raffle = sub.add_parser("raffle", help="raffle drops").add_subparsers(
         dest="raffle_command", required=True, metavar="COMMAND"

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from sneakerd import errors
 from sneakerd.domain.events import DropDeleted, DropEvent, DropUpdated, StockChanged
 from sneakerd.domain.model import Drop
-from sneakerd.domain.rules import Rejection, reserve_refusal
+from sneakerd.domain.rules import PAUSED, Rejection, reserve_refusal
 from sneakerd.store import Store
 
 
@@ -43,8 +43,11 @@ class CommittedDrops:
         drop = self._drops.get(drop_id)
         if drop is None:
             return None
-        # A user with no hold and no purchase: only refusals that hold for everyone.
-        return reserve_refusal(drop, drop.stock, 0, now, 0)
+        # A user with no hold and no purchase: only refusals that hold for everyone. A pause
+        # is left to the owner, whose actor reads a paused drop again (`actors.pause_check`):
+        # refused here, a pause lifted by the operator CLI would never reach it.
+        refused = reserve_refusal(drop, drop.stock, 0, now, 0)
+        return None if refused is PAUSED else refused
 
     def observe(self, events: Sequence[DropEvent]) -> None:
         """Keep what the events say of drops this node already follows."""

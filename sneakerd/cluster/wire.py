@@ -191,11 +191,13 @@ def command_to_json(command: Command) -> dict[str, Json]:
                 "ends_at": command.ends_at,
                 "clear": sorted(command.clear),
                 "initial_stock": command.initial_stock,
+                "paused": command.paused,
+                "actor": command.actor,
                 "available": command.available,
                 **wire_raffle.update_to_json(command),
             }
         case DeleteDrop():
-            return {"k": "delete"}
+            return {"k": "delete", "actor": command.actor}
         case _:
             assert_never(command)
 
@@ -237,11 +239,13 @@ def command_from_json(value: Json) -> Command:
             ends_at=obj.opt_integer("ends_at"),
             clear=frozenset(clear),
             initial_stock=obj.opt_integer("initial_stock"),
+            paused=None if obj.raw("paused") is None else obj.flag("paused"),
+            actor=obj.text("actor"),
             available=obj.opt_integer("available"),
             **wire_raffle.update_from_json(obj),
         )
     if kind == "delete":
-        return DeleteDrop()
+        return DeleteDrop(obj.text("actor"))
     raise WireError(f"command: unknown kind {kind!r}")
 
 
@@ -268,6 +272,7 @@ def _info_to_json(info: DropInfo) -> dict[str, Json]:
         "starts_at": info.starts_at,
         "ends_at": info.ends_at,
         **wire_raffle.info_to_json(info),
+        "paused": info.paused,
     }
 
 
@@ -284,6 +289,7 @@ def _info_from_json(value: Json) -> DropInfo:
         starts_at=obj.integer("starts_at"),
         ends_at=obj.opt_integer("ends_at"),
         **wire_raffle.info_from_json(obj),
+        paused=obj.flag("paused"),
     )
 
 

@@ -17,6 +17,7 @@ from typing import Protocol, TypeVar, assert_never
 
 from sneakerd import errors
 from sneakerd.domain import listing
+from sneakerd.domain.audit import AuditEntry, entry_for_change, entry_for_delete
 from sneakerd.domain.commands import (
     Cancel,
     Command,
@@ -51,7 +52,7 @@ from sneakerd.domain.model import (
 from sneakerd.domain.outcome import Changes, KeyedSuccess, Outcome
 from sneakerd.domain.raffle import EntryRecord, Raffle
 from sneakerd.domain.raffle_book import RaffleRules, raffle_change_refusal
-from sneakerd.domain.rules import Rejection, reserve_refusal, window_refusal
+from sneakerd.domain.rules import PAUSED, Rejection, reserve_refusal, window_refusal
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -102,6 +103,7 @@ class DropBook(RaffleRules):
         self._status_changes: list[tuple[int, ReservationStatus]] = []
         self._new_purchases: list[PurchaseRecord] = []
         self._keyed: list[KeyedSuccess] = []
+        self._audit: list[AuditEntry] = []
         self._events: list[DropEvent] = []
         self._new_entries: list[EntryRecord] = []
         self._entered: set[int] = set()
@@ -190,6 +192,8 @@ class DropBook(RaffleRules):
             self._expire(cmd.reservation_id, hold)
             return Rejection(errors.ReservationExpired, "This reservation has expired")
         drop = self._drop
+        if drop.info.paused:  # the hold stays as it is, its deadline running
+            return PAUSED
         del self._holds[cmd.reservation_id]
         # The unit moves from held to sold: the user's count (holds + purchases) is unchanged.
         self._reserved -= 1
@@ -237,6 +241,7 @@ class DropBook(RaffleRules):
                 "entries_open_at",
                 "entries_close_at",
                 "claim_seconds",
+                "paused",
             )
             if (value := getattr(cmd, name)) is not None
         }
@@ -281,6 +286,8 @@ class DropBook(RaffleRules):
         self._stock = stock
         self._dirty = True
         self._events.append(DropUpdated(drop.id, 0, self._drop))
+        if cmd.actor:
+            self._audit.append(entry_for_change(self._now, cmd.actor, drop, self._drop))
         return self._drop
 
     def delete(self, cmd: DeleteDrop) -> Reply:
@@ -294,6 +301,8 @@ class DropBook(RaffleRules):
         for reservation_id, hold in self._holds.items():
             self._release(reservation_id, hold, ReservationStatus.CANCELLED)
         self._drop = dataclasses.replace(self._current(), deleted=True, updated_at=self._now)
+        if cmd.actor:
+            self._audit.append(entry_for_delete(self._now, cmd.actor, drop))
         self._dirty = True
         self._events.append(DropDeleted(drop.id, 0))
         return None
@@ -376,6 +385,7 @@ class DropBook(RaffleRules):
             new_purchases=tuple(self._new_purchases),
             keyed=tuple(self._keyed),
             new_entries=tuple(self._new_entries),
+            audit=tuple(self._audit),
         )
         added = self._holds.changed
         new_holds = tuple((r.expires_at, r.id) for r in self._new_reservations if r.id in added)

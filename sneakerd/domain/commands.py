@@ -77,6 +77,10 @@ class UpdateDrop:
     ends_at: int | None = None
     clear: frozenset[str] = frozenset()
     initial_stock: int | None = None
+    paused: bool | None = None
+    actor: str = ""
+    """Who asks (`audit.user_actor`, `audit.CLI_ACTOR`): a change that commits is logged in
+    its own commit under this name. Empty: not logged (the actor's own tests)."""
     available: int | None = None
     """The units to have available now (the original API's `stock` on an edit): the drop's
     total becomes this plus what is on hold or sold, counted by the book against the state it
@@ -92,7 +96,8 @@ class UpdateDrop:
 
 @dataclass(frozen=True, slots=True)
 class DeleteDrop:
-    pass
+    actor: str = ""
+    """As `UpdateDrop.actor`."""
 
 
 Command = Reserve | Enter | Cancel | Purchase | Expire | UpdateDrop | DeleteDrop

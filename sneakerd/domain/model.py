@@ -60,6 +60,9 @@ class DropInfo:
     entries_open_at: int | None = None
     entries_close_at: int | None = None
     claim_seconds: int = DEFAULT_CLAIM_SECONDS
+    paused: bool = False
+    """An operator stopped the sale for now: reserve and purchase are refused (`drop_paused`),
+    while holds keep their deadlines and still expire."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sneakerd.domain.audit import AuditEntry
 from sneakerd.domain.commands import RequestKey
 from sneakerd.domain.events import DropEvent
 from sneakerd.domain.holds import Delta
@@ -35,6 +36,8 @@ class Changes:
     new_entries: tuple[EntryRecord, ...] = ()
     """A raffle's new entries: written only while the drop's entries digest is not committed
     (the store refuses them after it, whatever the batch believed)."""
+    audit: tuple[AuditEntry, ...] = ()
+    """The audit log's entries of the admin writes in this batch, written in its commit."""
     epoch: int | None = None
     """The owner's lease epoch where drops are owned by leases (several nodes): the batch is
     written only while the drop's lease still carries it, so a node that lost its lease (paused,

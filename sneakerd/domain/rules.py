@@ -30,6 +30,11 @@ class Rejection:
         return self.error(self.message)
 
 
+PAUSED = Rejection(errors.DropPaused, "Sales of this drop are paused for now; try again later")
+"""The refusal of a reserve or a purchase while an operator has paused the drop. Nothing else
+changes: holds keep their deadlines, and a hold that comes due while paused still expires."""
+
+
 def window_refusal(starts_at: int, ends_at: int | None) -> Rejection | None:
     """A sale window must end after it starts. The actor checks every change of a drop with
     it against the state it is about to change; the edge asks it about a new drop."""
@@ -57,6 +62,8 @@ def reserve_refusal(
         return Rejection(errors.DropEnded, "This drop has ended")
     if now < drop.info.starts_at:
         return Rejection(errors.DropNotLive, "This drop has not started yet")
+    if drop.info.paused:
+        return PAUSED
     if count >= drop.info.per_user_limit:
         return Rejection(
             errors.LimitReached,

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from sneakerd.domain.audit import AuditRecord
 from sneakerd.domain.model import (
     Drop,
     DropInfo,
@@ -27,7 +28,7 @@ from sneakerd.domain.raffle import EntryRecord
 from sneakerd.store.leases import Lease, Node
 from sneakerd.store.numbered import BuyerPurchase, Numbered
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
@@ -62,6 +63,16 @@ class DropPurchase:
     id: int
     purchaser: str
     created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Buyer:
+    """A purchase as the drop's operator sees it: with who bought it and how to reach them."""
+
+    purchase: PurchaseRecord
+    user_id: int
+    username: str
+    email: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +148,10 @@ class Store(Protocol):
         """The user `email` names, now with `role`; None if it names nobody."""
 
     # drops
-    async def create_drop(self, info: DropInfo, initial_stock: int, now: int) -> Drop: ...
+    async def create_drop(
+        self, info: DropInfo, initial_stock: int, now: int, actor: str = ""
+    ) -> Drop:
+        """A new drop; with an `actor`, its audit entry (`create`) in the same transaction."""
 
     async def get_drop(self, drop_id: int) -> Drop | None:
         """A drop that has not been deleted."""
@@ -201,6 +215,20 @@ class Store(Protocol):
         self, drop_id: int, *, limit: int = DEFAULT_PAGE, after: PageKey | None = None
     ) -> Page[DropPurchase]:
         """Newest first."""
+
+    async def drop_buyers(
+        self, drop_id: int, *, limit: int = DEFAULT_PAGE, after: PageKey | None = None
+    ) -> Page[Buyer]:
+        """Newest first: each purchase with its buyer's id, username and email (operators)."""
+
+    async def audit_entries(
+        self,
+        *,
+        drop_id: int | None = None,
+        limit: int = DEFAULT_PAGE,
+        after: PageKey | None = None,
+    ) -> Page[AuditRecord]:
+        """The audit log, newest first; only one drop's entries when `drop_id` is given."""
 
     async def expiring_holds(self, drop_id: int, by: int) -> int:
         """How many of the drop's active holds have their deadline at or before `by`."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sneakerd import errors
 from sneakerd.domain.model import ReservationStatus
 from sneakerd.domain.outcome import Changes
-from sneakerd.store import idempotency_rows
+from sneakerd.store import audit_rows, idempotency_rows
 from sneakerd.store.adapter import Adapter
 from sneakerd.store.rows import (
     CHUNK,
@@ -68,6 +68,7 @@ def script(db: Adapter, changes: Changes) -> list[Statement]:
         f"INSERT INTO raffle_entries ({ENTRY_COLUMNS})",
         [db._entry_row(e) for e in changes.new_entries],
     )
+    statements += [audit_rows.insert(db, entry) for entry in changes.audit]
     return statements
 
 
@@ -84,7 +85,7 @@ def _drop_update(db: Adapter, changes: Changes) -> Statement:
     return (
         "UPDATE drops SET name = %s, brand = %s, description = %s, price = %s, "
         "image_url = %s, initial_stock = %s, stock = %s, reserved = %s, sold = %s, "
-        "per_user_limit = %s, holds_per_user = %s, starts_at = %s, ends_at = %s, "
+        "per_user_limit = %s, holds_per_user = %s, paused = %s, starts_at = %s, ends_at = %s, "
         "version = %s, updated_at = %s, deleted_at = %s, mode = %s, entries_open_at = %s, "
         "entries_close_at = %s, claim_seconds = %s, raffle_seed = %s, entries_digest = %s, "
         "raffle_drawn_at = %s, raffle_winners = %s, raffle_entries = %s "
@@ -105,6 +106,7 @@ def _drop_update(db: Adapter, changes: Changes) -> Statement:
             drop.sold,
             info.per_user_limit,
             info.holds_per_user,
+            int(info.paused),
             db._time(info.starts_at),
             db._opt_time(info.ends_at),
             drop.version,

@@ -78,6 +78,16 @@ MYSQL: tuple[Step, ...] = (
         ),
         after=(),
     ),
+    Step(
+        4,
+        # `paused` (operators stop a drop's sales for a while); the audit_log table is new,
+        # so the schema script creates it.
+        before=(
+            "ALTER TABLE drops ADD COLUMN paused BOOLEAN NOT NULL DEFAULT FALSE "
+            "AFTER holds_per_user",
+        ),
+        after=(),
+    ),
 )
 
 SQLITE: tuple[Step, ...] = (
@@ -110,6 +120,14 @@ SQLITE: tuple[Step, ...] = (
             "ALTER TABLE drops ADD COLUMN raffle_drawn_at INTEGER NULL",
             "ALTER TABLE drops ADD COLUMN raffle_winners INTEGER NOT NULL DEFAULT 0",
             "ALTER TABLE drops ADD COLUMN raffle_entries INTEGER NOT NULL DEFAULT 0",
+        ),
+        after=(),
+    ),
+    Step(
+        4,
+        before=(
+            "ALTER TABLE drops ADD COLUMN paused INTEGER NOT NULL DEFAULT 0 "
+            "CHECK (paused IN (0, 1))",
         ),
         after=(),
     ),

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS drops (
   sold INT UNSIGNED NOT NULL DEFAULT 0,
   per_user_limit INT UNSIGNED NOT NULL DEFAULT 1,
   holds_per_user INT UNSIGNED NOT NULL DEFAULT 3,
+  paused BOOLEAN NOT NULL DEFAULT FALSE,
   starts_at DATETIME(3) NOT NULL,
   ends_at DATETIME(3) NULL,
   version BIGINT UNSIGNED NOT NULL DEFAULT 1,
@@ -142,6 +143,23 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
   CONSTRAINT fk_idempotency_user FOREIGN KEY (user_id) REFERENCES users (id)
 ) ENGINE=InnoDB;
 
+-- Who changed a drop, how, and the drop before and after (JSON text, the API's drop fields).
+-- Written in the commit of the write it records; never updated. No foreign key: an entry
+-- outlives anything that happens to its drop.
+CREATE TABLE IF NOT EXISTS audit_log (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  at DATETIME(3) NOT NULL,
+  actor VARCHAR(64) NOT NULL,
+  action VARCHAR(16) NOT NULL,
+  drop_id BIGINT UNSIGNED NOT NULL,
+  before_json MEDIUMTEXT NULL,
+  after_json MEDIUMTEXT NULL,
+  KEY idx_audit_at (at),
+  KEY idx_audit_drop (drop_id, at),
+  CONSTRAINT chk_audit_action
+    CHECK (action IN ('create', 'update', 'pause', 'unpause', 'delete', 'restock'))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
 INSERT INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1),
   ('raffle_entries', 1) ON DUPLICATE KEY UPDATE name = name;
-INSERT INTO schema_version (version) VALUES (3) ON DUPLICATE KEY UPDATE version = version;
+INSERT INTO schema_version (version) VALUES (4) ON DUPLICATE KEY UPDATE version = version;

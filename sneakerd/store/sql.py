@@ -16,6 +16,7 @@ from typing import Any
 
 from sneakerd import errors
 from sneakerd.domain.accounts import email_identity_or_none, normalize_email
+from sneakerd.domain.audit import AuditRecord
 from sneakerd.domain.holds import HoldTable
 from sneakerd.domain.model import (
     Drop,
@@ -31,11 +32,21 @@ from sneakerd.domain.model import (
 )
 from sneakerd.domain.outcome import Changes
 from sneakerd.domain.raffle import EntryRecord
-from sneakerd.store import batch, id_blocks, idempotency_rows, numbered, raffle_rows, schema
+from sneakerd.store import (
+    audit_rows,
+    batch,
+    buyer_rows,
+    id_blocks,
+    idempotency_rows,
+    numbered,
+    raffle_rows,
+    schema,
+)
 from sneakerd.store import leases as lease_rows
 from sneakerd.store.adapter import Adapter
 from sneakerd.store.base import (
     DEFAULT_PAGE,
+    Buyer,
     DropPurchase,
     DropStats,
     Page,
@@ -163,7 +174,9 @@ class SqlStore(Adapter):
 
     # -- drops -------------------------------------------------------------------------------
 
-    async def create_drop(self, info: DropInfo, initial_stock: int, now: int) -> Drop:
+    async def create_drop(
+        self, info: DropInfo, initial_stock: int, now: int, actor: str = ""
+    ) -> Drop:
         t = self._time(now)
         # A raffle's secret seed is made here, at the edge, and stored with the drop before
         # anyone can see the drop (or its commitment).
@@ -171,10 +184,10 @@ class SqlStore(Adapter):
         async with self._transaction() as tx:
             await tx.execute(
                 "INSERT INTO drops (name, brand, description, price, image_url, initial_stock, "
-                "stock, reserved, sold, per_user_limit, holds_per_user, starts_at, ends_at, "
-                "version, created_at, updated_at, mode, entries_open_at, entries_close_at, "
-                "claim_seconds, raffle_seed) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, 0, 0, %s, %s, %s, %s, 1, %s, %s, "
+                "stock, reserved, sold, per_user_limit, holds_per_user, paused, starts_at, "
+                "ends_at, version, created_at, updated_at, mode, entries_open_at, "
+                "entries_close_at, claim_seconds, raffle_seed) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, 0, 0, %s, %s, %s, %s, %s, 1, %s, %s, "
                 "%s, %s, %s, %s, %s)",
                 (
                     info.name,
@@ -186,6 +199,7 @@ class SqlStore(Adapter):
                     initial_stock,
                     info.per_user_limit,
                     info.holds_per_user,
+                    int(info.paused),
                     self._time(info.starts_at),
                     self._opt_time(info.ends_at),
                     t,
@@ -198,7 +212,10 @@ class SqlStore(Adapter):
                 ),
             )
             rows = await tx.fetchall(f"SELECT {DROP_COLUMNS} FROM drops WHERE id = {self.LAST_ID}")
-        return self._drop(rows[0])
+            drop = self._drop(rows[0])
+            if actor:  # the entry commits with the row it describes, or neither does
+                await tx.execute(*audit_rows.insert(self, audit_rows.created(drop, actor)))
+        return drop
 
     async def get_drop(self, drop_id: int) -> Drop | None:
         rows = await self._read(
@@ -356,6 +373,20 @@ class SqlStore(Adapter):
             lambda r: DropPurchase(int(r[0]), r[1], self._ms(r[2])),
             lambda p: PageKey(p.created_at, p.id),
         )
+
+    async def drop_buyers(
+        self, drop_id: int, *, limit: int = DEFAULT_PAGE, after: PageKey | None = None
+    ) -> Page[Buyer]:
+        return await buyer_rows.buyers(self, drop_id, limit=limit, after=after)
+
+    async def audit_entries(
+        self,
+        *,
+        drop_id: int | None = None,
+        limit: int = DEFAULT_PAGE,
+        after: PageKey | None = None,
+    ) -> Page[AuditRecord]:
+        return await audit_rows.entries(self, drop_id=drop_id, limit=limit, after=after)
 
     async def expiring_holds(self, drop_id: int, by: int) -> int:
         rows = await self._read(

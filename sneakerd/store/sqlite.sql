@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS drops (
   sold INTEGER NOT NULL DEFAULT 0 CHECK (sold >= 0),
   per_user_limit INTEGER NOT NULL DEFAULT 1 CHECK (per_user_limit >= 1),
   holds_per_user INTEGER NOT NULL DEFAULT 3 CHECK (holds_per_user >= 1),
+  paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
   starts_at INTEGER NOT NULL,
   ends_at INTEGER NULL,
   version INTEGER NOT NULL DEFAULT 1,
@@ -113,6 +114,19 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 );
 CREATE INDEX IF NOT EXISTS idx_idempotency_created ON idempotency_keys (created_at);
 
+CREATE TABLE IF NOT EXISTS audit_log (
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL
+    CHECK (action IN ('create', 'update', 'pause', 'unpause', 'delete', 'restock')),
+  drop_id INTEGER NOT NULL,
+  before_json TEXT NULL,
+  after_json TEXT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_audit_at ON audit_log (at);
+CREATE INDEX IF NOT EXISTS idx_audit_drop ON audit_log (drop_id, at);
+
 INSERT OR IGNORE INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1),
   ('raffle_entries', 1);
-INSERT OR IGNORE INTO schema_version (version) VALUES (3);
+INSERT OR IGNORE INTO schema_version (version) VALUES (4);

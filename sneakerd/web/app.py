@@ -38,7 +38,17 @@ from sneakerd.web.known_users import KnownUsers
 from sneakerd.web.metrics import Metrics
 from sneakerd.web.problems import error_middleware
 from sneakerd.web.ratelimit import RateLimiter
-from sneakerd.web.routes import drops, live, ops, pages, purchases, raffle, reservations, users
+from sneakerd.web.routes import (
+    admin,
+    drops,
+    live,
+    ops,
+    pages,
+    purchases,
+    raffle,
+    reservations,
+    users,
+)
 from sneakerd.web.transport import GuardedRunner
 
 log = logging.getLogger(__name__)
@@ -95,7 +105,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.FEEDS] = []
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_watchers)
-    for module in (users, drops, reservations, purchases, raffle, ops, live, pages):
+    for module in (users, drops, reservations, purchases, raffle, admin, ops, live, pages):
         module.add_routes(app)
     _setup_docs(app)
     _setup_cors(app, settings.client_url)

@@ -31,6 +31,8 @@ class ListKind(StrEnum):
     RESERVATIONS = "r"
     PURCHASES = "p"
     DROP_PURCHASES = "dp"
+    BUYERS = "b"
+    AUDIT = "a"
 
 
 class BadCursor(ValueError):

@@ -40,6 +40,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "username_taken": 409,
     "drop_has_sales": 409,
     "stock_below_committed": 409,
+    "drop_paused": 409,
     "request_in_progress": 409,
     "raffle_only": 409,
     "not_a_raffle": 409,

@@ -30,6 +30,8 @@ REST_TABLE = [
     ("get", "/api/purchases/user"),
     ("get", "/api/purchases/{}"),
     ("get", "/api/purchases/drop/{}"),
+    ("get", "/api/admin/drops/{}/purchases"),
+    ("get", "/api/admin/audit"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

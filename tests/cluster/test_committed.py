@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 from sneakerd import errors
 from sneakerd.cluster.committed import CommittedDrops
-from sneakerd.domain.events import DropDeleted, StockChanged
+from sneakerd.domain.events import DropDeleted, DropUpdated, StockChanged
 from sneakerd.domain.model import DropInfo
 from sneakerd.store import Store
 
@@ -40,3 +41,17 @@ async def test_a_window_that_has_not_opened_is_refused_for_everyone(store: Store
     await committed.load(drop.id)
     refused = committed.refusal(drop.id, NOW)
     assert refused is not None and refused.error is errors.DropNotLive
+
+
+async def test_a_paused_drop_is_left_to_its_owner(store: Store) -> None:
+    """A pause may be lifted by the operator CLI in the database, which only the owner's actor
+    reads again (`actors.pause_check`): a node that does not own the drop forwards, so the
+    owner's actor is asked and can find the unpause."""
+    drop = await store.create_drop(DropInfo(name="d", price=Decimal("1.00"), paused=True), 2, NOW)
+    committed = CommittedDrops(store)
+    await committed.load(drop.id)
+    assert committed.refusal(drop.id, NOW) is None
+    ended = dataclasses.replace(drop, info=dataclasses.replace(drop.info, ends_at=NOW), version=9)
+    committed.observe([DropUpdated(drop.id, 9, ended)])
+    refused = committed.refusal(drop.id, NOW)
+    assert refused is not None and refused.error is errors.DropEnded

@@ -76,8 +76,10 @@ commands: st.SearchStrategy[Command] = st.one_of(
         entries_close_at=opt_ints,
         claim_seconds=opt_ints,
         seed=st.none() | st.binary(min_size=32, max_size=32),
+        paused=st.none() | st.booleans(),
+        actor=texts,
     ),
-    st.just(DeleteDrop()),
+    st.builds(DeleteDrop, texts),
 )
 
 infos = st.builds(
@@ -95,6 +97,7 @@ infos = st.builds(
     entries_open_at=opt_ints,
     entries_close_at=opt_ints,
     claim_seconds=ints,
+    paused=st.booleans(),
 )
 raffles = st.none() | st.builds(
     Raffle,

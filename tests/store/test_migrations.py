@@ -61,6 +61,8 @@ async def test_a_version_1_database_is_upgraded_with_its_rows(store_url: str) ->
         assert await store.schema_version() == SCHEMA_VERSION
         drop = await store.get_drop(1)
         assert drop is not None and drop.info.holds_per_user == 3
+        assert drop.info.paused is False
+        assert (await store.audit_entries()).items == []
         kept = await store.idempotent_answer(1, "k1")
         assert kept is not None and kept.status == 409
         assert await store.idempotent_answer(1, "K1") is None

@@ -17,7 +17,7 @@ PAGE = '<script type="module" src="/static/app.js"></script>'
 
 
 def site(tmp_path: Path, files: dict[str, str]) -> Site:
-    for name in ("index.html", "drop.html"):
+    for name in ("index.html", "drop.html", "admin.html"):
         (tmp_path / name).write_text(PAGE, "utf-8")
     for name, text in files.items():
         (tmp_path / name).write_text(text, "utf-8")

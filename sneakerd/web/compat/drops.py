@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sneakerd.domain.audit import user_actor
 from sneakerd.domain.commands import UpdateDrop
 from sneakerd.domain.model import Drop, DropInfo
 from sneakerd.web import keys
@@ -58,7 +59,7 @@ async def drop_stats(request: web.Request) -> web.Response:
 
 
 async def create_drop(request: web.Request) -> web.Response:
-    admin(request)
+    who = admin(request)
     data = NEW_DROP.load(cleaned(await read_object(request)))
     now = request.app[keys.CLOCK].now_ms()
     info = DropInfo(
@@ -73,13 +74,13 @@ async def create_drop(request: web.Request) -> web.Response:
         ends_at=data.get("drop_end_time"),
     )
     units = data.get("initial_stock", data.get("stock"))
-    drop = await request.app[keys.SERVICE].create_drop(info, units)
+    drop = await request.app[keys.SERVICE].create_drop(info, units, user_actor(who.user_id))
     (view,) = await _views(request, [drop])
     return ok({"drop": view}, status=201, message="Drop created successfully")
 
 
 async def update_drop(request: web.Request) -> web.Response:
-    admin(request)
+    who = admin(request)
     drop_id = path_id(request)
     data = DROP_CHANGE.load(cleaned(await read_object(request)))
     clear = frozenset(
@@ -105,6 +106,7 @@ async def update_drop(request: web.Request) -> web.Response:
         clear=clear,
         initial_stock=data.get("initial_stock"),
         available=data.get("stock"),
+        actor=user_actor(who.user_id),
     )
     drop = await request.app[keys.SERVICE].update_drop(drop_id, update)
     (view,) = await _views(request, [drop])
@@ -112,8 +114,8 @@ async def update_drop(request: web.Request) -> web.Response:
 
 
 async def delete_drop(request: web.Request) -> web.Response:
-    admin(request)
-    await request.app[keys.SERVICE].delete_drop(path_id(request))
+    who = admin(request)
+    await request.app[keys.SERVICE].delete_drop(path_id(request), user_actor(who.user_id))
     return ok(message="Drop deleted successfully")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sneakerd.domain.audit import user_actor
 from sneakerd.domain.commands import UpdateDrop
 from sneakerd.domain.model import DropInfo, DropMode, DropStatus
 from sneakerd.domain.raffle import DEFAULT_CLAIM_SECONDS
@@ -90,7 +91,7 @@ async def drop_stats(request: web.Request) -> web.Response:
 @request_schema(CreateDropRequest)
 @response_schema(DropEnvelope, 201)
 async def create_drop(request: web.Request) -> web.Response:
-    admin(request)
+    who = admin(request)
     data = CREATE_DROP.load(await read_object(request))
     clock = request.app[keys.CLOCK]
     info = DropInfo(
@@ -107,15 +108,20 @@ async def create_drop(request: web.Request) -> web.Response:
         entries_open_at=data.get("entries_open_at"),
         entries_close_at=data.get("entries_close_at"),
         claim_seconds=data.get("claim_seconds", DEFAULT_CLAIM_SECONDS),
+        paused=data.get("paused", False),
     )
-    drop = await request.app[keys.SERVICE].create_drop(info, data["initial_stock"])
+    actor = user_actor(who.user_id)
+    drop = await request.app[keys.SERVICE].create_drop(info, data["initial_stock"], actor)
     return json_response({"drop": drop_view(drop, clock.now_ms())}, 201)
 
 
 @docs(
     tags=["drops"],
-    summary="Change a drop (admin): any field; restock or reduce stock",
+    summary="Change a drop (admin): any field; restock or reduce stock; pause or unpause",
     description="`initialStock` may rise, or fall to no less than reserved + sold. "
+    "`paused: true` makes reserve and purchase answer 409 `drop_paused` (holds keep their "
+    "deadlines); `paused: false` opens the sale again. Each change is logged in the audit "
+    "log (`GET /api/admin/audit`). "
     "Read-only fields (id, stock, reserved, sold, status, version, createdAt, updatedAt) "
     "are ignored, so a GET body can be edited and sent back.",
     security=BEARER,
@@ -124,7 +130,7 @@ async def create_drop(request: web.Request) -> web.Response:
 @request_schema(UpdateDropRequest)
 @response_schema(DropEnvelope, 200)
 async def update_drop(request: web.Request) -> web.Response:
-    admin(request)
+    who = admin(request)
     drop_id = path_id(request)
     raw = {k: v for k, v in (await read_object(request)).items() if k not in READ_ONLY_DROP_KEYS}
     data: dict[str, Any] = UPDATE_DROP.load(raw)
@@ -153,6 +159,8 @@ async def update_drop(request: web.Request) -> web.Response:
         claim_seconds=data.get("claim_seconds"),
         # Used only if this change makes the drop a raffle (the actor decides that).
         seed=None if mode is not DropMode.RAFFLE else new_seed(),
+        paused=data.get("paused"),
+        actor=user_actor(who.user_id),
     )
     drop = await app[keys.SERVICE].update_drop(drop_id, update)
     return json_response({"drop": drop_view(drop, app[keys.CLOCK].now_ms())})
@@ -168,8 +176,8 @@ async def update_drop(request: web.Request) -> web.Response:
     },
 )
 async def delete_drop(request: web.Request) -> web.Response:
-    admin(request)
-    await request.app[keys.SERVICE].delete_drop(path_id(request))
+    who = admin(request)
+    await request.app[keys.SERVICE].delete_drop(path_id(request), user_actor(who.user_id))
     # A 204 has no body; the header only keeps strict OpenAPI checkers from tripping on it.
     return web.Response(status=204, content_type="application/json")
 

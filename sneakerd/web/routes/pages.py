@@ -1,4 +1,5 @@
-"""The shop window: `/` lists the drops, `/drops/{id}` shows one selling out live.
+"""The shop window: `/` lists the drops, `/drops/{id}` shows one selling out live; `/admin` is
+the operators' page.
 
 Plain HTML, CSS and ES modules from `sneakerd/web/static/`, with no build step: the page talks
 to the same REST API and WebSocket as any other client. The files are read once when the app is
@@ -33,7 +34,7 @@ from sneakerd.web.schemas import MAX_ID
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 STATIC_PREFIX = "/static/"
-PAGES = {"index": "index.html", "drop": "drop.html"}
+PAGES = {"index": "index.html", "drop": "drop.html", "admin": "admin.html"}
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 _ASSET_REF = re.compile(r'(?P<attr>src|href)="/static/(?P<name>[A-Za-z0-9_.-]+)"')
@@ -204,6 +205,11 @@ async def drop_page(request: web.Request) -> web.Response:
     return _answer(request, page, REVALIDATE, status=200 if drop is not None else 404)
 
 
+async def admin_page(request: web.Request) -> web.Response:
+    """The operators' page; it signs in as an admin itself (every admin call checks the role)."""
+    return _answer(request, request.app[SITE].pages["admin"], REVALIDATE)
+
+
 async def static_file(request: web.Request) -> web.Response:
     asset = request.app[SITE].assets.get(request.match_info["name"])
     if asset is None:
@@ -216,4 +222,5 @@ def add_routes(app: web.Application) -> None:
     app[SITE] = Site.load()
     app.router.add_get("/", index_page)
     app.router.add_get(r"/drops/{id:\d{1,20}}", drop_page)
+    app.router.add_get("/admin", admin_page)
     app.router.add_get(STATIC_PREFIX + "{name:[A-Za-z0-9_.-]+}", static_file)

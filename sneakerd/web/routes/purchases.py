@@ -53,7 +53,9 @@ from sneakerd.web.schemas import (
             422,
             429,
             409,
-            conflicts="reservation_expired, reservation_not_active, request_in_progress",
+            conflicts=(
+                "reservation_expired, reservation_not_active, request_in_progress, drop_paused"
+            ),
             codes=IDEMPOTENT_422,
         ),
     },

@@ -52,7 +52,10 @@ from sneakerd.web.schemas import (
         422,
         429,
         409,
-        conflicts="out_of_stock, limit_reached, drop_not_live, drop_ended, request_in_progress",
+        conflicts=(
+            "out_of_stock, limit_reached, drop_not_live, drop_ended, request_in_progress, "
+            "drop_paused"
+        ),
         codes=IDEMPOTENT_422,
     ),
 )

@@ -34,6 +34,15 @@ NAME_EXAMPLE = "Air Jordan 1 Retro High OG 'Chicago'"
 IDS = Bounds(1, MAX_ID)
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON's true or false only: not 1, "yes" or "on", which marshmallow's Boolean takes."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class RequestSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -84,6 +93,12 @@ class DropFields(RequestSchema):
         metadata={
             "description": "Holds one user may make on this drop in its lifetime (expired "
             "and cancelled ones count); default 3.",
+        },
+    )
+    paused = StrictBoolean(
+        metadata={
+            "description": "A paused drop refuses reserve and purchase (409 drop_paused); "
+            "holds keep their deadlines. Default false.",
         },
     )
     starts_at = Instant(

@@ -94,6 +94,10 @@ class DropOut(Schema):
     sold = fields.Integer(required=True, metadata={"example": 20})
     per_user_limit = fields.Integer(data_key="perUserLimit", required=True, metadata={"example": 1})
     holds_per_user = fields.Integer(data_key="holdsPerUser", required=True, metadata={"example": 3})
+    paused = fields.Boolean(
+        required=True,
+        metadata={"example": False, "description": "Reserve and purchase answer 409 drop_paused."},
+    )
     starts_at = _time_out("startsAt")
     ends_at = _time_out("endsAt", nullable=True)
     status = fields.String(

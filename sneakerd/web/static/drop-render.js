@@ -7,7 +7,7 @@
 
 import { serverNow } from "./clock.js";
 import { $, el, setImage, showMessage } from "./dom.js";
-import { STATUS_LABEL } from "./drop-status.js";
+import { STATUS_LABEL, shownStatus } from "./drop-status.js";
 import { clockTime, dateTime, money, pad, pairs, parts, shortCountdown } from "./format.js";
 import { getSession } from "./session.js";
 import { messageFor } from "./words.js";
@@ -35,8 +35,8 @@ export function render(state) {
   document.title = `${drop.name} · sneakerd`;
 
   const badge = $("status-badge");
-  badge.dataset.status = drop.status;
-  badge.textContent = STATUS_LABEL[drop.status];
+  badge.dataset.status = shownStatus(drop);
+  badge.textContent = STATUS_LABEL[shownStatus(drop)];
   setImage($("drop-image"), drop.imageUrl);
   $("drop-image").alt = drop.name;
   $("drop-brand").textContent = drop.brand || "Limited drop";
@@ -169,6 +169,7 @@ function reserveFace(state, atLimit) {
   if (drop.status === "upcoming") return { label: `Opens at ${clockTime.format(Date.parse(drop.startsAt))}`, disabled: true };
   if (drop.status === "sold_out") return { label: "Sold out", disabled: true };
   if (drop.status === "ended") return { label: "Drop ended", disabled: true };
+  if (drop.paused) return { label: "Paused", disabled: true };
   if (atLimit) return { label: "Limit reached", disabled: true };
   return { label: state.bought > 0 ? "Reserve another pair" : "Reserve a pair", disabled: state.busy };
 }
@@ -196,8 +197,8 @@ function renderActions(state) {
 
   $("hold").hidden = !(session && state.hold);
   if (session && state.hold) {
-    $("buy-btn").textContent = `Buy now · ${money(drop.price)}`;
-    $("buy-btn").disabled = state.busy;
+    $("buy-btn").textContent = drop.paused ? "Paused" : `Buy now · ${money(drop.price)}`;
+    $("buy-btn").disabled = state.busy || Boolean(drop.paused);
     $("cancel-btn").disabled = state.busy;
     renderHold(state.hold);
   }

@@ -4,7 +4,17 @@
  * to the moment the server's answer will change, and then asks the server again.
  */
 
-export const STATUS_LABEL = { live: "Live", upcoming: "Coming soon", sold_out: "Sold out", ended: "Ended" };
+export const STATUS_LABEL = {
+  live: "Live",
+  upcoming: "Coming soon",
+  sold_out: "Sold out",
+  ended: "Ended",
+  paused: "Paused",
+};
+
+/** The status a badge shows: "paused" while an operator has paused a drop that has not ended
+ * (a paused drop refuses reserve and purchase, whatever its window and stock say). */
+export const shownStatus = (drop) => (drop.paused && drop.status !== "ended" ? "paused" : drop.status);
 
 /** The order drops are listed in: what can be bought now first. */
 export const STATUS_ORDER = { live: 0, upcoming: 1, sold_out: 2, ended: 3 };

@@ -9,7 +9,7 @@
 import { api } from "./api.js";
 import { serverNow } from "./clock.js";
 import { $, el, setImage, showMessage } from "./dom.js";
-import { STATUS_LABEL, STATUS_ORDER, isDue } from "./drop-status.js";
+import { STATUS_LABEL, STATUS_ORDER, isDue, shownStatus } from "./drop-status.js";
 import { backoff } from "./follower.js";
 import { money, shortCountdown } from "./format.js";
 import { messageFor } from "./words.js";
@@ -58,8 +58,8 @@ function tick() {
     if (!drop) continue;
     item.dataset.status = drop.status;
     const badge = item.querySelector(".badge");
-    badge.dataset.status = drop.status;
-    badge.textContent = STATUS_LABEL[drop.status];
+    badge.dataset.status = shownStatus(drop);
+    badge.textContent = STATUS_LABEL[shownStatus(drop)];
     item.querySelector(".card__stock").textContent = stockLine(drop, now);
   }
   if (!staleTimer && drops.some((drop) => isDue(drop, now))) {

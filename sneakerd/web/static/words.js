@@ -10,6 +10,7 @@ const MESSAGES = {
     `You already have ${ctx.limit === 1 ? "your pair" : `${ctx.limit || "the most"} pairs`} from this drop — that’s the limit per customer.`,
   drop_not_live: "This drop hasn’t started yet. Reserving opens when the countdown reaches zero.",
   drop_ended: "This drop has ended, so it can’t be reserved or bought any more.",
+  drop_paused: "Sales of this drop are paused for a moment. Holds keep running — try again shortly.",
   reservation_expired:
     "Your hold ran out before checkout, so the pair went back on sale. You can try to reserve it again.",
   reservation_not_active: "That hold is no longer active — it was cancelled or already checked out.",
