@@ -209,6 +209,8 @@ async def test_each_status_shows_examples_of_its_own_codes(api: Api) -> None:
         "drop_not_live",
         "drop_ended",
         "request_in_progress",
+        "drop_paused",
+        "raffle_only",
     ]
     assert codes(*reserve, 401) == ["unauthorized"]
     assert codes(*reserve, 422) == ["validation_error", "idempotency_key_reused"]

@@ -54,7 +54,7 @@ from sneakerd.web.schemas import (
         409,
         conflicts=(
             "out_of_stock, limit_reached, drop_not_live, drop_ended, request_in_progress, "
-            "drop_paused"
+            "drop_paused, raffle_only"
         ),
         codes=IDEMPOTENT_422,
     ),
