@@ -16,7 +16,8 @@ The hierarchy::
     │   ├── DropHasSales           (drop_has_sales)
     │   ├── StockBelowCommitted    (stock_below_committed)
     │   ├── InvalidDrop            (validation_error: a drop the rules cannot accept)
-    │   └── RequestInProgress      (request_in_progress: one Idempotency-Key twice in a batch)
+    │   ├── RequestInProgress      (request_in_progress: one Idempotency-Key twice in a batch)
+    │   └── NotAdmitted            (not_admitted: a queued drop's reserve without a live admission)
     ├── Unavailable            the database could not be reached or the outcome is unknown
     │   ├── LeaseLost              another node took the drop's lease; this node may not write it
     │   ├── OutcomeUnknown         the deciding node did not answer: maybe done (retry with the key)
@@ -115,6 +116,12 @@ class RequestInProgress(DomainError):
     code = "request_in_progress"
 
 
+class NotAdmitted(DomainError):
+    """A reserve on a drop with a waiting room without a valid, live admission."""
+
+    code = "not_admitted"
+
+
 DOMAIN_ERRORS: dict[str, type[DomainError]] = {
     cls.code: cls
     for cls in (
@@ -131,6 +138,7 @@ DOMAIN_ERRORS: dict[str, type[DomainError]] = {
         StockBelowCommitted,
         InvalidDrop,
         RequestInProgress,
+        NotAdmitted,
     )
 }
 """Each refusal's class by its code: how a refusal made on another node is raised again here

@@ -36,6 +36,7 @@ from sneakerd.domain.commands import Command, Expire, Purchase, Reserve
 from sneakerd.domain.events import Expired
 from sneakerd.domain.model import Drop, DropState, DropStatus
 from sneakerd.domain.outcome import Outcome
+from sneakerd.domain.queue import QueueTicket, TicketRef
 from sneakerd.domain.rules import Rejection, reserve_refusal
 from sneakerd.store import Store
 
@@ -181,6 +182,21 @@ class DropActor:
         made = state.user_holds.get(user_id, 0)
         return reserve_refusal(state.drop, state.drop.stock, count, self._clock.now_ms(), made)
 
+    def ticket(self, user_id: int) -> QueueTicket | None:
+        """`user_id`'s waiting-room ticket as last committed (a read, without queueing)."""
+        state = self._state
+        if state is None or self._deleted:
+            return None
+        drop = state.drop
+        return state.queue.ticket(
+            drop.id,
+            user_id,
+            now=self._clock.now_ms(),
+            starts_at=drop.info.starts_at,
+            capacity=drop.stock + drop.reserved,
+            hold_ms=self._hold_ms,
+        )
+
     async def ask(self, command: Command) -> Reply:
         """Send a command and wait for its reply (after the commit that carries it)."""
         return await self._mailbox.ask(command)
@@ -315,6 +331,10 @@ class DropActor:
         instant against the last committed state. Memory is not touched."""
         assert self._state is not None
         now = self._clock.now_ms()
+        if now >= self._state.drop.info.starts_at:
+            # The waiting room's order at `startsAt`, derived from the keys its tickets were
+            # committed with: nothing to write, the same order after any reload.
+            self._state.queue.draw()
         book = DropBook(self._state, now=now, hold_ms=self._hold_ms, ids=self._ids)
         due = self._deadlines.pop_due(now)
         if due:
@@ -335,8 +355,13 @@ class DropActor:
         self._apply(outcome)
         drop = outcome.drop
         for envelope, reply in zip(requests, replies, strict=True):
-            # An admin's edit is answered with the drop as committed (its final version).
-            envelope.answer(drop if isinstance(reply, Drop) else reply)
+            # An admin's edit is answered with the drop as committed (its final version), a
+            # queue command with the ticket as committed (with this commit's admissions).
+            if isinstance(reply, Drop):
+                reply = drop
+            elif isinstance(reply, TicketRef):
+                reply = self.ticket(reply.user_id)
+            envelope.answer(reply)
         if outcome.events:
             self._sink.publish(outcome.events)
 
@@ -352,6 +377,8 @@ class DropActor:
                 if self._observer is not None:
                     self._observer.hold_expired(self.drop_id, lag)
         state.apply(outcome.drop, outcome.delta)
+        if outcome.queue is not None:
+            state.queue.apply(outcome.queue)
         if outcome.drop.deleted:
             self._deleted = True
             self._disarm()
@@ -410,9 +437,19 @@ class DropActor:
 
     # -- the one timer -----------------------------------------------------------------------
 
+    def _next_deadline(self) -> int | None:
+        """The earliest of: a hold's deadline, an admission's, and the waiting room's draw."""
+        found = [self._deadlines.next_deadline()]
+        state = self._state
+        if state is not None and state.drop.info.queue:
+            found.append(state.queue.next_deadline())
+            if len(state.queue) and self._clock.now_ms() < state.drop.info.starts_at:
+                found.append(state.drop.info.starts_at)
+        return min((d for d in found if d is not None), default=None)
+
     def _arm(self) -> None:
         """Keep one timer armed for the earliest deadline (re-arming only if that moved)."""
-        deadline = self._deadlines.next_deadline()
+        deadline = self._next_deadline()
         if deadline is None:
             self._disarm()
             return

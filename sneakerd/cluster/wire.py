@@ -18,12 +18,14 @@ from typing import Any, assert_never
 import orjson
 
 from sneakerd import errors
+from sneakerd.cluster.wire_queue import ticket_from_json, ticket_to_json
 from sneakerd.domain.book import Reply
 from sneakerd.domain.commands import (
     Cancel,
     Command,
     DeleteDrop,
     Expire,
+    JoinQueue,
     Purchase,
     RequestKey,
     Reserve,
@@ -36,6 +38,7 @@ from sneakerd.domain.model import (
     ReservationRecord,
     ReservationStatus,
 )
+from sneakerd.domain.queue import QueueTicket, TicketRef
 from sneakerd.domain.rules import Rejection
 
 Json = Any
@@ -159,7 +162,12 @@ def _key_from_json(value: Json) -> RequestKey | None:
 def command_to_json(command: Command) -> dict[str, Json]:
     match command:
         case Reserve():
-            return {"k": "reserve", "user": command.user_id, "key": _key_to_json(command.key)}
+            return {
+                "k": "reserve",
+                "user": command.user_id,
+                "key": _key_to_json(command.key),
+                "admitted": command.admitted,
+            }
         case Cancel():
             return {"k": "cancel", "user": command.user_id, "reservation": command.reservation_id}
         case Purchase():
@@ -186,9 +194,12 @@ def command_to_json(command: Command) -> dict[str, Json]:
                 "ends_at": command.ends_at,
                 "clear": sorted(command.clear),
                 "initial_stock": command.initial_stock,
+                "queue": command.queue,
             }
         case DeleteDrop():
             return {"k": "delete"}
+        case JoinQueue():
+            return {"k": "join_queue", "user": command.user_id}
         case _:
             assert_never(command)
 
@@ -197,7 +208,9 @@ def command_from_json(value: Json) -> Command:
     obj = Obj(value, "command")
     kind = obj.text("k")
     if kind == "reserve":
-        return Reserve(obj.integer("user"), _key_from_json(obj.raw("key")))
+        return Reserve(
+            obj.integer("user"), _key_from_json(obj.raw("key")), obj.flag("admitted")
+        )
     if kind == "cancel":
         return Cancel(obj.integer("user"), obj.integer("reservation"))
     if kind == "purchase":
@@ -228,9 +241,12 @@ def command_from_json(value: Json) -> Command:
             ends_at=obj.opt_integer("ends_at"),
             clear=frozenset(clear),
             initial_stock=obj.opt_integer("initial_stock"),
+            queue=None if obj.raw("queue") is None else obj.flag("queue"),
         )
     if kind == "delete":
         return DeleteDrop()
+    if kind == "join_queue":
+        return JoinQueue(obj.integer("user"))
     raise WireError(f"command: unknown kind {kind!r}")
 
 
@@ -256,6 +272,7 @@ def _info_to_json(info: DropInfo) -> dict[str, Json]:
         "holds_per_user": info.holds_per_user,
         "starts_at": info.starts_at,
         "ends_at": info.ends_at,
+        "queue": info.queue,
     }
 
 
@@ -271,6 +288,7 @@ def _info_from_json(value: Json) -> DropInfo:
         holds_per_user=obj.integer("holds_per_user"),
         starts_at=obj.integer("starts_at"),
         ends_at=obj.opt_integer("ends_at"),
+        queue=obj.flag("queue"),
     )
 
 
@@ -352,6 +370,10 @@ def reply_to_json(reply: Reply) -> Json:
                 "message": reply.message,
                 "field": reply.field,
             }
+        case QueueTicket():
+            return ticket_to_json(reply)
+        case TicketRef():  # the actor answers the ticket itself, never this
+            raise WireError("a ticket reference is not an answer")
         case _:
             assert_never(reply)
 
@@ -389,6 +411,8 @@ def reply_from_json(value: Json) -> Reply:
     if kind == "rejection":
         error = _domain_class(obj.text("code"))
         return Rejection(error, obj.text("message"), obj.opt_text("field"))
+    if kind == "ticket":
+        return ticket_from_json(obj)
     raise WireError(f"reply: unknown kind {kind!r}")
 
 

@@ -13,6 +13,8 @@ refusal is just another reply in the batch.
 from __future__ import annotations
 
 import dataclasses
+import secrets
+from collections.abc import Callable
 from typing import Protocol, TypeVar, assert_never
 
 from sneakerd import errors
@@ -21,6 +23,7 @@ from sneakerd.domain.commands import (
     Command,
     DeleteDrop,
     Expire,
+    JoinQueue,
     Purchase,
     RequestKey,
     Reserve,
@@ -44,12 +47,18 @@ from sneakerd.domain.model import (
     ReservationStatus,
 )
 from sneakerd.domain.outcome import Changes, KeyedSuccess, Outcome
+from sneakerd.domain.queue import QueueBook, QueueTicket, TicketRef
 from sneakerd.domain.rules import Rejection, reserve_refusal, window_refusal
 
 K = TypeVar("K")
 V = TypeVar("V")
 
-Reply = ReservationRecord | PurchaseRecord | Drop | Rejection | None
+Reply = ReservationRecord | PurchaseRecord | Drop | Rejection | TicketRef | QueueTicket | None
+
+
+def secure_draw_key() -> int:
+    """A waiting room's random key for a ticket taken before the draw (see `queue`)."""
+    return secrets.randbits(62)
 
 
 class Ids(Protocol):
@@ -71,7 +80,15 @@ def _counts(overlay: Overlay[int, int]) -> dict[int, int]:
 class DropBook:
     """Decides a batch of messages for one drop at one instant `now`."""
 
-    def __init__(self, state: DropState, *, now: int, hold_ms: int, ids: Ids) -> None:
+    def __init__(
+        self,
+        state: DropState,
+        *,
+        now: int,
+        hold_ms: int,
+        ids: Ids,
+        draw_key: Callable[[], int] = secure_draw_key,
+    ) -> None:
         self._start = state
         self._drop = state.drop
         # The counts move with every message; the frozen Drop is rebuilt from them only when
@@ -94,6 +111,11 @@ class DropBook:
         self._keyed: list[KeyedSuccess] = []
         self._events: list[DropEvent] = []
         self._dirty = False
+        self._draw_key = draw_key
+        self._queue = QueueBook(
+            state.queue, now=now, admission_ms=hold_ms, started=now >= state.drop.info.starts_at
+        )
+        self._queue.lapse()
 
     def decide(self, command: Command) -> Reply:
         """Decide one message of any kind; a command without a rule is a type error."""
@@ -110,6 +132,8 @@ class DropBook:
                 return self.update(command)
             case DeleteDrop():
                 return self.delete(command)
+            case JoinQueue():
+                return self.join(command)
             case _:
                 assert_never(command)
 
@@ -119,11 +143,15 @@ class DropBook:
         drop, now = self._drop, self._now
         count = self._counts.get(cmd.user_id, 0)
         made = self._made.get(cmd.user_id, 0)
-        refused = self._twin(cmd.user_id, cmd.key) or reserve_refusal(
-            drop, self._stock, count, now, made
+        refused = (
+            self._twin(cmd.user_id, cmd.key)
+            or reserve_refusal(drop, self._stock, count, now, made)
+            or self._admission_refusal(cmd)
         )
         if refused is not None:
             return refused
+        if drop.info.queue:
+            self._queue.reserved(cmd.user_id)
         reservation_id = self._ids.reservation()
         expires_at = now + self._hold_ms
         self._holds[reservation_id] = Hold(cmd.user_id, expires_at, now)
@@ -173,6 +201,7 @@ class DropBook:
             return Rejection(errors.ReservationExpired, "This reservation has expired")
         drop = self._drop
         del self._holds[cmd.reservation_id]
+        self._queue.hold_ended(cmd.user_id)
         # The unit moves from held to sold: the user's count (holds + purchases) is unchanged.
         self._reserved -= 1
         self._sold += 1
@@ -215,6 +244,7 @@ class DropBook:
                 "holds_per_user",
                 "starts_at",
                 "ends_at",
+                "queue",
             )
             if (value := getattr(cmd, name)) is not None
         }
@@ -262,7 +292,29 @@ class DropBook:
         self._events.append(DropDeleted(drop.id, 0))
         return None
 
+    def join(self, cmd: JoinQueue) -> Reply:
+        """A place in the waiting room; a user who has one keeps it (one account, one place)."""
+        drop = self._drop
+        if drop.deleted or not drop.info.queue:
+            return Rejection(errors.NotFound, "This drop has no waiting room")
+        if drop.info.ends_at is not None and self._now >= drop.info.ends_at:
+            return Rejection(errors.DropEnded, "This drop has ended")
+        if not self._queue.has(cmd.user_id):
+            self._queue.join(cmd.user_id, self._draw_key)
+        return TicketRef(cmd.user_id)
+
     # -- bookkeeping -------------------------------------------------------------------------
+
+    def _admission_refusal(self, cmd: Reserve) -> Rejection | None:
+        """On a drop with a waiting room, only a user the room admitted, whose admission is
+        live, and who showed its token may reserve."""
+        if not self._drop.info.queue:
+            return None
+        if cmd.admitted and self._queue.may_reserve(cmd.user_id):
+            return None
+        return Rejection(
+            errors.NotAdmitted, "Join the queue and reserve with your admission token once admitted"
+        )
 
     def _twin(self, user_id: int, key: RequestKey | None) -> Rejection | None:
         """A second command of one user with one Idempotency-Key in one batch is refused here,
@@ -285,6 +337,7 @@ class DropBook:
     def _release(self, reservation_id: int, hold: Hold, status: ReservationStatus) -> None:
         """End a hold without a sale: its unit goes back to stock, the user's count drops."""
         del self._holds[reservation_id]
+        self._queue.hold_ended(hold.user_id)
         left = self._counts.get(hold.user_id, 0) - 1
         if left:
             self._counts[hold.user_id] = left
@@ -303,11 +356,22 @@ class DropBook:
             )
         return drop
 
+    def _admit(self) -> None:
+        """The waiting room admits as stock allows, once the batch's other changes are in."""
+        drop = self._current()
+        ended = drop.info.ends_at is not None and self._now >= drop.info.ends_at
+        if drop.info.queue and not drop.deleted and not ended:
+            self._queue.admit(self._stock + self._reserved)
+        if self._queue.dirty:
+            self._dirty = True
+
     def finish(self) -> Outcome:
         """The batch's result: new state, rows to write, and events numbered by version."""
+        self._admit()
         if not self._dirty:
             return Outcome(self._start.drop, Delta(), None, ())
         start = self._start.drop
+        queue_changes, queue_delta = self._queue.finish()
         pending = list(self._events)
         if not self._current().deleted:
             pending.append(StockChanged(start.id, 0, 0, 0, 0))
@@ -330,6 +394,7 @@ class DropBook:
             status_changes=tuple(self._status_changes),
             new_purchases=tuple(self._new_purchases),
             keyed=tuple(self._keyed),
+            queue=queue_changes if queue_changes else None,
         )
         added = self._holds.changed
         new_holds = tuple((r.expires_at, r.id) for r in self._new_reservations if r.id in added)
@@ -339,4 +404,4 @@ class DropBook:
             counts=_counts(self._counts),
             made=_counts(self._made),
         )
-        return Outcome(final, delta, changes, tuple(events), new_holds)
+        return Outcome(final, delta, changes, tuple(events), new_holds, queue_delta)

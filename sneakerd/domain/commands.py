@@ -29,6 +29,16 @@ class RequestKey:
 class Reserve:
     user_id: int
     key: RequestKey | None = None
+    admitted: bool = False
+    """The caller showed a valid admission token of this user and drop (the edge checked its
+    signature); on a drop with a waiting room the actor also checks the admission is live."""
+
+
+@dataclass(frozen=True, slots=True)
+class JoinQueue:
+    """Take a place in the drop's waiting room (again: the same place)."""
+
+    user_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +78,7 @@ class UpdateDrop:
     ends_at: int | None = None
     clear: frozenset[str] = frozenset()
     initial_stock: int | None = None
+    queue: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,4 +86,4 @@ class DeleteDrop:
     pass
 
 
-Command = Reserve | Cancel | Purchase | Expire | UpdateDrop | DeleteDrop
+Command = Reserve | Cancel | Purchase | Expire | UpdateDrop | DeleteDrop | JoinQueue

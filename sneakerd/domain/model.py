@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from sneakerd.domain.holds import Delta, HoldTable, apply_counts
 from sneakerd.domain.holds import Hold as Hold
+from sneakerd.domain.queue import WaitingRoom
 
 
 class DropStatus(StrEnum):
@@ -53,6 +54,8 @@ class DropInfo:
     that cancelling and re-reserving cannot keep a unit out of the pool for ever."""
     starts_at: int = 0
     ends_at: int | None = None
+    queue: bool = False
+    """A waiting room: shoppers join a line and reserve only once admitted (`queue`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,8 @@ class DropState:
     holds: HoldTable = field(default_factory=HoldTable)
     user_counts: dict[int, int] = field(default_factory=dict)
     user_holds: dict[int, int] = field(default_factory=dict)
+    queue: WaitingRoom = field(default_factory=WaitingRoom)
+    """The drop's waiting room (empty unless `DropInfo.queue`)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.holds, HoldTable):
@@ -116,7 +121,11 @@ class DropState:
 
     def copy(self) -> DropState:
         return DropState(
-            self.drop, self.holds.copy(), dict(self.user_counts), dict(self.user_holds)
+            self.drop,
+            self.holds.copy(),
+            dict(self.user_counts),
+            dict(self.user_holds),
+            self.queue.copy(),
         )
 
 

@@ -25,7 +25,7 @@ from sneakerd.domain.model import (
 from sneakerd.domain.outcome import Changes
 from sneakerd.store.leases import Lease, Node
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sneakerd import errors
 from sneakerd.domain.model import ReservationStatus
 from sneakerd.domain.outcome import Changes
-from sneakerd.store import idempotency_rows
+from sneakerd.store import idempotency_rows, queue_rows
 from sneakerd.store.adapter import Adapter
 from sneakerd.store.rows import (
     CHUNK,
@@ -63,6 +63,8 @@ def script(db: Adapter, changes: Changes) -> list[Statement]:
         [db._purchase_row(p) for p in changes.new_purchases],
     )
     statements += idempotency_rows.recorded(db, changes.keyed)
+    if changes.queue is not None:
+        statements += queue_rows.statements(db, changes.drop.id, changes.queue)
     return statements
 
 
@@ -79,7 +81,7 @@ def _drop_update(db: Adapter, changes: Changes) -> Statement:
     return (
         "UPDATE drops SET name = %s, brand = %s, description = %s, price = %s, "
         "image_url = %s, initial_stock = %s, stock = %s, reserved = %s, sold = %s, "
-        "per_user_limit = %s, holds_per_user = %s, starts_at = %s, ends_at = %s, "
+        "per_user_limit = %s, holds_per_user = %s, starts_at = %s, ends_at = %s, queue = %s, "
         "version = %s, updated_at = %s, deleted_at = %s WHERE id = %s AND version = %s"
         + FENCE
         * bool(fence),
@@ -97,6 +99,7 @@ def _drop_update(db: Adapter, changes: Changes) -> Statement:
             info.holds_per_user,
             db._time(info.starts_at),
             db._opt_time(info.ends_at),
+            int(info.queue),
             drop.version,
             t,
             t if drop.deleted else None,

@@ -60,6 +60,12 @@ MYSQL: tuple[Step, ...] = (
         ),
         emails=True,
     ),
+    Step(
+        3,
+        # The waiting room: a drop's flag here; its tickets' table is new (the schema script).
+        before=("ALTER TABLE drops ADD COLUMN queue TINYINT(1) NOT NULL DEFAULT 0",),
+        after=(),
+    ),
 )
 
 SQLITE: tuple[Step, ...] = (
@@ -78,6 +84,11 @@ SQLITE: tuple[Step, ...] = (
         # The email column keeps its NOCASE collation: identities are case-folded, so NOCASE
         # and byte-for-byte comparison agree on every stored identity.
         emails=True,
+    ),
+    Step(
+        3,
+        before=("ALTER TABLE drops ADD COLUMN queue INTEGER NOT NULL DEFAULT 0",),
+        after=(),
     ),
 )
 

@@ -26,7 +26,7 @@ from sneakerd.store.tx import Row, Statement
 DROP_COLUMNS = (
     "id, name, brand, description, price, image_url, initial_stock, stock, reserved, sold, "
     "per_user_limit, starts_at, ends_at, version, created_at, updated_at, deleted_at, "
-    "holds_per_user"
+    "holds_per_user, queue"
 )
 RESERVATION_COLUMNS = "id, drop_id, user_id, status, expires_at, created_at"
 PURCHASE_COLUMNS = "id, drop_id, user_id, reservation_id, price, created_at"
@@ -95,6 +95,7 @@ class Codec(abc.ABC):
             holds_per_user=int(row[17]),
             starts_at=self._ms(row[11]),
             ends_at=self._opt_ms(row[12]),
+            queue=bool(row[18]),
         )
         return Drop(
             id=int(row[0]),

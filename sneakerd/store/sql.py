@@ -30,7 +30,8 @@ from sneakerd.domain.model import (
     User,
 )
 from sneakerd.domain.outcome import Changes
-from sneakerd.store import batch, id_blocks, idempotency_rows, schema
+from sneakerd.domain.queue import WaitingRoom
+from sneakerd.store import batch, id_blocks, idempotency_rows, queue_rows, schema
 from sneakerd.store import leases as lease_rows
 from sneakerd.store.adapter import Adapter
 from sneakerd.store.base import (
@@ -167,8 +168,8 @@ class SqlStore(Adapter):
             await tx.execute(
                 "INSERT INTO drops (name, brand, description, price, image_url, initial_stock, "
                 "stock, reserved, sold, per_user_limit, holds_per_user, starts_at, ends_at, "
-                "version, created_at, updated_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, 0, 0, %s, %s, %s, %s, 1, %s, %s)",
+                "version, created_at, updated_at, queue) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, 0, 0, %s, %s, %s, %s, 1, %s, %s, %s)",
                 (
                     info.name,
                     info.brand,
@@ -183,6 +184,7 @@ class SqlStore(Adapter):
                     self._opt_time(info.ends_at),
                     t,
                     t,
+                    int(info.queue),
                 ),
             )
             rows = await tx.fetchall(f"SELECT {DROP_COLUMNS} FROM drops WHERE id = {self.LAST_ID}")
@@ -251,11 +253,13 @@ class SqlStore(Adapter):
                 "SELECT user_id, COUNT(*) FROM reservations WHERE drop_id = %s GROUP BY user_id",
                 (drop_id,),
             )
+            tickets = await queue_rows.load(self, tx, drop_id) if drop.info.queue else []
         holds = {int(r[0]): Hold(int(r[1]), self._ms(r[2]), self._ms(r[3])) for r in hold_rows}
         units = counts(bought)
         for hold in holds.values():
             units[hold.user_id] = units.get(hold.user_id, 0) + 1
-        return DropState(drop, HoldTable(holds), units, counts(made))
+        room = WaitingRoom.restore(tickets, (h.user_id for h in holds.values()))
+        return DropState(drop, HoldTable(holds), units, counts(made), room)
 
     async def commit(self, changes: Changes) -> None:
         await batch.commit(self, changes)

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS drops (
   sold INTEGER NOT NULL DEFAULT 0 CHECK (sold >= 0),
   per_user_limit INTEGER NOT NULL DEFAULT 1 CHECK (per_user_limit >= 1),
   holds_per_user INTEGER NOT NULL DEFAULT 3 CHECK (holds_per_user >= 1),
+  queue INTEGER NOT NULL DEFAULT 0,
   starts_at INTEGER NOT NULL,
   ends_at INTEGER NULL,
   version INTEGER NOT NULL DEFAULT 1,
@@ -94,5 +95,18 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 );
 CREATE INDEX IF NOT EXISTS idx_idempotency_created ON idempotency_keys (created_at);
 
+-- A drop's waiting room: one ticket per (drop, user); position_key orders the line.
+CREATE TABLE IF NOT EXISTS queue_tickets (
+  drop_id INTEGER NOT NULL REFERENCES drops (id),
+  user_id INTEGER NOT NULL REFERENCES users (id),
+  position_key INTEGER NOT NULL,
+  joined_at INTEGER NOT NULL,
+  admitted_at INTEGER NULL,
+  admission_expires_at INTEGER NULL,
+  done_at INTEGER NULL,
+  PRIMARY KEY (drop_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS idx_queue_order ON queue_tickets (drop_id, position_key);
+
 INSERT OR IGNORE INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1);
-INSERT OR IGNORE INTO schema_version (version) VALUES (2);
+INSERT OR IGNORE INTO schema_version (version) VALUES (3);

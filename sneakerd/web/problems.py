@@ -41,6 +41,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "drop_has_sales": 409,
     "stock_below_committed": 409,
     "request_in_progress": 409,
+    "not_admitted": 409,
     "idempotency_key_reused": 422,
     "validation_error": 422,
 }
