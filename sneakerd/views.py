@@ -14,6 +14,7 @@ from typing import Any
 
 from sneakerd.clock import iso
 from sneakerd.domain.model import Drop, PurchaseRecord, ReservationRecord, User
+from sneakerd.domain.queue import QueueTicket
 from sneakerd.store import DropPurchase, DropStats
 
 Json = dict[str, Any]
@@ -48,6 +49,7 @@ def drop_view(drop: Drop, now: int) -> Json:
         "sold": drop.sold,
         "perUserLimit": info.per_user_limit,
         "holdsPerUser": info.holds_per_user,
+        "queue": info.queue,
         "startsAt": iso(info.starts_at),
         "endsAt": None if info.ends_at is None else iso(info.ends_at),
         "status": drop.status(now).value,
@@ -98,3 +100,20 @@ def drop_stats_view(stats: DropStats) -> Json:
         "holdsExpiringNextMinute": stats.expiring_soon,
         "soldOutAt": None if stats.sold_out_at is None else iso(stats.sold_out_at),
     }
+
+
+def ticket_view(ticket: QueueTicket, admission_token: str | None) -> Json:
+    """A waiting-room ticket; `admissionToken` only while the admission is live."""
+    view: Json = {
+        "position": ticket.position,
+        "joinedAt": iso(ticket.joined_at),
+        "admitted": ticket.admitted,
+        "admissionExpiresAt": None
+        if ticket.admission_expires_at is None
+        else iso(ticket.admission_expires_at),
+        "done": ticket.done,
+        "estimatedWaitSeconds": ticket.estimated_wait_seconds,
+    }
+    if admission_token is not None:
+        view["admissionToken"] = admission_token
+    return view

@@ -199,7 +199,7 @@ def command_to_json(command: Command) -> dict[str, Json]:
         case DeleteDrop():
             return {"k": "delete"}
         case JoinQueue():
-            return {"k": "join_queue", "user": command.user_id}
+            return {"k": "join_queue", "user": command.user_id, "join": command.join}
         case _:
             assert_never(command)
 
@@ -208,9 +208,7 @@ def command_from_json(value: Json) -> Command:
     obj = Obj(value, "command")
     kind = obj.text("k")
     if kind == "reserve":
-        return Reserve(
-            obj.integer("user"), _key_from_json(obj.raw("key")), obj.flag("admitted")
-        )
+        return Reserve(obj.integer("user"), _key_from_json(obj.raw("key")), obj.flag("admitted"))
     if kind == "cancel":
         return Cancel(obj.integer("user"), obj.integer("reservation"))
     if kind == "purchase":
@@ -246,7 +244,7 @@ def command_from_json(value: Json) -> Command:
     if kind == "delete":
         return DeleteDrop()
     if kind == "join_queue":
-        return JoinQueue(obj.integer("user"))
+        return JoinQueue(obj.integer("user"), obj.flag("join"))
     raise WireError(f"command: unknown kind {kind!r}")
 
 

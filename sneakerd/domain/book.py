@@ -297,9 +297,12 @@ class DropBook:
         drop = self._drop
         if drop.deleted or not drop.info.queue:
             return Rejection(errors.NotFound, "This drop has no waiting room")
-        if drop.info.ends_at is not None and self._now >= drop.info.ends_at:
+        ended = drop.info.ends_at is not None and self._now >= drop.info.ends_at
+        if ended and cmd.join and not self._queue.has(cmd.user_id):
             return Rejection(errors.DropEnded, "This drop has ended")
         if not self._queue.has(cmd.user_id):
+            if not cmd.join:
+                return Rejection(errors.NotFound, "You are not in this drop's queue")
             self._queue.join(cmd.user_id, self._draw_key)
         return TicketRef(cmd.user_id)
 

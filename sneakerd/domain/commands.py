@@ -36,9 +36,11 @@ class Reserve:
 
 @dataclass(frozen=True, slots=True)
 class JoinQueue:
-    """Take a place in the drop's waiting room (again: the same place)."""
+    """Take a place in the drop's waiting room (again: the same place); with `join` False,
+    only read the user's ticket (a node that does not own the drop asks its owner so)."""
 
     user_id: int
+    join: bool = True
 
 
 @dataclass(frozen=True, slots=True)

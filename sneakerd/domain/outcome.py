@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from sneakerd.domain.commands import RequestKey
 from sneakerd.domain.events import DropEvent
 from sneakerd.domain.holds import Delta
-from sneakerd.domain.queue import QueueChanges, QueueDelta
 from sneakerd.domain.model import (
     Drop,
     PurchaseRecord,
     ReservationRecord,
     ReservationStatus,
 )
+from sneakerd.domain.queue import QueueChanges, QueueDelta
 
 
 @dataclass(frozen=True, slots=True)

@@ -289,9 +289,7 @@ class QueueBook:
     """One batch's working copy of a room: what it decides is kept here, and the room below
     is never written (`finish` returns the rows to write and the `QueueDelta` to apply)."""
 
-    def __init__(
-        self, room: WaitingRoom, *, now: int, admission_ms: int, started: bool
-    ) -> None:
+    def __init__(self, room: WaitingRoom, *, now: int, admission_ms: int, started: bool) -> None:
         self._room = room
         self._now = now
         self._started = started

@@ -37,7 +37,7 @@ from sneakerd.web.known_users import KnownUsers
 from sneakerd.web.metrics import Metrics
 from sneakerd.web.problems import error_middleware
 from sneakerd.web.ratelimit import RateLimiter
-from sneakerd.web.routes import drops, live, ops, pages, purchases, reservations, users
+from sneakerd.web.routes import drops, live, ops, pages, purchases, queue, reservations, users
 from sneakerd.web.transport import GuardedRunner
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.HUB] = Hub(lambda drop: drop_view(drop, clock.now_ms()))
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_watchers)
-    for module in (users, drops, reservations, purchases, ops, live, pages):
+    for module in (users, drops, reservations, purchases, queue, ops, live, pages):
         module.add_routes(app)
     _setup_docs(app)
     _setup_cors(app, settings.client_url)

@@ -99,6 +99,7 @@ async def create_drop(request: web.Request) -> web.Response:
         image_url=data.get("image_url"),
         per_user_limit=data.get("per_user_limit", 1),
         holds_per_user=data.get("holds_per_user", 3),
+        queue=data.get("queue", False),
         starts_at=data.get("starts_at", clock.now_ms()),
         ends_at=data.get("ends_at"),
     )
@@ -139,6 +140,7 @@ async def update_drop(request: web.Request) -> web.Response:
         starts_at=data.get("starts_at"),
         ends_at=data.get("ends_at"),
         initial_stock=data.get("initial_stock"),
+        queue=data.get("queue"),
         clear=clear,
     )
     drop = await app[keys.SERVICE].update_drop(drop_id, update)

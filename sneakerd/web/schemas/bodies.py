@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
 
 from sneakerd.domain import accounts, listing
 from sneakerd.domain.listing import Bounds
@@ -88,6 +88,14 @@ class DropFields(RequestSchema):
     starts_at = Instant(
         data_key="startsAt",
         metadata={"example": TIME_EXAMPLE, "type": "string", "format": "date-time"},
+    )
+    queue = fields.Boolean(
+        truthy={True},
+        falsy={False},
+        metadata={
+            "description": "A waiting room: shoppers join the queue and reserve once "
+            "admitted (with their Admission-Token); default false.",
+        },
     )
     ends_at = Instant(
         data_key="endsAt",

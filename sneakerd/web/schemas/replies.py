@@ -73,6 +73,7 @@ class DropOut(Schema):
     sold = fields.Integer(required=True, metadata={"example": 20})
     per_user_limit = fields.Integer(data_key="perUserLimit", required=True, metadata={"example": 1})
     holds_per_user = fields.Integer(data_key="holdsPerUser", required=True, metadata={"example": 3})
+    queue = fields.Boolean(required=True, metadata={"example": False})
     starts_at = _time_out("startsAt")
     ends_at = _time_out("endsAt", nullable=True)
     status = fields.String(
