@@ -28,6 +28,8 @@ from sneakerd.web.clientaddr import client_address
 from sneakerd.web.hub import Hub, Subscriber
 from sneakerd.web.perip import PerAddressCap
 from sneakerd.web.problems import ApiError, retry_after
+from sneakerd.web.queue_watch import QueueWatch
+from sneakerd.web.routes import queue
 from sneakerd.web.routes.common import path_id
 
 log = logging.getLogger(__name__)
@@ -81,9 +83,11 @@ async def _serve(request: web.Request, drop_id: int) -> web.WebSocketResponse:
     writer = asyncio.create_task(
         _write(request, ws, transport, subscriber, hub), name=f"ws-{drop_id}"
     )
+    positions = app[queue.QUEUE_WATCH]
     try:
-        await _read(ws, subscriber, app[keys.CLOCK])
+        await _read(ws, subscriber, app[keys.CLOCK], positions)
     finally:
+        positions.forget(subscriber)
         hub.unsubscribe(subscriber)
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -196,7 +200,9 @@ async def _close(
             transport.abort()
 
 
-async def _read(ws: web.WebSocketResponse, subscriber: Subscriber, clock: Clock) -> None:
+async def _read(
+    ws: web.WebSocketResponse, subscriber: Subscriber, clock: Clock, positions: QueueWatch
+) -> None:
     """Answer pings (JSON and protocol frames); close a client that floods (1008: every frame
     counts, pings and pongs too) or sends binary (1003)."""
     window_start, count = clock.monotonic_ms(), 0
@@ -216,11 +222,12 @@ async def _read(ws: web.WebSocketResponse, subscriber: Subscriber, clock: Clock)
             continue
         if message.type is not WSMsgType.TEXT:
             continue
-        reply = _answer(message.data, subscriber)
-        await ws.send_frame(orjson.dumps(reply), WSMsgType.TEXT)
+        reply = _answer(message.data, subscriber, positions)
+        if reply is not None:
+            await ws.send_frame(orjson.dumps(reply), WSMsgType.TEXT)
 
 
-def _answer(text: str, subscriber: Subscriber) -> dict[str, Any]:
+def _answer(text: str, subscriber: Subscriber, positions: QueueWatch) -> dict[str, Any] | None:
     base = {"dropId": subscriber.drop_id, "seq": subscriber.last_seq}
     try:
         data = orjson.loads(text)
@@ -228,10 +235,15 @@ def _answer(text: str, subscriber: Subscriber) -> dict[str, Any]:
         data = None
     if isinstance(data, dict) and data.get("type") == "ping":
         return {"type": "pong", **base}
+    if isinstance(data, dict) and data.get("type") == "auth":
+        return positions.auth(subscriber, data)  # queue positions follow (web/queue_watch.py)
     return {
         "type": "error",
         **base,
-        "error": {"code": "bad_request", "message": 'The only client message is {"type": "ping"}'},
+        "error": {
+            "code": "bad_request",
+            "message": 'Client messages are {"type": "ping"} and {"type": "auth", "token": ...}',
+        },
     }
 
 

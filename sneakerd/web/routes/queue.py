@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from sneakerd.views import ticket_view
@@ -9,10 +11,12 @@ from sneakerd.web import keys
 from sneakerd.web.admission import AdmissionTokens
 from sneakerd.web.apidoc import docs, response_schema
 from sneakerd.web.jsonio import json_response
+from sneakerd.web.queue_watch import QueueWatch
 from sneakerd.web.routes.common import BEARER, errors_doc, path_id, principal
 from sneakerd.web.schemas.queue import QueueTicketEnvelope
 
 ADMISSIONS = web.AppKey("admissions", AdmissionTokens)
+QUEUE_WATCH = web.AppKey("queue_watch", QueueWatch)
 ADMISSION_HEADER = {
     "in": "header",
     "name": "Admission-Token",
@@ -61,5 +65,16 @@ def add_routes(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
     assert settings.jwt_secret is not None  # create_app refuses settings without one
     app[ADMISSIONS] = AdmissionTokens(settings.jwt_secret)
+    app.cleanup_ctx.append(_watch_positions)
     app.router.add_post(r"/api/drops/{id:\d+}/queue", join)
     app.router.add_get(r"/api/drops/{id:\d+}/queue/me", my_ticket)
+
+
+async def _watch_positions(app: web.Application) -> AsyncIterator[None]:
+    """The WebSocket's queue positions: started once the registry is up, stopped before it."""
+    watch = app[QUEUE_WATCH] = QueueWatch(app[keys.TOKENS], app[keys.REGISTRY])
+    watch.start()
+    try:
+        yield
+    finally:
+        await watch.stop()
