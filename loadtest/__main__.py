@@ -16,6 +16,7 @@ from loadtest import (
     hotdrop,
     multidrop,
     probes,
+    queue,
     sellout,
     soak,
     sustained,
@@ -34,6 +35,7 @@ SCENARIOS: dict[str, ModuleType] = {
     "workers": workersload,
     "failover": failover,
     "cluster-watchers": clusterwatchers,
+    "queue": queue,
 }
 
 
