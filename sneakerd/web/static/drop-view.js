@@ -14,6 +14,7 @@ import { message, render, renderClock, renderHold, renderStock } from "./drop-re
 import { isDue, withCounts } from "./drop-status.js";
 import { Follower, backoff } from "./follower.js";
 import { Shopper } from "./holds.js";
+import { QueueSpot } from "./queue.js";
 import { getSession, onSessionChange } from "./session.js";
 import { openSignIn } from "./signin-dialog.js";
 import { messageFor } from "./words.js";
@@ -42,9 +43,11 @@ class DropPage {
       conn: "connecting",
       reserveKey: null,
       buyKey: null,
+      ticket: null, // my waiting-room ticket, on a drop with `queue: true`
     };
     this.activity = new ActivityFeed();
     this.shopper = new Shopper(this);
+    this.queue = new QueueSpot(this);
     this.statusChecks = 0;
     this.statusTimer = null;
     this.follower = new Follower(dropId, {
@@ -53,6 +56,7 @@ class DropPage {
       onRetry: (attempt) => {
         if (attempt >= CHECK_AFTER_RETRIES) this.checkDrop();
       },
+      onOpen: () => this.queue.hello(),
     });
   }
 
@@ -107,6 +111,10 @@ class DropPage {
   onFrame(frame) {
     const state = this.state;
     if (frame.type === "error") return;
+    if (frame.type === "queue") {
+      this.queue.onFrame(frame);
+      return;
+    }
     if (frame.type === "snapshot") {
       this.applyDrop(frame.drop, frame.seq);
       return;
@@ -166,6 +174,7 @@ class DropPage {
     }
     renderClock(state.drop);
     renderHold(state.hold);
+    this.queue.tick();
     if (!this.statusTimer && isDue(state.drop, serverNow())) {
       this.statusChecks += 1;
       this.statusTimer = setTimeout(async () => {
@@ -184,6 +193,7 @@ class DropPage {
 
   start() {
     $("reserve-btn").addEventListener("click", () => this.shopper.reserve());
+    $("queue-btn").addEventListener("click", () => this.queue.join());
     $("signin-btn").addEventListener("click", () => openSignIn("signin"));
     $("buy-btn").addEventListener("click", () => this.shopper.buy());
     $("cancel-btn").addEventListener("click", () => this.shopper.cancel());
@@ -191,6 +201,8 @@ class DropPage {
       Object.assign(this.state, { hold: null, reserveKey: null, buyKey: null });
       message();
       this.shopper.load();
+      this.queue.load();
+      this.follower.send(this.queue.hello()); // the socket is told who watches now
     });
     setInterval(() => this.tick(), TICK_MS);
     setInterval(() => this.showRetry(), TICK_MS);
@@ -201,6 +213,7 @@ class DropPage {
     }
     this.checkDrop().then(() => {
       if (this.state.missing) return;
+      this.queue.load();
       this.follower.start();
       this.loadRecentPurchases();
     });
