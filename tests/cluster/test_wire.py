@@ -17,6 +17,7 @@ from sneakerd.domain.commands import (
     Command,
     DeleteDrop,
     Expire,
+    JoinQueue,
     Purchase,
     RequestKey,
     Reserve,
@@ -37,6 +38,7 @@ from sneakerd.domain.model import (
     ReservationRecord,
     ReservationStatus,
 )
+from sneakerd.domain.queue import QueueTicket
 from sneakerd.domain.rules import Rejection
 
 ints = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -50,7 +52,8 @@ amounts = st.decimals(allow_nan=False, allow_infinity=False)
 keys = st.none() | st.builds(RequestKey, texts, texts, texts)
 
 commands: st.SearchStrategy[Command] = st.one_of(
-    st.builds(Reserve, ints, keys),
+    st.builds(Reserve, ints, keys, st.booleans()),
+    st.builds(JoinQueue, ints, st.booleans()),
     st.builds(Cancel, ints, ints),
     st.builds(Purchase, ints, ints, texts, keys),
     st.builds(Expire, st.lists(ints).map(tuple)),
@@ -67,6 +70,7 @@ commands: st.SearchStrategy[Command] = st.one_of(
         ends_at=opt_ints,
         clear=st.frozensets(texts),
         initial_stock=opt_ints,
+        queue=st.none() | st.booleans(),
     ),
     st.just(DeleteDrop()),
 )
@@ -82,6 +86,7 @@ infos = st.builds(
     holds_per_user=ints,
     starts_at=ints,
     ends_at=opt_ints,
+    queue=st.booleans(),
 )
 drops = st.builds(Drop, ints, infos, ints, ints, ints, ints, ints, ints, ints, st.booleans())
 domain_classes = st.sampled_from(sorted(errors.DOMAIN_ERRORS.values(), key=lambda c: c.code))
@@ -94,6 +99,9 @@ replies = st.one_of(
     st.builds(PurchaseRecord, ints, ints, ints, ints, amounts, ints),
     drops,
     st.builds(Rejection, domain_classes, texts, opt_texts),
+    st.builds(
+        QueueTicket, ints, ints, opt_ints, ints, st.booleans(), opt_ints, st.booleans(), opt_ints
+    ),
 )
 
 events: st.SearchStrategy[DropEvent] = st.one_of(

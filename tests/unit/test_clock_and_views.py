@@ -51,6 +51,7 @@ def test_drop_view_uses_api_md_names_and_formats() -> None:
         "sold",
         "perUserLimit",
         "holdsPerUser",
+        "queue",
         "startsAt",
         "endsAt",
         "status",
