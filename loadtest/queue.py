@@ -15,6 +15,7 @@ with no position (the order is drawn at startsAt)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import os
 import time
@@ -125,7 +126,7 @@ async def run(args: argparse.Namespace) -> int:
                 warm = await create_queued_drop(server, admin, later)
                 await join_burst(server, warm, tokens, args.concurrency)
             drop_id = await create_queued_drop(server, admin, later)
-            time.sleep(1.0)
+            await asyncio.sleep(1.0)
             rss_before = server.rss_kib()
             meter = probes.CpuMeter(
                 {
@@ -137,13 +138,14 @@ async def run(args: argparse.Namespace) -> int:
             meter.start()
             results, elapsed = await join_burst(server, drop_id, tokens, args.concurrency)
             meter.stop()
-            time.sleep(1.0)
+            await asyncio.sleep(1.0)
             rss_after = server.rss_kib()
             metrics = probes.actor_figures(await probes.scrape(server.url), drop_id)
             sample = await read_sample(server, drop_id, tokens[:: max(1, len(tokens) // 50)])
             code = server.stop()
             [(rows,)] = sql(
-                db, "SELECT COUNT(DISTINCT user_id) FROM queue_tickets WHERE drop_id = %s",
+                db,
+                "SELECT COUNT(DISTINCT user_id) FROM queue_tickets WHERE drop_id = %s",
                 (drop_id,),
             )
         finally:

@@ -36,7 +36,7 @@ from sneakerd.domain.commands import Command, Expire, Purchase, Reserve
 from sneakerd.domain.events import Expired
 from sneakerd.domain.model import Drop, DropState, DropStatus
 from sneakerd.domain.outcome import Outcome
-from sneakerd.domain.queue import QueueTicket, TicketRef
+from sneakerd.domain.queue import QueueTicket, TicketRef, room_ticket, room_wakeup
 from sneakerd.domain.rules import Rejection, reserve_refusal
 from sneakerd.store import Store
 
@@ -187,15 +187,7 @@ class DropActor:
         state = self._state
         if state is None or self._deleted:
             return None
-        drop = state.drop
-        return state.queue.ticket(
-            drop.id,
-            user_id,
-            now=self._clock.now_ms(),
-            starts_at=drop.info.starts_at,
-            capacity=drop.stock + drop.reserved,
-            hold_ms=self._hold_ms,
-        )
+        return room_ticket(state.drop, state.queue, user_id, self._clock.now_ms(), self._hold_ms)
 
     async def ask(self, command: Command) -> Reply:
         """Send a command and wait for its reply (after the commit that carries it)."""
@@ -437,19 +429,12 @@ class DropActor:
 
     # -- the one timer -----------------------------------------------------------------------
 
-    def _next_deadline(self) -> int | None:
-        """The earliest of: a hold's deadline, an admission's, and the waiting room's draw."""
-        found = [self._deadlines.next_deadline()]
-        state = self._state
-        if state is not None and state.drop.info.queue:
-            found.append(state.queue.next_deadline())
-            if len(state.queue) and self._clock.now_ms() < state.drop.info.starts_at:
-                found.append(state.drop.info.starts_at)
-        return min((d for d in found if d is not None), default=None)
-
     def _arm(self) -> None:
-        """Keep one timer armed for the earliest deadline (re-arming only if that moved)."""
-        deadline = self._next_deadline()
+        """Keep one timer armed for the earliest deadline (re-arming only if that moved): a
+        hold's, an admission's, or the waiting room's draw."""
+        state, deadline = self._state, self._deadlines.next_deadline()
+        if state is not None:
+            deadline = room_wakeup(state.drop, state.queue, self._clock.now_ms(), deadline)
         if deadline is None:
             self._disarm()
             return

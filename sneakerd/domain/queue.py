@@ -25,8 +25,12 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sneakerd.domain.holds import Overlay, apply_counts
+
+if TYPE_CHECKING:
+    from sneakerd.domain.model import Drop
 
 LATE = 1 << 62
 """Keys of tickets taken at or after `startsAt` start here, so they sort after the drawn ones."""
@@ -394,3 +398,28 @@ class QueueBook:
             placed=self._started,
         )
         return changes, delta
+
+
+def room_ticket(
+    drop: Drop, room: WaitingRoom, user_id: int, now: int, hold_ms: int
+) -> QueueTicket | None:
+    """`user_id`'s ticket in `drop`'s room as committed (what the actor answers and reads)."""
+    return room.ticket(
+        drop.id,
+        user_id,
+        now=now,
+        starts_at=drop.info.starts_at,
+        capacity=drop.stock + drop.reserved,
+        hold_ms=hold_ms,
+    )
+
+
+def room_wakeup(drop: Drop, room: WaitingRoom, now: int, deadline: int | None) -> int | None:
+    """When the actor must wake, given the holds' earliest `deadline`: sooner if an admission
+    lapses first, or if the room has tickets to draw at `startsAt`."""
+    found = [deadline]
+    if drop.info.queue:
+        found.append(room.next_deadline())
+        if len(room) and now < drop.info.starts_at:
+            found.append(drop.info.starts_at)
+    return min((d for d in found if d is not None), default=None)
