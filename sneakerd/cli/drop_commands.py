@@ -103,6 +103,7 @@ def _drop_info(args: argparse.Namespace, now: int) -> DropInfo:
         per_user_limit=args.per_user_limit,
         starts_at=starts,
         ends_at=ends_at,
+        queue=args.queue,
     )
 
 

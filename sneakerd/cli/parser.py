@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--stock", type=int, required=True)
     create.add_argument("--brand")
     create.add_argument("--per-user-limit", type=int, default=1)
+    create.add_argument(
+        "--queue", action="store_true", help="a waiting room: shoppers reserve once admitted"
+    )
     create.add_argument("--starts-at", help="ISO 8601 (default: now)")
     create.add_argument("--ends-at", help="ISO 8601 (default: no end)")
     create.set_defaults(run=cmd_drops_create)

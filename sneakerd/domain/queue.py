@@ -15,8 +15,9 @@ when it lapses. Done tickets stay: one account has one place, once.
 
 Memory: a queue may hold a hundred thousand users, so no ticket is a Python object. A ticket is
 one entry of an int-to-int dict (its key, its place in line and when it joined, packed into one
-int), and the line is an `array('q')` of user ids; CPython tracks neither, so they cost the
-garbage collector nothing (see `holds`). What a batch changes is kept in a `QueueBook` and
+int), and the line is an `array('q')` of user ids. CPython does not track an int-to-int dict,
+and an array is one object whatever its length, holding nothing the collector visits, so a
+full collection costs the same with ten tickets or a million (see `holds`). What a batch changes is kept in a `QueueBook` and
 applied with `WaitingRoom.apply` only after its commit, as holds are.
 """
 

@@ -195,6 +195,25 @@ def test_reading_without_a_ticket_is_not_found() -> None:
     assert len(room.rows) == 0
 
 
+def test_the_live_room_keeps_nothing_the_collector_tracks() -> None:
+    import gc
+
+    room = Harness(stock=2, now=START - 1)
+    room.run(*(JoinQueue(u) for u in range(1, 300)))
+    room.now = START
+    room.run(JoinQueue(1000))
+    queue = room.state.queue
+    gc.collect()
+    assert len(queue) == 300 and queue.active == 2
+    # The int dicts are not tracked at all; an array is one object whatever its length, and
+    # holds no object the collector would visit.
+    assert not any(gc.is_tracked(t) for t in (queue._tickets, queue._admitted, queue._holding))
+    assert all(
+        not [r for r in gc.get_referents(line) if not isinstance(r, type)]
+        for line in (queue._order, queue._early)
+    )
+
+
 def test_secure_keys_fit_below_late() -> None:
     assert all(0 <= secure_draw_key() < LATE for _ in range(1000))
 
