@@ -17,8 +17,9 @@ Memory: a queue may hold a hundred thousand users, so no ticket is a Python obje
 one entry of an int-to-int dict (its key, its place in line and when it joined, packed into one
 int), and the line is an `array('q')` of user ids. CPython does not track an int-to-int dict,
 and an array is one object whatever its length, holding nothing the collector visits, so a
-full collection costs the same with ten tickets or a million (see `holds`). What a batch changes is kept in a `QueueBook` and
-applied with `WaitingRoom.apply` only after its commit, as holds are.
+full collection costs the same with ten tickets or a million (see `holds`). What a batch
+changes is kept in a `QueueBook` and applied with `WaitingRoom.apply` only after its commit, as
+holds are.
 """
 
 from __future__ import annotations

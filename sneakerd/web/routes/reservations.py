@@ -66,8 +66,9 @@ async def reserve(request: web.Request) -> web.Response:
     token = request.headers.get(admission.HEADER)
 
     def admitted(user_id: int, drop_id: int) -> bool:
-        now = app[keys.CLOCK].now_ms()
-        return app[queue.ADMISSIONS].valid(token, drop_id, user_id, now)
+        if token is None:  # nearly every reserve: a drop without a waiting room
+            return False
+        return app[queue.ADMISSIONS].valid(token, drop_id, user_id, app[keys.CLOCK].now_ms())
 
     async def refusal(user_id: int, data: dict[str, Any]) -> errors.DomainError | None:
         handle, refused = await service.reserve_refusal(
