@@ -26,6 +26,7 @@ from loadtest import (
     htmlreport,
     multidrop,
     probes,
+    queue,
     raffle,
     record,
     sellout,
@@ -47,6 +48,7 @@ SCENARIOS: dict[str, ModuleType] = {
     "failover": failover,
     "cluster-watchers": clusterwatchers,
     "raffle": raffle,
+    "queue": queue,
 }
 
 

@@ -22,7 +22,8 @@ The hierarchy::
     │   ├── NotARaffle             (not_a_raffle: an entry on a drop that is not a raffle)
     │   ├── AlreadyEntered         (already_entered)
     │   ├── EntriesNotOpen         (entries_not_open)
-    │   └── EntriesClosed          (entries_closed)
+    │   ├── EntriesClosed          (entries_closed)
+    │   └── NotAdmitted            (not_admitted: a queued drop's reserve without a live admission)
     ├── Unavailable            the database could not be reached or the outcome is unknown
     │   ├── LeaseLost              another node took the drop's lease; this node may not write it
     │   ├── OutcomeUnknown         the deciding node did not answer: maybe done (retry with the key)
@@ -145,6 +146,12 @@ class EntriesClosed(DomainError):
     code = "entries_closed"
 
 
+class NotAdmitted(DomainError):
+    """A reserve on a drop with a waiting room without a valid, live admission."""
+
+    code = "not_admitted"
+
+
 DOMAIN_ERRORS: dict[str, type[DomainError]] = {
     cls.code: cls
     for cls in (
@@ -167,6 +174,7 @@ DOMAIN_ERRORS: dict[str, type[DomainError]] = {
         AlreadyEntered,
         EntriesNotOpen,
         EntriesClosed,
+        NotAdmitted,
     )
 }
 """Each refusal's class by its code: how a refusal made on another node is raised again here

@@ -24,6 +24,7 @@ from sneakerd.domain.commands import (
     Cancel,
     Command,
     DeleteDrop,
+    JoinQueue,
     Purchase,
     RequestKey,
     Reserve,
@@ -38,6 +39,7 @@ from sneakerd.domain.model import (
     ReservationRecord,
     ReservationStatus,
 )
+from sneakerd.domain.queue import QueueTicket
 from sneakerd.domain.raffle_book import raffle_window_refusal
 from sneakerd.domain.rules import Rejection, window_refusal
 from sneakerd.store import DropStats, Store
@@ -74,7 +76,7 @@ class DropService:
         return await actor.ask(command)
 
     async def reserve_refusal(
-        self, user_id: int, drop_id: int
+        self, user_id: int, drop_id: int, *, admitted: bool = False
     ) -> tuple[DropHandle | None, errors.DomainError | None]:
         """The drop's handle, and the refusal of a reserve that its committed state already
         shows (sold out, limit reached, not live; or no such drop), read without queueing: it
@@ -85,7 +87,7 @@ class DropService:
             actor = await self.registry.get(drop_id)
         except errors.NotFound as exc:
             return None, exc
-        refused = actor.refusal(user_id)
+        refused = actor.refusal(user_id) or _admission_refusal(actor, admitted)
         if refused is None:
             return actor, None
         # A fairness point: this answer needs no I/O, so without a yield a crowd hammering a
@@ -101,11 +103,12 @@ class DropService:
         key: RequestKey | None = None,
         *,
         handle: DropHandle | None = None,
+        admitted: bool = False,
     ) -> ReservationRecord:
         """Hold one unit, as the drop's actor decides (a success is recorded under `key` in
         the commit that made it). Callers that can answer early ask `reserve_refusal` first,
         and pass the `handle` it found."""
-        command = Reserve(user_id, key)
+        command = Reserve(user_id, key, admitted)
         if handle is None:
             return _expect(await self._ask(drop_id, command), ReservationRecord)
         try:
@@ -150,6 +153,23 @@ class DropService:
             if existing is not None:
                 return existing, False
         raise _ended(record)
+
+    async def join_queue(self, user_id: int, drop_id: int) -> QueueTicket:
+        """A place in the drop's waiting room, as committed (the same one when asked again)."""
+        return _expect(await self._ask(drop_id, JoinQueue(user_id)), QueueTicket)
+
+    async def queue_ticket(self, user_id: int, drop_id: int) -> QueueTicket:
+        """The user's ticket; raises `NotFound` if they hold none. Read from the running
+        actor without queueing where it is here; asked of the owner where it is not."""
+        handle = await self.registry.get(drop_id)
+        read = getattr(handle, "ticket", None)
+        if read is None:
+            return _expect(await handle.ask(JoinQueue(user_id, join=False)), QueueTicket)
+        state = handle.state
+        ticket: QueueTicket | None = read(user_id)
+        if ticket is None or state is None or not state.drop.info.queue:
+            raise errors.NotFound("You are not in this drop's queue")
+        return ticket
 
     def committed_state(self, drop_id: int) -> DropState | None:
         """The drop's last committed state as its running actor holds it, without starting
@@ -198,6 +218,15 @@ class DropService:
 
     async def delete_drop(self, drop_id: int, actor: str = "") -> None:
         _expect(await self._ask(drop_id, DeleteDrop(actor)), NoneType)
+
+
+def _admission_refusal(handle: DropHandle, admitted: bool) -> Rejection | None:
+    """Without an admission token, a reserve on a drop with a waiting room is refused at the
+    front, as the committed state shows (the actor checks every admitted one)."""
+    state = handle.state
+    if admitted or state is None or not state.drop.info.queue:
+        return None
+    return Rejection(errors.NotAdmitted, "Join the queue and reserve once admitted")
 
 
 def _is_not_active(reply: Reply) -> bool:

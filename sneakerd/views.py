@@ -15,6 +15,7 @@ from typing import Any
 from sneakerd.clock import iso
 from sneakerd.domain.audit import AuditRecord
 from sneakerd.domain.model import Drop, PurchaseRecord, ReservationRecord, User
+from sneakerd.domain.queue import QueueTicket
 from sneakerd.raffle_views import raffle_fields
 from sneakerd.store import Buyer, DropPurchase, DropStats
 
@@ -51,6 +52,7 @@ def drop_view(drop: Drop, now: int) -> Json:
         "perUserLimit": info.per_user_limit,
         "holdsPerUser": info.holds_per_user,
         "paused": info.paused,
+        "queue": info.queue,
         "startsAt": iso(info.starts_at),
         "endsAt": None if info.ends_at is None else iso(info.ends_at),
         "status": drop.status(now).value,
@@ -127,3 +129,20 @@ def audit_view(record: AuditRecord) -> Json:
         "before": entry.before,
         "after": entry.after,
     }
+
+
+def ticket_view(ticket: QueueTicket, admission_token: str | None) -> Json:
+    """A waiting-room ticket; `admissionToken` only while the admission is live."""
+    view: Json = {
+        "position": ticket.position,
+        "joinedAt": iso(ticket.joined_at),
+        "admitted": ticket.admitted,
+        "admissionExpiresAt": None
+        if ticket.admission_expires_at is None
+        else iso(ticket.admission_expires_at),
+        "done": ticket.done,
+        "estimatedWaitSeconds": ticket.estimated_wait_seconds,
+    }
+    if admission_token is not None:
+        view["admissionToken"] = admission_token
+    return view

@@ -37,6 +37,7 @@ from sneakerd.domain.commands import Command, Enter, Expire, Purchase, Reserve
 from sneakerd.domain.events import Expired
 from sneakerd.domain.model import Drop, DropState, DropStatus
 from sneakerd.domain.outcome import Outcome
+from sneakerd.domain.queue import QueueTicket, TicketRef, room_ticket, room_wakeup
 from sneakerd.domain.raffle_book import next_due, raffle_ids_for
 from sneakerd.domain.rules import PAUSED, Rejection, reserve_refusal
 from sneakerd.store import Store
@@ -188,6 +189,13 @@ class DropActor:
         refused = reserve_refusal(state.drop, state.drop.stock, count, self._clock.now_ms(), made)
         return None if refused is PAUSED and self._pause_check.due(state) else refused
 
+    def ticket(self, user_id: int) -> QueueTicket | None:
+        """`user_id`'s waiting-room ticket as last committed (a read, without queueing)."""
+        state = self._state
+        if state is None or self._deleted:
+            return None
+        return room_ticket(state.drop, state.queue, user_id, self._clock.now_ms(), self._hold_ms)
+
     async def ask(self, command: Command) -> Reply:
         """Send a command and wait for its reply (after the commit that carries it)."""
         return await self._mailbox.ask(command)
@@ -323,6 +331,10 @@ class DropActor:
         instant against the last committed state. Memory is not touched."""
         assert self._state is not None
         now = self._clock.now_ms()
+        if now >= self._state.drop.info.starts_at:
+            # The waiting room's order at `startsAt`, derived from the keys its tickets were
+            # committed with: nothing to write, the same order after any reload.
+            self._state.queue.draw()
         book = DropBook(self._state, now=now, hold_ms=self._hold_ms, ids=self._ids)
         due = self._deadlines.pop_due(now)
         if due:
@@ -344,8 +356,13 @@ class DropActor:
         self._apply(outcome)
         drop = outcome.drop
         for envelope, reply in zip(requests, replies, strict=True):
-            # An admin's edit is answered with the drop as committed (its final version).
-            envelope.answer(drop if isinstance(reply, Drop) else reply)
+            # An admin's edit is answered with the drop as committed (its final version), a
+            # queue command with the ticket as committed (with this commit's admissions).
+            if isinstance(reply, Drop):
+                reply = drop
+            elif isinstance(reply, TicketRef):
+                reply = self.ticket(reply.user_id)
+            envelope.answer(reply)
         if outcome.events:
             self._sink.publish(outcome.events)
 
@@ -361,6 +378,8 @@ class DropActor:
                 if self._observer is not None:
                     self._observer.hold_expired(self.drop_id, lag)
         state.apply(outcome.drop, outcome.delta)
+        if outcome.queue is not None:
+            state.queue.apply(outcome.queue)
         if outcome.drop.deleted:
             self._deleted = True
             self._disarm()
@@ -430,10 +449,12 @@ class DropActor:
     # -- the one timer -----------------------------------------------------------------------
 
     def _arm(self) -> None:
-        """Keep one timer armed for the earliest deadline (re-arming only if that moved)."""
-        deadline = self._deadlines.next_deadline()
-        if self._state is not None:
-            deadline = next_due(deadline, self._state.drop, self._draw_delay_ms)
+        """Keep one timer armed for the earliest deadline (re-arming only if that moved): a
+        hold's, an admission's, the waiting room's draw, or a raffle's."""
+        state, deadline = self._state, self._deadlines.next_deadline()
+        if state is not None:
+            deadline = next_due(deadline, state.drop, self._draw_delay_ms)
+            deadline = room_wakeup(state.drop, state.queue, self._clock.now_ms(), deadline)
         if deadline is None:
             self._disarm()
             return

@@ -112,6 +112,7 @@ def _drop_info(args: argparse.Namespace, now: int) -> DropInfo:
         entries_open_at=_time(args.entries_open_at, "--entries-open-at"),
         entries_close_at=_time(args.entries_close_at, "--entries-close-at"),
         claim_seconds=args.claim_seconds,
+        queue=args.queue,
     )
     raffle = raffle_window_refusal(info)
     if raffle is not None:

@@ -146,9 +146,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="holds plus purchases one user may have in the drop (default 1)",
     )
+    create.add_argument(
+        "--queue", action="store_true", help="a waiting room: shoppers reserve once admitted"
+    )
     create.add_argument("--starts-at", help="ISO 8601 (default: now)")
     create.add_argument("--ends-at", help="ISO 8601 (default: no end)")
-    create.add_argument("--mode", choices=("fcfs", "raffle"), default="fcfs")
+    create.add_argument(
+        "--mode",
+        choices=("fcfs", "raffle"),
+        default="fcfs",
+        help="fcfs (first come, first served: the default) or raffle",
+    )
     create.add_argument("--entries-open-at", help="a raffle's entries open (ISO 8601)")
     create.add_argument("--entries-close-at", help="a raffle's entries close (ISO 8601)")
     create.add_argument(

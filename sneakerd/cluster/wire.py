@@ -19,6 +19,7 @@ import orjson
 
 from sneakerd import errors
 from sneakerd.cluster import wire_raffle
+from sneakerd.cluster.wire_queue import ticket_from_json, ticket_to_json
 from sneakerd.domain.book import Reply
 from sneakerd.domain.commands import (
     Cancel,
@@ -26,6 +27,7 @@ from sneakerd.domain.commands import (
     DeleteDrop,
     Enter,
     Expire,
+    JoinQueue,
     Purchase,
     RequestKey,
     Reserve,
@@ -38,6 +40,7 @@ from sneakerd.domain.model import (
     ReservationRecord,
     ReservationStatus,
 )
+from sneakerd.domain.queue import QueueTicket, TicketRef
 from sneakerd.domain.raffle import EntryRecord
 from sneakerd.domain.rules import Rejection
 
@@ -162,7 +165,12 @@ def _key_from_json(value: Json) -> RequestKey | None:
 def command_to_json(command: Command) -> dict[str, Json]:
     match command:
         case Reserve():
-            return {"k": "reserve", "user": command.user_id, "key": _key_to_json(command.key)}
+            return {
+                "k": "reserve",
+                "user": command.user_id,
+                "key": _key_to_json(command.key),
+                "admitted": command.admitted,
+            }
         case Enter():
             return wire_raffle.enter_to_json(command)
         case Cancel():
@@ -194,10 +202,13 @@ def command_to_json(command: Command) -> dict[str, Json]:
                 "paused": command.paused,
                 "actor": command.actor,
                 "available": command.available,
+                "queue": command.queue,
                 **wire_raffle.update_to_json(command),
             }
         case DeleteDrop():
             return {"k": "delete", "actor": command.actor}
+        case JoinQueue():
+            return {"k": "join_queue", "user": command.user_id, "join": command.join}
         case _:
             assert_never(command)
 
@@ -206,7 +217,7 @@ def command_from_json(value: Json) -> Command:
     obj = Obj(value, "command")
     kind = obj.text("k")
     if kind == "reserve":
-        return Reserve(obj.integer("user"), _key_from_json(obj.raw("key")))
+        return Reserve(obj.integer("user"), _key_from_json(obj.raw("key")), obj.flag("admitted"))
     if kind == "enter":
         return wire_raffle.enter_from_json(obj)
     if kind == "cancel":
@@ -242,10 +253,13 @@ def command_from_json(value: Json) -> Command:
             paused=None if obj.raw("paused") is None else obj.flag("paused"),
             actor=obj.text("actor"),
             available=obj.opt_integer("available"),
+            queue=None if obj.raw("queue") is None else obj.flag("queue"),
             **wire_raffle.update_from_json(obj),
         )
     if kind == "delete":
         return DeleteDrop(obj.text("actor"))
+    if kind == "join_queue":
+        return JoinQueue(obj.integer("user"), obj.flag("join"))
     raise WireError(f"command: unknown kind {kind!r}")
 
 
@@ -273,6 +287,7 @@ def _info_to_json(info: DropInfo) -> dict[str, Json]:
         "ends_at": info.ends_at,
         **wire_raffle.info_to_json(info),
         "paused": info.paused,
+        "queue": info.queue,
     }
 
 
@@ -290,6 +305,7 @@ def _info_from_json(value: Json) -> DropInfo:
         ends_at=obj.opt_integer("ends_at"),
         **wire_raffle.info_from_json(obj),
         paused=obj.flag("paused"),
+        queue=obj.flag("queue"),
     )
 
 
@@ -375,6 +391,10 @@ def reply_to_json(reply: Reply) -> Json:
                 "message": reply.message,
                 "field": reply.field,
             }
+        case QueueTicket():
+            return ticket_to_json(reply)
+        case TicketRef():  # the actor answers the ticket itself, never this
+            raise WireError("a ticket reference is not an answer")
         case _:
             assert_never(reply)
 
@@ -414,6 +434,8 @@ def reply_from_json(value: Json) -> Reply:
     if kind == "rejection":
         error = _domain_class(obj.text("code"))
         return Rejection(error, obj.text("message"), obj.opt_text("field"))
+    if kind == "ticket":
+        return ticket_from_json(obj)
     raise WireError(f"reply: unknown kind {kind!r}")
 
 

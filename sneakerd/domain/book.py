@@ -13,6 +13,8 @@ refusal is just another reply in the batch.
 from __future__ import annotations
 
 import dataclasses
+import secrets
+from collections.abc import Callable
 from typing import Protocol, TypeVar, assert_never
 
 from sneakerd import errors
@@ -24,6 +26,7 @@ from sneakerd.domain.commands import (
     DeleteDrop,
     Enter,
     Expire,
+    JoinQueue,
     Purchase,
     RequestKey,
     Reserve,
@@ -50,6 +53,7 @@ from sneakerd.domain.model import (
     ReservationStatus,
 )
 from sneakerd.domain.outcome import Changes, KeyedSuccess, Outcome
+from sneakerd.domain.queue import QueueBook, QueueTicket, TicketRef
 from sneakerd.domain.raffle import EntryRecord, Raffle
 from sneakerd.domain.raffle_book import RaffleRules, raffle_change_refusal
 from sneakerd.domain.rules import PAUSED, Rejection, reserve_refusal, window_refusal
@@ -57,7 +61,21 @@ from sneakerd.domain.rules import PAUSED, Rejection, reserve_refusal, window_ref
 K = TypeVar("K")
 V = TypeVar("V")
 
-Reply = ReservationRecord | PurchaseRecord | EntryRecord | Drop | Rejection | None
+Reply = (
+    ReservationRecord
+    | PurchaseRecord
+    | EntryRecord
+    | Drop
+    | Rejection
+    | TicketRef
+    | QueueTicket
+    | None
+)
+
+
+def secure_draw_key() -> int:
+    """A waiting room's random key for a ticket taken before the draw (see `queue`)."""
+    return secrets.randbits(62)
 
 
 class Ids(Protocol):
@@ -82,7 +100,15 @@ class DropBook(RaffleRules):
     """Decides a batch of messages for one drop at one instant `now` (a raffle drop's own
     rules are `RaffleRules`')."""
 
-    def __init__(self, state: DropState, *, now: int, hold_ms: int, ids: Ids) -> None:
+    def __init__(
+        self,
+        state: DropState,
+        *,
+        now: int,
+        hold_ms: int,
+        ids: Ids,
+        draw_key: Callable[[], int] = secure_draw_key,
+    ) -> None:
         self._start = state
         self._drop = state.drop
         # The counts move with every message; the frozen Drop is rebuilt from them only when
@@ -110,6 +136,11 @@ class DropBook(RaffleRules):
         self._side: list[Reserved | Cancelled] = []
         """Side events (`events` module): numbered by `finish` with the batch's last seq."""
         self._dirty = False
+        self._draw_key = draw_key
+        self._queue = QueueBook(
+            state.queue, now=now, admission_ms=hold_ms, started=now >= state.drop.info.starts_at
+        )
+        self._queue.lapse()
 
     def decide(self, command: Command) -> Reply:
         """Decide one message of any kind; a command without a rule is a type error."""
@@ -128,6 +159,8 @@ class DropBook(RaffleRules):
                 return self.update(command)
             case DeleteDrop():
                 return self.delete(command)
+            case JoinQueue():
+                return self.join(command)
             case _:
                 assert_never(command)
 
@@ -137,11 +170,15 @@ class DropBook(RaffleRules):
         drop, now = self._drop, self._now
         count = self._counts.get(cmd.user_id, 0)
         made = self._made.get(cmd.user_id, 0)
-        refused = self._twin(cmd.user_id, cmd.key) or reserve_refusal(
-            drop, self._stock, count, now, made
+        refused = (
+            self._twin(cmd.user_id, cmd.key)
+            or reserve_refusal(drop, self._stock, count, now, made)
+            or self._admission_refusal(cmd)
         )
         if refused is not None:
             return refused
+        if drop.info.queue:
+            self._queue.reserved(cmd.user_id)
         reservation_id = self._ids.reservation()
         expires_at = now + self._hold_ms
         self._holds[reservation_id] = Hold(cmd.user_id, expires_at, now)
@@ -195,6 +232,7 @@ class DropBook(RaffleRules):
         if drop.info.paused:  # the hold stays as it is, its deadline running
             return PAUSED
         del self._holds[cmd.reservation_id]
+        self._queue.hold_ended(cmd.user_id)
         # The unit moves from held to sold: the user's count (holds + purchases) is unchanged.
         self._reserved -= 1
         self._sold += 1
@@ -242,6 +280,7 @@ class DropBook(RaffleRules):
                 "entries_close_at",
                 "claim_seconds",
                 "paused",
+                "queue",
             )
             if (value := getattr(cmd, name)) is not None
         }
@@ -307,7 +346,32 @@ class DropBook(RaffleRules):
         self._events.append(DropDeleted(drop.id, 0))
         return None
 
+    def join(self, cmd: JoinQueue) -> Reply:
+        """A place in the waiting room; a user who has one keeps it (one account, one place)."""
+        drop = self._drop
+        if drop.deleted or not drop.info.queue:
+            return Rejection(errors.NotFound, "This drop has no waiting room")
+        ended = drop.info.ends_at is not None and self._now >= drop.info.ends_at
+        if ended and cmd.join and not self._queue.has(cmd.user_id):
+            return Rejection(errors.DropEnded, "This drop has ended")
+        if not self._queue.has(cmd.user_id):
+            if not cmd.join:
+                return Rejection(errors.NotFound, "You are not in this drop's queue")
+            self._queue.join(cmd.user_id, self._draw_key)
+        return TicketRef(cmd.user_id)
+
     # -- bookkeeping -------------------------------------------------------------------------
+
+    def _admission_refusal(self, cmd: Reserve) -> Rejection | None:
+        """On a drop with a waiting room, only a user the room admitted, whose admission is
+        live, and who showed its token may reserve."""
+        if not self._drop.info.queue:
+            return None
+        if cmd.admitted and self._queue.may_reserve(cmd.user_id):
+            return None
+        return Rejection(
+            errors.NotAdmitted, "Join the queue and reserve with your admission token once admitted"
+        )
 
     def _twin(self, user_id: int, key: RequestKey | None) -> Rejection | None:
         """A second command of one user with one Idempotency-Key in one batch is refused here,
@@ -330,6 +394,7 @@ class DropBook(RaffleRules):
     def _release(self, reservation_id: int, hold: Hold, status: ReservationStatus) -> None:
         """End a hold without a sale: its unit goes back to stock, the user's count drops."""
         del self._holds[reservation_id]
+        self._queue.hold_ended(hold.user_id)
         left = self._counts.get(hold.user_id, 0) - 1
         if left:
             self._counts[hold.user_id] = left
@@ -354,12 +419,23 @@ class DropBook(RaffleRules):
             )
         return drop
 
+    def _admit(self) -> None:
+        """The waiting room admits as stock allows, once the batch's other changes are in."""
+        drop = self._current()
+        ended = drop.info.ends_at is not None and self._now >= drop.info.ends_at
+        if drop.info.queue and not drop.deleted and not ended:
+            self._queue.admit(self._stock + self._reserved)
+        if self._queue.dirty:
+            self._dirty = True
+
     def finish(self) -> Outcome:
         """The batch's result: new state, rows to write, and events numbered by version."""
         self.pass_down()
+        self._admit()
         if not self._dirty:
             return Outcome(self._start.drop, Delta(), None, ())
         start = self._start.drop
+        queue_changes, queue_delta = self._queue.finish()
         pending = list(self._events)
         if not self._current().deleted:
             pending.append(StockChanged(start.id, 0, 0, 0, 0))
@@ -386,6 +462,7 @@ class DropBook(RaffleRules):
             keyed=tuple(self._keyed),
             new_entries=tuple(self._new_entries),
             audit=tuple(self._audit),
+            queue=queue_changes if queue_changes else None,
         )
         added = self._holds.changed
         new_holds = tuple((r.expires_at, r.id) for r in self._new_reservations if r.id in added)
@@ -396,4 +473,4 @@ class DropBook(RaffleRules):
             made=_counts(self._made),
             entries=tuple((e.id, e.user_id) for e in self._new_entries),
         )
-        return Outcome(final, delta, changes, tuple(events), new_holds)
+        return Outcome(final, delta, changes, tuple(events), new_holds, queue_delta)

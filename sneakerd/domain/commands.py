@@ -31,6 +31,18 @@ class RequestKey:
 class Reserve:
     user_id: int
     key: RequestKey | None = None
+    admitted: bool = False
+    """The caller showed a valid admission token of this user and drop (the edge checked its
+    signature); on a drop with a waiting room the actor also checks the admission is live."""
+
+
+@dataclass(frozen=True, slots=True)
+class JoinQueue:
+    """Take a place in the drop's waiting room (again: the same place); with `join` False,
+    only read the user's ticket (a node that does not own the drop asks its owner so)."""
+
+    user_id: int
+    join: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +104,7 @@ class UpdateDrop:
     seed: bytes | None = None
     """A fresh secret seed (made at the edge with `secrets`), used only if this change makes
     the drop a raffle: deciding stays deterministic."""
+    queue: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,4 +113,4 @@ class DeleteDrop:
     """As `UpdateDrop.actor`."""
 
 
-Command = Reserve | Enter | Cancel | Purchase | Expire | UpdateDrop | DeleteDrop
+Command = Reserve | Enter | Cancel | Purchase | Expire | UpdateDrop | DeleteDrop | JoinQueue

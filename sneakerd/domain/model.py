@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from sneakerd.domain.holds import Delta, HoldTable, apply_counts
 from sneakerd.domain.holds import Hold as Hold
+from sneakerd.domain.queue import WaitingRoom
 from sneakerd.domain.raffle import DEFAULT_CLAIM_SECONDS, Raffle, RaffleEntries
 from sneakerd.domain.raffle import DropMode as DropMode
 
@@ -63,6 +64,8 @@ class DropInfo:
     paused: bool = False
     """An operator stopped the sale for now: reserve and purchase are refused (`drop_paused`),
     while holds keep their deadlines and still expire."""
+    queue: bool = False
+    """A waiting room: shoppers join a line and reserve only once admitted (`queue`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,8 @@ class DropState:
     user_holds: dict[int, int] = field(default_factory=dict)
     entries: RaffleEntries = field(default_factory=RaffleEntries)
     """A raffle drop's entries (empty for any other drop)."""
+    queue: WaitingRoom = field(default_factory=WaitingRoom)
+    """The drop's waiting room (empty unless `DropInfo.queue`)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.holds, HoldTable):
@@ -137,6 +142,7 @@ class DropState:
             dict(self.user_counts),
             dict(self.user_holds),
             self.entries.copy(),
+            self.queue.copy(),
         )
 
 

@@ -19,6 +19,7 @@ from sneakerd.domain.model import (
     ReservationRecord,
     ReservationStatus,
 )
+from sneakerd.domain.queue import QueueChanges, QueueDelta
 from sneakerd.domain.raffle import EntryRecord
 
 
@@ -42,6 +43,8 @@ class Changes:
     """The owner's lease epoch where drops are owned by leases (several nodes): the batch is
     written only while the drop's lease still carries it, so a node that lost its lease (paused,
     partitioned, slow) can never commit again. None on a single node."""
+    queue: QueueChanges | None = None
+    """The waiting room's rows: tickets taken, admitted, done."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +70,5 @@ class Outcome:
     events: tuple[DropEvent, ...]
     new_holds: tuple[tuple[int, int], ...] = field(default=())
     """(expires_at, reservation_id) of every hold created, for the actor's timer queue."""
+    queue: QueueDelta | None = None
+    """What the batch changes in the waiting room."""

@@ -28,7 +28,7 @@ from sneakerd.domain.raffle import EntryRecord
 from sneakerd.store.leases import Lease, Node
 from sneakerd.store.numbered import BuyerPurchase, Numbered
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sneakerd import errors
 from sneakerd.domain.model import ReservationStatus
 from sneakerd.domain.outcome import Changes
-from sneakerd.store import audit_rows, idempotency_rows
+from sneakerd.store import audit_rows, idempotency_rows, queue_rows
 from sneakerd.store.adapter import Adapter
 from sneakerd.store.rows import (
     CHUNK,
@@ -69,6 +69,8 @@ def script(db: Adapter, changes: Changes) -> list[Statement]:
         [db._entry_row(e) for e in changes.new_entries],
     )
     statements += [audit_rows.insert(db, entry) for entry in changes.audit]
+    if changes.queue is not None:
+        statements += queue_rows.statements(db, changes.drop.id, changes.queue)
     return statements
 
 
@@ -86,8 +88,9 @@ def _drop_update(db: Adapter, changes: Changes) -> Statement:
         "UPDATE drops SET name = %s, brand = %s, description = %s, price = %s, "
         "image_url = %s, initial_stock = %s, stock = %s, reserved = %s, sold = %s, "
         "per_user_limit = %s, holds_per_user = %s, paused = %s, starts_at = %s, ends_at = %s, "
-        "version = %s, updated_at = %s, deleted_at = %s, mode = %s, entries_open_at = %s, "
-        "entries_close_at = %s, claim_seconds = %s, raffle_seed = %s, entries_digest = %s, "
+        "queue = %s, version = %s, updated_at = %s, deleted_at = %s, mode = %s, "
+        "entries_open_at = %s, entries_close_at = %s, claim_seconds = %s, raffle_seed = %s, "
+        "entries_digest = %s, "
         "raffle_drawn_at = %s, raffle_winners = %s, raffle_entries = %s "
         "WHERE id = %s AND version = %s"
         # A raffle's entries are taken only while its digest is not committed: whatever the
@@ -109,6 +112,7 @@ def _drop_update(db: Adapter, changes: Changes) -> Statement:
             int(info.paused),
             db._time(info.starts_at),
             db._opt_time(info.ends_at),
+            int(info.queue),
             drop.version,
             t,
             t if drop.deleted else None,

@@ -88,6 +88,12 @@ MYSQL: tuple[Step, ...] = (
         ),
         after=(),
     ),
+    Step(
+        5,
+        # The waiting room: a drop's flag here; its tickets' table is new (the schema script).
+        before=("ALTER TABLE drops ADD COLUMN queue TINYINT(1) NOT NULL DEFAULT 0",),
+        after=(),
+    ),
 )
 
 SQLITE: tuple[Step, ...] = (
@@ -129,6 +135,11 @@ SQLITE: tuple[Step, ...] = (
             "ALTER TABLE drops ADD COLUMN paused INTEGER NOT NULL DEFAULT 0 "
             "CHECK (paused IN (0, 1))",
         ),
+        after=(),
+    ),
+    Step(
+        5,
+        before=("ALTER TABLE drops ADD COLUMN queue INTEGER NOT NULL DEFAULT 0",),
         after=(),
     ),
 )

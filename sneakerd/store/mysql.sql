@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS drops (
   per_user_limit INT UNSIGNED NOT NULL DEFAULT 1,
   holds_per_user INT UNSIGNED NOT NULL DEFAULT 3,
   paused BOOLEAN NOT NULL DEFAULT FALSE,
+  queue TINYINT(1) NOT NULL DEFAULT 0,
   starts_at DATETIME(3) NOT NULL,
   ends_at DATETIME(3) NULL,
   version BIGINT UNSIGNED NOT NULL DEFAULT 1,
@@ -160,6 +161,22 @@ CREATE TABLE IF NOT EXISTS audit_log (
     CHECK (action IN ('create', 'update', 'pause', 'unpause', 'delete', 'restock'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+-- A drop's waiting room: one ticket per (drop, user). position_key orders the line: a random key
+-- drawn at join before startsAt (below 2^62), then arrival order (2^62 and up).
+CREATE TABLE IF NOT EXISTS queue_tickets (
+  drop_id BIGINT UNSIGNED NOT NULL,
+  user_id BIGINT UNSIGNED NOT NULL,
+  position_key BIGINT UNSIGNED NOT NULL,
+  joined_at DATETIME(3) NOT NULL,
+  admitted_at DATETIME(3) NULL,
+  admission_expires_at DATETIME(3) NULL,
+  done_at DATETIME(3) NULL,
+  PRIMARY KEY (drop_id, user_id),
+  KEY idx_queue_order (drop_id, position_key),
+  CONSTRAINT fk_queue_drop FOREIGN KEY (drop_id) REFERENCES drops (id),
+  CONSTRAINT fk_queue_user FOREIGN KEY (user_id) REFERENCES users (id)
+) ENGINE=InnoDB;
+
 INSERT INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1),
   ('raffle_entries', 1) ON DUPLICATE KEY UPDATE name = name;
-INSERT INTO schema_version (version) VALUES (4) ON DUPLICATE KEY UPDATE version = version;
+INSERT INTO schema_version (version) VALUES (5) ON DUPLICATE KEY UPDATE version = version;

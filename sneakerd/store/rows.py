@@ -29,7 +29,7 @@ DROP_COLUMNS = (
     "id, name, brand, description, price, image_url, initial_stock, stock, reserved, sold, "
     "per_user_limit, starts_at, ends_at, version, created_at, updated_at, deleted_at, "
     "holds_per_user, " + "mode, entries_open_at, entries_close_at, claim_seconds, raffle_seed, "
-    "entries_digest, raffle_drawn_at, raffle_winners, raffle_entries, paused"
+    "entries_digest, raffle_drawn_at, raffle_winners, raffle_entries, paused, queue"
 )
 ENTRY_COLUMNS = "id, drop_id, user_id, created_at"
 RESERVATION_COLUMNS = "id, drop_id, user_id, status, expires_at, created_at"
@@ -104,6 +104,7 @@ class Codec(abc.ABC):
             entries_close_at=self._opt_ms(row[20]),
             claim_seconds=int(row[21]),
             paused=bool(row[27]),
+            queue=bool(row[28]),
         )
         return Drop(
             id=int(row[0]),

@@ -31,6 +31,7 @@ from sneakerd.domain.model import (
     User,
 )
 from sneakerd.domain.outcome import Changes
+from sneakerd.domain.queue import WaitingRoom
 from sneakerd.domain.raffle import EntryRecord
 from sneakerd.store import (
     audit_rows,
@@ -39,6 +40,7 @@ from sneakerd.store import (
     id_blocks,
     idempotency_rows,
     numbered,
+    queue_rows,
     raffle_rows,
     schema,
 )
@@ -186,9 +188,9 @@ class SqlStore(Adapter):
                 "INSERT INTO drops (name, brand, description, price, image_url, initial_stock, "
                 "stock, reserved, sold, per_user_limit, holds_per_user, paused, starts_at, "
                 "ends_at, version, created_at, updated_at, mode, entries_open_at, "
-                "entries_close_at, claim_seconds, raffle_seed) "
+                "entries_close_at, claim_seconds, raffle_seed, queue) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, 0, 0, %s, %s, %s, %s, %s, 1, %s, %s, "
-                "%s, %s, %s, %s, %s)",
+                "%s, %s, %s, %s, %s, %s)",
                 (
                     info.name,
                     info.brand,
@@ -209,6 +211,7 @@ class SqlStore(Adapter):
                     self._opt_time(info.entries_close_at),
                     info.claim_seconds,
                     None if raffle is None else raffle.seed.hex(),
+                    int(info.queue),
                 ),
             )
             rows = await tx.fetchall(f"SELECT {DROP_COLUMNS} FROM drops WHERE id = {self.LAST_ID}")
@@ -282,11 +285,13 @@ class SqlStore(Adapter):
                 (drop_id,),
             )
             entries = await raffle_rows.load(tx, drop)
+            tickets = await queue_rows.load(self, tx, drop_id) if drop.info.queue else []
         holds = {int(r[0]): Hold(int(r[1]), self._ms(r[2]), self._ms(r[3])) for r in hold_rows}
         units = counts(bought)
         for hold in holds.values():
             units[hold.user_id] = units.get(hold.user_id, 0) + 1
-        return DropState(drop, HoldTable(holds), units, counts(made), entries)
+        room = WaitingRoom.restore(tickets, (h.user_id for h in holds.values()))
+        return DropState(drop, HoldTable(holds), units, counts(made), entries, room)
 
     async def commit(self, changes: Changes) -> None:
         await batch.commit(self, changes)

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS drops (
   per_user_limit INTEGER NOT NULL DEFAULT 1 CHECK (per_user_limit >= 1),
   holds_per_user INTEGER NOT NULL DEFAULT 3 CHECK (holds_per_user >= 1),
   paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
+  queue INTEGER NOT NULL DEFAULT 0,
   starts_at INTEGER NOT NULL,
   ends_at INTEGER NULL,
   version INTEGER NOT NULL DEFAULT 1,
@@ -127,6 +128,19 @@ CREATE TABLE IF NOT EXISTS audit_log (
 CREATE INDEX IF NOT EXISTS idx_audit_at ON audit_log (at);
 CREATE INDEX IF NOT EXISTS idx_audit_drop ON audit_log (drop_id, at);
 
+-- A drop's waiting room: one ticket per (drop, user); position_key orders the line.
+CREATE TABLE IF NOT EXISTS queue_tickets (
+  drop_id INTEGER NOT NULL REFERENCES drops (id),
+  user_id INTEGER NOT NULL REFERENCES users (id),
+  position_key INTEGER NOT NULL,
+  joined_at INTEGER NOT NULL,
+  admitted_at INTEGER NULL,
+  admission_expires_at INTEGER NULL,
+  done_at INTEGER NULL,
+  PRIMARY KEY (drop_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS idx_queue_order ON queue_tickets (drop_id, position_key);
+
 INSERT OR IGNORE INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1),
   ('raffle_entries', 1);
-INSERT OR IGNORE INTO schema_version (version) VALUES (4);
+INSERT OR IGNORE INTO schema_version (version) VALUES (5);

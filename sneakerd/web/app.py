@@ -45,6 +45,7 @@ from sneakerd.web.routes import (
     ops,
     pages,
     purchases,
+    queue,
     raffle,
     reservations,
     users,
@@ -105,7 +106,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.FEEDS] = []
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_watchers)
-    for module in (users, drops, reservations, purchases, raffle, admin, ops, live, pages):
+    for module in (users, drops, reservations, purchases, raffle, queue, admin, ops, live, pages):
         module.add_routes(app)
     _setup_docs(app)
     _setup_cors(app, settings.client_url)

@@ -47,6 +47,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "already_entered": 409,
     "entries_not_open": 409,
     "entries_closed": 409,
+    "not_admitted": 409,
     "idempotency_key_reused": 422,
     "validation_error": 422,
 }

@@ -18,6 +18,7 @@ from sneakerd.domain.commands import (
     DeleteDrop,
     Enter,
     Expire,
+    JoinQueue,
     Purchase,
     RequestKey,
     Reserve,
@@ -39,6 +40,7 @@ from sneakerd.domain.model import (
     ReservationRecord,
     ReservationStatus,
 )
+from sneakerd.domain.queue import QueueTicket
 from sneakerd.domain.raffle import EntryRecord, Raffle
 from sneakerd.domain.rules import Rejection
 
@@ -53,8 +55,9 @@ amounts = st.decimals(allow_nan=False, allow_infinity=False)
 keys = st.none() | st.builds(RequestKey, texts, texts, texts)
 
 commands: st.SearchStrategy[Command] = st.one_of(
-    st.builds(Reserve, ints, keys),
+    st.builds(Reserve, ints, keys, st.booleans()),
     st.builds(Enter, ints),
+    st.builds(JoinQueue, ints, st.booleans()),
     st.builds(Cancel, ints, ints),
     st.builds(Purchase, ints, ints, texts, keys),
     st.builds(Expire, st.lists(ints).map(tuple)),
@@ -78,6 +81,7 @@ commands: st.SearchStrategy[Command] = st.one_of(
         seed=st.none() | st.binary(min_size=32, max_size=32),
         paused=st.none() | st.booleans(),
         actor=texts,
+        queue=st.none() | st.booleans(),
     ),
     st.builds(DeleteDrop, texts),
 )
@@ -98,6 +102,7 @@ infos = st.builds(
     entries_close_at=opt_ints,
     claim_seconds=ints,
     paused=st.booleans(),
+    queue=st.booleans(),
 )
 raffles = st.none() | st.builds(
     Raffle,
@@ -121,6 +126,9 @@ replies = st.one_of(
     st.builds(EntryRecord, ints, ints, ints, ints),
     drops,
     st.builds(Rejection, domain_classes, texts, opt_texts),
+    st.builds(
+        QueueTicket, ints, ints, opt_ints, ints, st.booleans(), opt_ints, st.booleans(), opt_ints
+    ),
 )
 
 events: st.SearchStrategy[DropEvent] = st.one_of(

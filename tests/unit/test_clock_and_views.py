@@ -52,6 +52,7 @@ def test_drop_view_uses_api_md_names_and_formats() -> None:
         "perUserLimit",
         "holdsPerUser",
         "paused",
+        "queue",
         "startsAt",
         "endsAt",
         "status",

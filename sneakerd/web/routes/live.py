@@ -29,6 +29,8 @@ from sneakerd.web.clientaddr import client_address
 from sneakerd.web.hub import Hub
 from sneakerd.web.perip import PerAddressCap
 from sneakerd.web.problems import ApiError, retry_after
+from sneakerd.web.queue_watch import QueueWatch
+from sneakerd.web.routes import queue
 from sneakerd.web.routes.common import path_id
 from sneakerd.web.subscriber import Subscriber
 
@@ -86,10 +88,12 @@ async def _serve(request: web.Request, drop_id: int) -> web.WebSocketResponse:
     writer = asyncio.create_task(
         _write(request, ws, transport, subscriber, hub), name=f"ws-{drop_id}"
     )
+    positions = app[queue.QUEUE_WATCH]
     try:
-        await _read(ws, subscriber, app[keys.CLOCK])
+        await _read(ws, subscriber, app[keys.CLOCK], positions)
     finally:
         subscriber.retire()
+        positions.forget(subscriber)
         hub.unsubscribe(subscriber)
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -202,12 +206,15 @@ async def _close(
             transport.abort()
 
 
-async def _read(ws: web.WebSocketResponse, subscriber: Subscriber, clock: Clock) -> None:
-    """Answer pings (JSON and protocol frames); ping a quiet client and drop one that does not
-    answer; close a client that floods (1008: every frame counts, pings and pongs too) or sends
-    binary (1003). Every write here goes between `hold` and `release`, as the hub's fan-out
-    thread may be writing to the same socket (which is also why aiohttp's own heartbeat and
-    automatic close reply are off: they would write around the hold)."""
+async def _read(
+    ws: web.WebSocketResponse, subscriber: Subscriber, clock: Clock, positions: QueueWatch
+) -> None:
+    """Answer pings (JSON and protocol frames) and `auth` (queue positions); ping a quiet
+    client and drop one that does not answer; close a client that floods (1008: every frame
+    counts, pings and pongs too) or sends binary (1003). Every write here goes between `hold`
+    and `release`, as the hub's fan-out thread may be writing to the same socket (which is also
+    why aiohttp's own heartbeat and automatic close reply are off: they would write around the
+    hold)."""
     window_start, count = clock.monotonic_ms(), 0
     pinged = False
     while True:
@@ -235,8 +242,9 @@ async def _read(ws: web.WebSocketResponse, subscriber: Subscriber, clock: Clock)
         if message.type is WSMsgType.PING:
             await _reply(subscriber, ws.pong(message.data))
         elif message.type is WSMsgType.TEXT:
-            reply = _answer(message.data, subscriber)
-            await _reply(subscriber, ws.send_frame(orjson.dumps(reply), WSMsgType.TEXT))
+            reply = _answer(message.data, subscriber, positions)
+            if reply is not None:
+                await _reply(subscriber, ws.send_frame(orjson.dumps(reply), WSMsgType.TEXT))
 
 
 _ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
@@ -251,7 +259,7 @@ async def _reply(subscriber: Subscriber, write: Coroutine[Any, Any, object]) -> 
         subscriber.release()
 
 
-def _answer(text: str, subscriber: Subscriber) -> dict[str, Any]:
+def _answer(text: str, subscriber: Subscriber, positions: QueueWatch) -> dict[str, Any] | None:
     base = {"dropId": subscriber.drop_id, "seq": subscriber.last_seq}
     try:
         data = orjson.loads(text)
@@ -259,10 +267,15 @@ def _answer(text: str, subscriber: Subscriber) -> dict[str, Any]:
         data = None
     if isinstance(data, dict) and data.get("type") == "ping":
         return {"type": "pong", **base}
+    if isinstance(data, dict) and data.get("type") == "auth":
+        return positions.auth(subscriber, data)  # queue positions follow (web/queue_watch.py)
     return {
         "type": "error",
         **base,
-        "error": {"code": "bad_request", "message": 'The only client message is {"type": "ping"}'},
+        "error": {
+            "code": "bad_request",
+            "message": 'Client messages are {"type": "ping"} and {"type": "auth", "token": ...}',
+        },
     }
 
 

@@ -12,12 +12,13 @@ from sneakerd.actors.registry import DropHandle
 from sneakerd.domain.commands import RequestKey
 from sneakerd.domain.model import ReservationStatus
 from sneakerd.views import reservation_view
-from sneakerd.web import keys
+from sneakerd.web import admission, keys
 from sneakerd.web.apidoc import docs, querystring_schema, request_schema, response_schema
 from sneakerd.web.idempotency import Answer
 from sneakerd.web.jsonio import json_response
 from sneakerd.web.paging import ListKind, page_body
 from sneakerd.web.problems import ApiError
+from sneakerd.web.routes import queue
 from sneakerd.web.routes.common import (
     BEARER,
     IDEMPOTENCY_HEADER,
@@ -41,9 +42,10 @@ from sneakerd.web.schemas import (
     tags=["reservations"],
     summary="Hold one unit of a drop",
     description="The hold lasts RESERVATION_DURATION ms (60 s by default). perUserLimit "
-    "counts a user's active holds plus purchases in the drop.",
+    "counts a user's active holds plus purchases in the drop. On a drop with a waiting room "
+    "(queue: true) send the ticket's admissionToken as Admission-Token, else 409 not_admitted.",
     security=BEARER,
-    parameters=[IDEMPOTENCY_HEADER],
+    parameters=[IDEMPOTENCY_HEADER, queue.ADMISSION_HEADER],
     responses=errors_doc(
         400,
         401,
@@ -54,7 +56,7 @@ from sneakerd.web.schemas import (
         409,
         conflicts=(
             "out_of_stock, limit_reached, drop_not_live, drop_ended, request_in_progress, "
-            "drop_paused, raffle_only"
+            "drop_paused, raffle_only, not_admitted"
         ),
         codes=IDEMPOTENT_422,
     ),
@@ -66,16 +68,27 @@ async def reserve(request: web.Request) -> web.Response:
     service = app[keys.SERVICE]
 
     found: list[DropHandle] = []  # the drop's handle, looked up once per reserve
+    token = request.headers.get(admission.HEADER)
+
+    def admitted(user_id: int, drop_id: int) -> bool:
+        if token is None:  # nearly every reserve: a drop without a waiting room
+            return False
+        return app[queue.ADMISSIONS].valid(token, drop_id, user_id, app[keys.CLOCK].now_ms())
 
     async def refusal(user_id: int, data: dict[str, Any]) -> errors.DomainError | None:
-        handle, refused = await service.reserve_refusal(user_id, data["drop_id"])
+        handle, refused = await service.reserve_refusal(
+            user_id, data["drop_id"], admitted=admitted(user_id, data["drop_id"])
+        )
         if handle is not None:
             found.append(handle)
         return refused
 
     async def act(who: Customer, data: dict[str, Any], key: RequestKey | None) -> Answer:
         handle = found[0] if found else None
-        hold = await service.reserve(who.user_id, data["drop_id"], key, handle=handle)
+        drop_id = data["drop_id"]
+        hold = await service.reserve(
+            who.user_id, drop_id, key, handle=handle, admitted=admitted(who.user_id, drop_id)
+        )
         return Answer(201, {"reservation": reservation_view(hold)}, recorded=key is not None)
 
     async def rebuild(reservation_id: int) -> dict[str, Any] | None:

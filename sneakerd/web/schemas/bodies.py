@@ -105,6 +105,14 @@ class DropFields(RequestSchema):
         data_key="startsAt",
         metadata={"example": TIME_EXAMPLE, "type": "string", "format": "date-time"},
     )
+    queue = fields.Boolean(
+        truthy={True},
+        falsy={False},
+        metadata={
+            "description": "A waiting room: shoppers join the queue and reserve once "
+            "admitted (with their Admission-Token); default false.",
+        },
+    )
     ends_at = Instant(
         data_key="endsAt",
         allow_none=True,

@@ -98,6 +98,7 @@ class DropOut(Schema):
         required=True,
         metadata={"example": False, "description": "Reserve and purchase answer 409 drop_paused."},
     )
+    queue = fields.Boolean(required=True, metadata={"example": False})
     starts_at = _time_out("startsAt")
     ends_at = _time_out("endsAt", nullable=True)
     status = fields.String(

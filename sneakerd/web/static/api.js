@@ -45,7 +45,8 @@ function problemOf(response, data) {
 
 /**
  * `method path` with `options.body` as JSON; `options.auth` sends the session's token (and
- * fails with `unauthorized` at once without one), `options.key` an Idempotency-Key.
+ * fails with `unauthorized` at once without one), `options.key` an Idempotency-Key,
+ * `options.headers` any more headers (the waiting room's Admission-Token).
  * Resolves to `{status, data}` on a 2xx; rejects with a Problem otherwise.
  */
 export async function api(method, path, options) {
@@ -58,6 +59,7 @@ export async function api(method, path, options) {
     headers.Authorization = `Bearer ${session.token}`;
   }
   if (opts.key) headers["Idempotency-Key"] = opts.key;
+  Object.assign(headers, opts.headers || {});
   let response;
   try {
     response = await fetch(path, {

@@ -9,12 +9,13 @@ import { serverNow } from "./clock.js";
 import { $, el, setImage, showMessage } from "./dom.js";
 import { STATUS_LABEL, shownStatus } from "./drop-status.js";
 import { clockTime, dateTime, money, pad, pairs, parts, shortCountdown } from "./format.js";
+import { queueAllowsReserve, renderQueue } from "./queue.js";
 import { getSession } from "./session.js";
 import { messageFor } from "./words.js";
 
 const HOLD_URGENT_MS = 15000;
 const CONN_LABEL = { live: "Live updates", connecting: "Connecting…", reconnecting: "Reconnecting…", offline: "Offline" };
-const GONE_HIDES = ["stock-panel", "clock", "about", "activity-panel", "reserve-btn", "signin-btn", "hold", "owned", "raffle"];
+const GONE_HIDES = ["stock-panel", "clock", "about", "activity-panel", "queue", "reserve-btn", "signin-btn", "hold", "owned", "raffle"];
 
 let shownStock = null;
 
@@ -179,7 +180,11 @@ function renderReserve(state) {
   const reserve = $("reserve-btn");
   const atLimit = state.bought + state.otherHolds + (state.hold ? 1 : 0) >= drop.perUserLimit;
   reserve.hidden =
-    !getSession() || Boolean(state.hold) || (atLimit && state.bought > 0) || drop.mode === "raffle";
+    !getSession() ||
+    Boolean(state.hold) ||
+    (atLimit && state.bought > 0) ||
+    drop.mode === "raffle" ||
+    !queueAllowsReserve(state);
   const face = reserveFace(state, atLimit);
   reserve.textContent = state.busy && !state.hold ? "Reserving…" : face.label;
   reserve.disabled = face.disabled;
@@ -203,6 +208,7 @@ function renderActions(state) {
     renderHold(state.hold);
   }
   renderOwned(state);
+  renderQueue(state);
   renderReserve(state);
   $("limit-note").textContent =
     drop.perUserLimit === 1 ? "Limit one pair per customer." : `Limit ${drop.perUserLimit} pairs per customer.`;

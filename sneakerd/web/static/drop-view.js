@@ -15,6 +15,7 @@ import { isDue, withCounts } from "./drop-status.js";
 import { Follower, backoff } from "./follower.js";
 import { Shopper } from "./holds.js";
 import { RafflePanel } from "./raffle-panel.js";
+import { QueueSpot } from "./queue.js";
 import { getSession, onSessionChange } from "./session.js";
 import { openSignIn } from "./signin-dialog.js";
 import { messageFor } from "./words.js";
@@ -43,10 +44,12 @@ class DropPage {
       conn: "connecting",
       reserveKey: null,
       buyKey: null,
+      ticket: null, // my waiting-room ticket, on a drop with `queue: true`
     };
     this.activity = new ActivityFeed();
     this.shopper = new Shopper(this);
     this.raffle = new RafflePanel(this);
+    this.queue = new QueueSpot(this);
     this.statusChecks = 0;
     this.statusTimer = null;
     this.follower = new Follower(dropId, {
@@ -55,6 +58,7 @@ class DropPage {
       onRetry: (attempt) => {
         if (attempt >= CHECK_AFTER_RETRIES) this.checkDrop();
       },
+      onOpen: () => this.queue.hello(),
     });
   }
 
@@ -113,6 +117,10 @@ class DropPage {
   onFrame(frame) {
     const state = this.state;
     if (frame.type === "error") return;
+    if (frame.type === "queue") {
+      this.queue.onFrame(frame);
+      return;
+    }
     if (frame.type === "snapshot") {
       this.applyDrop(frame.drop, frame.seq);
       return;
@@ -172,6 +180,7 @@ class DropPage {
     }
     renderClock(state.drop);
     renderHold(state.hold);
+    this.queue.tick();
     if (!this.statusTimer && isDue(state.drop, serverNow())) {
       this.statusChecks += 1;
       this.statusTimer = setTimeout(async () => {
@@ -190,6 +199,7 @@ class DropPage {
 
   start() {
     $("reserve-btn").addEventListener("click", () => this.shopper.reserve());
+    $("queue-btn").addEventListener("click", () => this.queue.join());
     $("signin-btn").addEventListener("click", () => openSignIn("signin"));
     $("buy-btn").addEventListener("click", () => this.shopper.buy());
     $("cancel-btn").addEventListener("click", () => this.shopper.cancel());
@@ -200,6 +210,8 @@ class DropPage {
       message();
       this.shopper.load();
       this.raffle.load();
+      this.queue.load();
+      this.follower.send(this.queue.hello()); // the socket is told who watches now
     });
     setInterval(() => this.tick(), TICK_MS);
     setInterval(() => this.showRetry(), TICK_MS);
@@ -210,6 +222,7 @@ class DropPage {
     }
     this.checkDrop().then(() => {
       if (this.state.missing) return;
+      this.queue.load();
       this.follower.start();
       this.loadRecentPurchases();
     });

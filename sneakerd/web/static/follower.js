@@ -22,12 +22,13 @@ export function backoff(attempt) {
  * Follows drop `dropId` once `start()` is called, until `stop()`.
  * `onFrame(frame)` gets every frame of this drop but pongs; `onConn(conn)` hears the
  * connection's state: connecting, live (a snapshot arrived), reconnecting or offline;
- * `onRetry(attempt)` hears each scheduled retry.
+ * `onRetry(attempt)` hears each scheduled retry; `onOpen()` may return a message to send first on
+ * each new connection (who is watching, for the waiting room).
  */
 export class Follower {
-  constructor(dropId, { onFrame, onConn, onRetry }) {
+  constructor(dropId, { onFrame, onConn, onRetry, onOpen }) {
     this.dropId = dropId;
-    this.handlers = { onFrame, onConn, onRetry };
+    this.handlers = { onFrame, onConn, onRetry, onOpen };
     this.conn = "connecting";
     this.ws = null;
     this.attempt = 0;
@@ -58,6 +59,12 @@ export class Follower {
     if (this.ws) this.ws.close(1000);
   }
 
+  /** Send `message` (an object) if the socket is open; nothing otherwise (`onOpen` covers the
+   * next connection). */
+  send(message) {
+    if (message && this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
   /** Milliseconds until the next reconnection attempt, or null if none is waiting. */
   retryIn() {
     return this.retryTimer ? this.retryAt - Date.now() : null;
@@ -80,7 +87,10 @@ export class Follower {
       if (socket === this.ws) this.received(event.data);
     });
     socket.addEventListener("open", () => {
-      if (socket === this.ws) this.startPinging(socket);
+      if (socket !== this.ws) return;
+      this.startPinging(socket);
+      const hello = this.handlers.onOpen ? this.handlers.onOpen() : null;
+      if (hello) socket.send(JSON.stringify(hello));
     });
     socket.addEventListener("close", () => {
       if (socket !== this.ws) return;

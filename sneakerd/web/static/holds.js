@@ -97,7 +97,9 @@ export class Shopper {
     state.reserveKey = state.reserveKey || newKey();
     const sent = Date.now();
     try {
-      const { data } = await api("POST", "/api/reservations", { body: { dropId }, auth: true, key: state.reserveKey });
+      const admission = this.page.queue.token();
+      const headers = admission ? { "Admission-Token": admission } : undefined;
+      const { data } = await api("POST", "/api/reservations", { body: { dropId }, auth: true, key: state.reserveKey, headers });
       state.reserveKey = null;
       const r = data.reservation;
       const total = Date.parse(r.expiresAt) - Date.parse(r.createdAt);
@@ -108,6 +110,7 @@ export class Shopper {
       if (e.code !== "network") state.reserveKey = null;
       this.page.fail(e);
       if (e.code === "limit_reached") this.load();
+      if (e.code === "not_admitted") this.page.queue.load();
     } finally {
       this.end();
     }

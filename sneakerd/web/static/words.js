@@ -8,6 +8,7 @@ const MESSAGES = {
     "Sold out — every pair is sold or on hold right now. Holds that run out come back here, so keep this page open.",
   limit_reached: (ctx) =>
     `You already have ${ctx.limit === 1 ? "your pair" : `${ctx.limit || "the most"} pairs`} from this drop — that’s the limit per customer.`,
+  not_admitted: "This drop has a waiting room: join the queue, and reserve when it’s your turn.",
   drop_not_live: "This drop hasn’t started yet. Reserving opens when the countdown reaches zero.",
   drop_ended: "This drop has ended, so it can’t be reserved or bought any more.",
   drop_paused: "Sales of this drop are paused for a moment. Holds keep running — try again shortly.",

@@ -1,0 +1,178 @@
+"""The waiting room over HTTP: join, read my ticket, reserve only with a live admission token,
+admissions within what stock allows, and positions kept across a server restart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.api.conftest import Api
+from tests.api.helpers import assert_error, purchase_call, reserve_call
+from tests.serverproc import Server
+
+TICKET_KEYS = {
+    "position",
+    "joinedAt",
+    "admitted",
+    "admissionExpiresAt",
+    "done",
+    "estimatedWaitSeconds",
+}
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+async def join(api: Api, token: str, drop_id: int) -> dict[str, Any]:
+    status, body, _ = await api.call("POST", f"/api/drops/{drop_id}/queue", token=token)
+    assert status == 200, body
+    assert set(body) == {"ticket"}
+    assert set(body["ticket"]) - {"admissionToken"} == TICKET_KEYS, body
+    return dict(body["ticket"])
+
+
+async def mine(api: Api, token: str, drop_id: int) -> dict[str, Any]:
+    status, body, _ = await api.call("GET", f"/api/drops/{drop_id}/queue/me", token=token)
+    assert status == 200, body
+    return dict(body["ticket"])
+
+
+async def users(api: Api, count: int) -> list[str]:
+    return [(await api.register())[1] for _ in range(count)]
+
+
+async def test_a_queued_drop_says_so_and_a_plain_one_has_no_queue(
+    api: Api, admin_token: str
+) -> None:
+    queued = await api.drop(admin_token, queue=True)
+    plain = await api.drop(admin_token)
+    assert queued["queue"] is True and plain["queue"] is False
+    [token] = await users(api, 1)
+    status, body, _ = await api.call("POST", f"/api/drops/{plain['id']}/queue", token=token)
+    assert_error(status, body, 404, "not_found")
+    status, body, _ = await api.call("GET", f"/api/drops/{queued['id']}/queue/me", token=token)
+    assert_error(status, body, 404, "not_found")
+    status, body, _ = await api.call("POST", f"/api/drops/{queued['id']}/queue")
+    assert_error(status, body, 401, "unauthorized")
+    status, body, _ = await api.call(
+        "POST",
+        "/api/drops",
+        token=admin_token,
+        json={"name": "x", "price": "1.00", "initialStock": 1, "queue": "yes"},
+    )
+    assert_error(status, body, 422, "validation_error")
+
+
+async def test_one_account_one_place(api: Api, admin_token: str) -> None:
+    drop = await api.drop(admin_token, queue=True, initialStock=1)
+    first, second = await users(api, 2)
+    a = await join(api, first, drop["id"])
+    b = await join(api, second, drop["id"])
+    again = await join(api, second, drop["id"])
+    assert a["admitted"] is True and a["position"] == 0 and "admissionToken" in a
+    assert b["admitted"] is False and b["position"] == 1
+    assert again == b
+    assert await mine(api, second, drop["id"]) == b
+
+
+async def test_reserve_needs_the_users_own_live_admission_token(api: Api, admin_token: str) -> None:
+    drop = await api.drop(admin_token, queue=True, initialStock=1)
+    first, second = await users(api, 2)
+    ticket = await join(api, first, drop["id"])
+    other = await join(api, second, drop["id"])
+    assert ticket["admitted"] and not other["admitted"]
+    token = ticket["admissionToken"]
+
+    status, body = await reserve_call(api, first, drop["id"])
+    assert_error(status, body, 409, "not_admitted")
+    status, body = await reserve_call(api, first, drop["id"], {"Admission-Token": "1.2.3.ab"})
+    assert_error(status, body, 409, "not_admitted")
+    forged = token[:-1] + ("0" if token[-1] != "0" else "1")
+    status, body = await reserve_call(api, first, drop["id"], {"Admission-Token": forged})
+    assert_error(status, body, 409, "not_admitted")
+    # Another user's token, or this token on another drop, admits nobody.
+    status, body = await reserve_call(api, second, drop["id"], {"Admission-Token": token})
+    assert_error(status, body, 409, "not_admitted")
+    elsewhere = await api.drop(admin_token, queue=True, initialStock=1)
+    status, body = await reserve_call(api, first, elsewhere["id"], {"Admission-Token": token})
+    assert_error(status, body, 409, "not_admitted")
+
+    status, body = await reserve_call(api, first, drop["id"], {"Admission-Token": token})
+    assert status == 201, body
+    # The hold is bought: that turn is done, and the room admits the next user (none left to
+    # sell here, so nobody).
+    status, body = await purchase_call(api, first, body["reservation"]["id"])
+    assert status == 201, body
+    done = await mine(api, first, drop["id"])
+    assert done["done"] is True and done["admitted"] is False and "admissionToken" not in done
+    status, body = await reserve_call(api, first, drop["id"], {"Admission-Token": token})
+    assert status == 409, body
+    assert (await mine(api, second, drop["id"]))["admitted"] is False
+
+
+async def test_admitted_and_unfinished_never_exceeds_what_stock_allows(
+    api: Api, admin_token: str
+) -> None:
+    stock = 3
+    drop = await api.drop(admin_token, queue=True, initialStock=stock)
+    tokens = await users(api, 10)
+
+    async def admitted(joined: int = len(tokens)) -> list[int]:
+        tickets = [await mine(api, t, drop["id"]) for t in tokens[:joined]]
+        return [i for i, t in enumerate(tickets) if t["admitted"]]
+
+    for count, token in enumerate(tokens, start=1):
+        await join(api, token, drop["id"])
+        assert len(await admitted(count)) <= stock
+    assert await admitted() == [0, 1, 2]
+    positions = [(await mine(api, t, drop["id"]))["position"] for t in tokens]
+    assert positions == [0, 0, 0, 1, 2, 3, 4, 5, 6, 7]
+
+    # Each admitted user reserves; one buys, one cancels: the cancel frees a turn.
+    holds = []
+    for i in (0, 1, 2):
+        ticket = await mine(api, tokens[i], drop["id"])
+        status, body = await reserve_call(
+            api, tokens[i], drop["id"], {"Admission-Token": ticket["admissionToken"]}
+        )
+        assert status == 201, body
+        holds.append(body["reservation"]["id"])
+        assert len(await admitted()) <= stock
+    status, body = await purchase_call(api, tokens[0], holds[0])
+    assert status == 201, body
+    assert await admitted() == [1, 2]  # sold one: stock 0 + 2 held allows 2
+    status, body, _ = await api.call("DELETE", f"/api/reservations/{holds[1]}", token=tokens[1])
+    assert status == 200, body
+    assert await admitted() == [2, 3]  # one unit back: the next in line is admitted
+    assert (await mine(api, tokens[4], drop["id"]))["position"] == 1
+
+
+async def test_positions_survive_a_restart(start_server: Callable[..., Server], http: Any) -> None:
+    server = start_server()
+    api = Api(http, server)
+    admin = await api.admin()
+    soon = datetime.now(UTC) + timedelta(seconds=3)
+    drop = await api.drop(admin, queue=True, initialStock=2, startsAt=iso(soon))
+    tokens = await users(api, 12)
+    for token in tokens:
+        ticket = await join(api, token, drop["id"])
+        assert ticket["position"] is None  # the order is drawn at startsAt
+    while datetime.now(UTC) < soon:
+        await _sleep(0.2)
+    before = [await mine(api, t, drop["id"]) for t in tokens]
+    assert sorted(t["position"] for t in before) == [0, 0, *range(1, 11)]
+    server.stop()
+    server.start()
+    after = [await mine(api, t, drop["id"]) for t in tokens]
+    assert [t["position"] for t in after] == [t["position"] for t in before]
+    assert [t["admitted"] for t in after] == [t["admitted"] for t in before]
+    late = await join(api, (await users(api, 1))[0], drop["id"])
+    assert late["position"] == 11
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
