@@ -116,8 +116,9 @@ PING: Json = {
 }
 
 
-def build(drop_schema: Json) -> Json:
-    """The document, with `drop_schema` (the OpenAPI 3 `DropOut`) as its Drop."""
+def build(drop_schema: Json, nested: dict[str, Json] | None = None) -> Json:
+    """The document, with `drop_schema` (the OpenAPI 3 `DropOut`) as its Drop and `nested`
+    the OpenAPI 3 schemas it refers to (under the same names)."""
     return {
         "asyncapi": "2.6.0",
         "info": {
@@ -155,7 +156,10 @@ def build(drop_schema: Json) -> Json:
         },
         "components": {
             "messages": {**copy.deepcopy(SERVER_MESSAGES), "ping": copy.deepcopy(PING)},
-            "schemas": {"Drop": json_schema(drop_schema)},
+            "schemas": {
+                "Drop": json_schema(drop_schema),
+                **{name: json_schema(schema) for name, schema in (nested or {}).items()},
+            },
         },
     }
 
@@ -167,15 +171,40 @@ def json_schema(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     out = {k: json_schema(v) for k, v in schema.items() if k not in ("nullable", "example")}
-    if schema.get("nullable") and "type" in out:
-        out["type"] = [out["type"], "null"]
+    if schema.get("nullable"):
+        if "type" in out:
+            out["type"] = [out["type"], "null"]
+        else:  # a nullable reference (`allOf: [$ref]`): null, or what it refers to
+            return {"anyOf": [{"type": "null"}, out]}
     return out
+
+
+def referenced(schema: Any, components: dict[str, Any], found: dict[str, Any]) -> None:
+    """Every component schema `schema` refers to, transitively, into `found`."""
+    if isinstance(schema, list):
+        for item in schema:
+            referenced(item, components, found)
+    elif isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith(SCHEMAS):
+            name = ref[len(SCHEMAS) :]
+            if name not in found and name in components:
+                found[name] = components[name]
+                referenced(components[name], components, found)
+        for value in schema.values():
+            referenced(value, components, found)
+
+
+SCHEMAS = "#/components/schemas/"
 
 
 def add_routes(app: web.Application) -> None:
     """Serve the document (after `openapi3.add_routes`, whose drop schema it borrows)."""
-    drop = app[OPENAPI_DOCUMENT]["components"]["schemas"]["DropOut"]
-    app[ASYNCAPI_DOCUMENT] = build(drop)
+    components = app[OPENAPI_DOCUMENT]["components"]["schemas"]
+    drop = components["DropOut"]
+    nested: dict[str, Any] = {}
+    referenced(drop, components, nested)
+    app[ASYNCAPI_DOCUMENT] = build(drop, nested)
 
     async def document(request: web.Request) -> web.Response:
         return web.json_response(request.app[ASYNCAPI_DOCUMENT])
