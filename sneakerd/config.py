@@ -82,6 +82,13 @@ class Settings:
     worker_index: int | None = None
     """Set by the `--workers` supervisor in each worker's environment (SNEAKERD_WORKER_INDEX):
     this process is worker N of a supervised group, not a supervisor itself."""
+    webhook_timeout_ms: int = 10_000
+    """Milliseconds one webhook delivery attempt may take (WEBHOOK_TIMEOUT)."""
+    webhook_retry_base_ms: int = 1_000
+    """The longest wait before the first retry; each failure doubles it, up to an hour
+    (WEBHOOK_RETRY_BASE)."""
+    webhook_retry_for_ms: int = 86_400_000
+    """How long a failing delivery is retried before it is dead (WEBHOOK_RETRY_FOR)."""
     peer_port: int | None = None
     """The private 127.0.0.1 port a worker also listens on (SNEAKERD_PEER_PORT), for its
     peers; the public port is shared by every worker."""
@@ -161,6 +168,9 @@ class Settings:
             lease_ttl_ms=number("LEASE_TTL", d.lease_ttl_ms, MIN_LEASE_TTL_MS),
             worker_index=optional_number("SNEAKERD_WORKER_INDEX", 0, MAX_WORKERS - 1),
             peer_port=optional_number("SNEAKERD_PEER_PORT", 1, 65_535),
+            webhook_timeout_ms=number("WEBHOOK_TIMEOUT", d.webhook_timeout_ms, 100, 120_000),
+            webhook_retry_base_ms=number("WEBHOOK_RETRY_BASE", d.webhook_retry_base_ms, 1),
+            webhook_retry_for_ms=number("WEBHOOK_RETRY_FOR", d.webhook_retry_for_ms, 1),
         )
         if settings.jwt_secret is not None:
             check_secret(settings.jwt_secret)

@@ -315,7 +315,14 @@ class DropActor:
         instant against the last committed state. Memory is not touched."""
         assert self._state is not None
         now = self._clock.now_ms()
-        book = DropBook(self._state, now=now, hold_ms=self._hold_ms, ids=self._ids)
+        # Webhook events are written only while a webhook is registered (docs/webhooks.md).
+        book = DropBook(
+            self._state,
+            now=now,
+            hold_ms=self._hold_ms,
+            ids=self._ids,
+            outbox=self._store.webhooks.live,
+        )
         due = self._deadlines.pop_due(now)
         if due:
             book.expire(Expire(due))

@@ -45,6 +45,7 @@ from sneakerd.domain.model import (
 )
 from sneakerd.domain.outcome import Changes, KeyedSuccess, Outcome
 from sneakerd.domain.rules import Rejection, reserve_refusal, window_refusal
+from sneakerd.domain.webhook_events import EventType, OutboxNotes
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -71,7 +72,9 @@ def _counts(overlay: Overlay[int, int]) -> dict[int, int]:
 class DropBook:
     """Decides a batch of messages for one drop at one instant `now`."""
 
-    def __init__(self, state: DropState, *, now: int, hold_ms: int, ids: Ids) -> None:
+    def __init__(
+        self, state: DropState, *, now: int, hold_ms: int, ids: Ids, outbox: bool = False
+    ) -> None:
         self._start = state
         self._drop = state.drop
         # The counts move with every message; the frozen Drop is rebuilt from them only when
@@ -94,6 +97,8 @@ class DropBook:
         self._keyed: list[KeyedSuccess] = []
         self._events: list[DropEvent] = []
         self._dirty = False
+        self._outbox = OutboxNotes(outbox)
+        """The batch's webhook events (`webhook_events`); notes nothing unless `outbox`."""
 
     def decide(self, command: Command) -> Reply:
         """Decide one message of any kind; a command without a rule is a type error."""
@@ -138,6 +143,9 @@ class DropBook:
         self._new_reservations.append(record)
         if cmd.key is not None:
             self._keyed.append(KeyedSuccess(cmd.user_id, cmd.key, reservation_id, now))
+        self._outbox.reservation(record, now)
+        if self._stock == 0:
+            self._outbox.drop(EventType.DROP_SOLD_OUT, drop.id, now)
         return record
 
     def cancel(self, cmd: Cancel) -> Reply:
@@ -150,7 +158,7 @@ class DropBook:
             self._expire(cmd.reservation_id, hold)
             return Rejection(errors.ReservationExpired, "This reservation has expired")
         self._release(cmd.reservation_id, hold, ReservationStatus.CANCELLED)
-        return ReservationRecord(
+        record = ReservationRecord(
             cmd.reservation_id,
             self._drop.id,
             hold.user_id,
@@ -158,6 +166,8 @@ class DropBook:
             hold.expires_at,
             hold.created_at,
         )
+        self._outbox.reservation(record, self._now)
+        return record
 
     def purchase(self, cmd: Purchase) -> Reply:
         twin = self._twin(cmd.user_id, cmd.key)
@@ -187,6 +197,7 @@ class DropBook:
             self._now,
         )
         self._new_purchases.append(record)
+        self._outbox.purchase(record, self._now)
         if cmd.key is not None:
             self._keyed.append(KeyedSuccess(cmd.user_id, cmd.key, cmd.reservation_id, self._now))
         self._events.append(Purchased(drop.id, 0, record.id, cmd.username))
@@ -245,6 +256,9 @@ class DropBook:
         self._stock = stock
         self._dirty = True
         self._events.append(DropUpdated(drop.id, 0, self._drop))
+        self._outbox.drop(EventType.DROP_UPDATED, drop.id, self._now)
+        if stock == 0 < drop.stock:
+            self._outbox.drop(EventType.DROP_SOLD_OUT, drop.id, self._now)
         return self._drop
 
     def delete(self, cmd: DeleteDrop) -> Reply:
@@ -257,6 +271,17 @@ class DropBook:
             )
         for reservation_id, hold in self._holds.items():
             self._release(reservation_id, hold, ReservationStatus.CANCELLED)
+            self._outbox.reservation(
+                ReservationRecord(
+                    reservation_id,
+                    drop.id,
+                    hold.user_id,
+                    ReservationStatus.CANCELLED,
+                    hold.expires_at,
+                    hold.created_at,
+                ),
+                self._now,
+            )
         self._drop = dataclasses.replace(self._current(), deleted=True, updated_at=self._now)
         self._dirty = True
         self._events.append(DropDeleted(drop.id, 0))
@@ -281,6 +306,17 @@ class DropBook:
     def _expire(self, reservation_id: int, hold: Hold) -> None:
         self._release(reservation_id, hold, ReservationStatus.EXPIRED)
         self._events.append(Expired(self._drop.id, 0, reservation_id))
+        self._outbox.reservation(
+            ReservationRecord(
+                reservation_id,
+                self._drop.id,
+                hold.user_id,
+                ReservationStatus.EXPIRED,
+                hold.expires_at,
+                hold.created_at,
+            ),
+            self._now,
+        )
 
     def _release(self, reservation_id: int, hold: Hold, status: ReservationStatus) -> None:
         """End a hold without a sale: its unit goes back to stock, the user's count drops."""
@@ -330,6 +366,7 @@ class DropBook:
             status_changes=tuple(self._status_changes),
             new_purchases=tuple(self._new_purchases),
             keyed=tuple(self._keyed),
+            outbox=self._outbox.finish(final),
         )
         added = self._holds.changed
         new_holds = tuple((r.expires_at, r.id) for r in self._new_reservations if r.id in added)

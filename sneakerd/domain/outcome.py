@@ -18,6 +18,7 @@ from sneakerd.domain.model import (
     ReservationRecord,
     ReservationStatus,
 )
+from sneakerd.domain.webhook_events import OutboxEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,9 @@ class Changes:
     """The owner's lease epoch where drops are owned by leases (several nodes): the batch is
     written only while the drop's lease still carries it, so a node that lost its lease (paused,
     partitioned, slow) can never commit again. None on a single node."""
+    outbox: tuple[OutboxEvent, ...] = ()
+    """The webhook events the batch makes, in decision order (`webhook_events`), written
+    with its rows so that an event exists exactly when its act committed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from sneakerd.domain.model import (
     Drop,
@@ -25,7 +25,10 @@ from sneakerd.domain.model import (
 from sneakerd.domain.outcome import Changes
 from sneakerd.store.leases import Lease, Node
 
-SCHEMA_VERSION = 2
+if TYPE_CHECKING:
+    from sneakerd.store.webhook_rows import WebhookRows
+
+SCHEMA_VERSION = 3
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
@@ -100,6 +103,11 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raise `Unavailable` unless the database answers now."""
+
+    @property
+    def webhooks(self) -> WebhookRows:
+        """Webhook registrations, the outbox and its deliveries (`webhook_rows`)."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -60,6 +60,8 @@ MYSQL: tuple[Step, ...] = (
         ),
         emails=True,
     ),
+    # Webhooks: three new tables, which the schema script creates; nothing to move.
+    Step(3, before=(), after=()),
 )
 
 SQLITE: tuple[Step, ...] = (
@@ -79,6 +81,7 @@ SQLITE: tuple[Step, ...] = (
         # and byte-for-byte comparison agree on every stored identity.
         emails=True,
     ),
+    Step(3, before=(), after=()),
 )
 
 

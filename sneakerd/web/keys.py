@@ -16,6 +16,7 @@ from sneakerd.web.idempotency import Idempotency
 from sneakerd.web.known_users import KnownUsers
 from sneakerd.web.metrics import Metrics
 from sneakerd.web.ratelimit import Limiter
+from sneakerd.webhooks.deliverer import Deliverer
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -29,5 +30,6 @@ RESERVE_LIMIT = web.AppKey("reserve_limit", Limiter)
 IDEMPOTENCY = web.AppKey("idempotency", Idempotency)
 METRICS = web.AppKey("metrics", Metrics)
 HUB = web.AppKey("hub", Hub)
+DELIVERER = web.AppKey("deliverer", Deliverer)
 NODE: web.AppKey[ClusterNode | None] = web.AppKey("node")
 """This node's cluster parts (peers, bus, Redis limits) when REDIS_URL is set; else None."""

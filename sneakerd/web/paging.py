@@ -31,6 +31,7 @@ class ListKind(StrEnum):
     RESERVATIONS = "r"
     PURCHASES = "p"
     DROP_PURCHASES = "dp"
+    WEBHOOK_DELIVERIES = "wd"
 
 
 class BadCursor(ValueError):

@@ -1,0 +1,204 @@
+"""The deliverer: one owned task that reads the outbox and POSTs each event, signed.
+
+Each pass (every `poll` seconds, at once again while there is more to do):
+1. refresh whether any webhook exists (what the actors read at batch time), once a second;
+2. fan out events not fanned out yet into one delivery per subscribed webhook;
+3. read the first pending delivery of every (webhook, drop) whose next attempt is due, and
+   start an attempt for each one not already in flight.
+
+A drop's next event to a webhook waits until the previous one is delivered or dead, so each
+receiver sees a drop's events in commit order; attempts for other drops and other webhooks run
+side by side (up to `concurrency`), so one slow receiver or drop holds up only itself. The
+deliverer never runs in a drop actor's task and reads with its own queries, so it cannot slow
+a drop down. Where nodes share the database, `drops` names the drops this node owns: exactly
+one node (the lease owner) delivers a drop's events.
+
+At least once: a delivery's row is marked delivered only after its receiver answered 2xx, so a
+crash between the two sends it again; receivers de-duplicate by the event's `id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+
+from sneakerd import errors
+from sneakerd.clock import Clock, iso
+from sneakerd.store.webhook_rows import DEAD, DELIVERED, PENDING, DueDelivery, WebhookRows
+from sneakerd.webhooks.schedule import RetryPolicy
+from sneakerd.webhooks.signing import HEADER, header
+
+log = logging.getLogger(__name__)
+
+REFRESH_S = 1.0
+"""How often the deliverer re-reads whether any webhook exists (for a webhook added by another
+process; one added through this process counts at once)."""
+
+
+@dataclass(slots=True)
+class DelivererStatistics:
+    attempts: int = 0
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+    in_flight: int = 0
+
+
+def body(d: DueDelivery) -> bytes:
+    """The POST body, `{id, type, createdAt, data}`, byte for byte the same on every retry
+    (`data` is stored already rendered)."""
+    return (
+        f'{{"id":{d.event_id},"type":"{d.event_type}","createdAt":"{iso(d.event_at)}",'
+        f'"data":{d.data}}}'
+    ).encode()
+
+
+class Deliverer:
+    def __init__(
+        self,
+        rows: WebhookRows,
+        clock: Clock,
+        policy: RetryPolicy | None = None,
+        *,
+        drops: Callable[[], Sequence[int]] | None = None,
+        poll: float = 0.2,
+        concurrency: int = 32,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._rows = rows
+        self._clock = clock
+        self.policy = policy or RetryPolicy()
+        self._drops = drops
+        self._poll = poll
+        self._concurrency = concurrency
+        self._rand = rand
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight: dict[tuple[int, int], asyncio.Task[None]] = {}
+        self._refreshed_at: float | None = None
+        self.stats = DelivererStatistics()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._concurrency),
+            headers={"User-Agent": "sneakerd-webhooks/1"},
+        )
+        self._task = asyncio.create_task(self._run(), name="webhook-deliverer")
+
+    async def stop(self) -> None:
+        """Stop passing and cancel attempts in flight (they stay pending: at least once)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        attempts = list(self._in_flight.values())
+        for task in attempts:
+            task.cancel()
+        await asyncio.gather(*attempts, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _run(self) -> None:
+        while True:
+            busy = False
+            try:
+                busy = await self.run_once()
+            except errors.Unavailable as exc:
+                log.warning("webhooks: the database did not answer (%s); trying again", exc)
+            except Exception:
+                log.exception("webhooks: a delivery pass failed")
+            await asyncio.sleep(0 if busy else self._poll)
+
+    # -- one pass ----------------------------------------------------------------------------
+
+    async def run_once(self) -> bool:
+        """One pass; True when it found more than it took (call again at once)."""
+        loop_time = asyncio.get_running_loop().time()
+        if self._refreshed_at is None or loop_time - self._refreshed_at >= REFRESH_S:
+            await self._rows.refresh()
+            self._refreshed_at = loop_time
+        drops = None if self._drops is None else list(self._drops())
+        now = self._clock.now_ms()
+        fanned = await self._rows.fan_out(drops, now)
+        started = 0
+        for due in await self._rows.due(drops, now):
+            key = (due.webhook_id, due.drop_id)
+            if key in self._in_flight or len(self._in_flight) >= self._concurrency:
+                continue
+            task = asyncio.create_task(self._attempt(due), name=f"webhook-{due.id}")
+            self._in_flight[key] = task
+            task.add_done_callback(functools.partial(self._landed, key))
+            started += 1
+        self.stats.in_flight = len(self._in_flight)
+        return fanned > 0 and started < self._concurrency
+
+    def _landed(self, key: tuple[int, int], _task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(key, None)
+
+    async def wait_idle(self) -> None:
+        """Wait for the attempts in flight (tests drive `run_once` and then this)."""
+        await asyncio.gather(*list(self._in_flight.values()), return_exceptions=True)
+
+    async def _attempt(self, due: DueDelivery) -> None:
+        status, error = await self._post(due)
+        now = self._clock.now_ms()
+        self.stats.attempts += 1
+        attempts = due.attempts + 1
+        if status is not None and 200 <= status < 300:
+            state, next_at = DELIVERED, now
+            self.stats.delivered += 1
+        else:
+            self.stats.failed += 1
+            retry_at = self.policy.next_attempt(attempts, due.since, now, self._rand)
+            state, next_at = (PENDING, retry_at) if retry_at is not None else (DEAD, now)
+            if state == DEAD:
+                self.stats.dead += 1
+                log.warning(
+                    "webhooks: delivery %s (event %s to webhook %s) is dead after %d attempts",
+                    due.id,
+                    due.event_id,
+                    due.webhook_id,
+                    attempts,
+                )
+        try:
+            await self._rows.record_attempt(
+                due.id, state=state, now=now, next_attempt_at=next_at, status=status, error=error
+            )
+        except errors.Unavailable:
+            # Not recorded: it stays pending and due, and is sent again (at least once).
+            log.warning("webhooks: could not record delivery %s; it will be sent again", due.id)
+
+    async def _post(self, due: DueDelivery) -> tuple[int | None, str | None]:
+        """POST one event; (status, None) when the receiver answered, else (None, error)."""
+        assert self._session is not None
+        payload = body(due)
+        headers = {
+            "Content-Type": "application/json",
+            HEADER: header(due.secret, self._clock.now_ms() // 1000, payload),
+            "Sneakerd-Event-Id": str(due.event_id),
+            "Sneakerd-Event-Type": due.event_type,
+        }
+        timeout = aiohttp.ClientTimeout(total=self.policy.timeout_ms / 1000)
+        try:
+            async with self._session.post(
+                due.url, data=payload, headers=headers, timeout=timeout, allow_redirects=False
+            ) as response:
+                await response.read()
+                if 200 <= response.status < 300:
+                    return response.status, None
+                return response.status, f"HTTP {response.status}"
+        except TimeoutError:
+            return None, f"no answer within {self.policy.timeout_ms} ms"
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:255]
