@@ -42,6 +42,10 @@ REFRESH_S = 1.0
 process; one added through this process counts at once)."""
 
 
+FAN_OUT = 500
+"""Events fanned out per pass; a pass that took this many comes back at once for the rest."""
+
+
 @dataclass(slots=True)
 class DelivererStatistics:
     attempts: int = 0
@@ -83,6 +87,10 @@ class Deliverer:
         self._task: asyncio.Task[None] | None = None
         self._in_flight: dict[tuple[int, int], asyncio.Task[None]] = {}
         self._refreshed_at: float | None = None
+        self._wake = asyncio.Event()
+        """Set when an attempt lands, so that the (webhook, drop)'s next event goes at once."""
+        self._retry_at: int | None = None
+        """The soonest retry scheduled since the last pass, so the loop wakes for it."""
         self.stats = DelivererStatistics()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -112,26 +120,38 @@ class Deliverer:
     async def _run(self) -> None:
         while True:
             busy = False
+            self._wake.clear()
             try:
                 busy = await self.run_once()
             except errors.Unavailable as exc:
                 log.warning("webhooks: the database did not answer (%s); trying again", exc)
             except Exception:
                 log.exception("webhooks: a delivery pass failed")
-            await asyncio.sleep(0 if busy else self._poll)
+            if busy:
+                await asyncio.sleep(0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._nap())
+
+    def _nap(self) -> float:
+        """Seconds until the next pass: the poll period, or less when a retry is due sooner."""
+        if self._retry_at is None:
+            return self._poll
+        return min(self._poll, max(0.0, (self._retry_at - self._clock.now_ms()) / 1000))
 
     # -- one pass ----------------------------------------------------------------------------
 
     async def run_once(self) -> bool:
-        """One pass; True when it found more than it took (call again at once)."""
+        """One pass; True when there may be more to fan out at once (call again)."""
         loop_time = asyncio.get_running_loop().time()
         if self._refreshed_at is None or loop_time - self._refreshed_at >= REFRESH_S:
             await self._rows.refresh()
             self._refreshed_at = loop_time
         drops = None if self._drops is None else list(self._drops())
         now = self._clock.now_ms()
-        fanned = await self._rows.fan_out(drops, now)
-        started = 0
+        if self._retry_at is not None and self._retry_at <= now:
+            self._retry_at = None  # this pass's query finds it
+        fanned = await self._rows.fan_out(drops, now, FAN_OUT)
         for due in await self._rows.due(drops, now):
             key = (due.webhook_id, due.drop_id)
             if key in self._in_flight or len(self._in_flight) >= self._concurrency:
@@ -139,12 +159,12 @@ class Deliverer:
             task = asyncio.create_task(self._attempt(due), name=f"webhook-{due.id}")
             self._in_flight[key] = task
             task.add_done_callback(functools.partial(self._landed, key))
-            started += 1
         self.stats.in_flight = len(self._in_flight)
-        return fanned > 0 and started < self._concurrency
+        return fanned >= FAN_OUT
 
     def _landed(self, key: tuple[int, int], _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(key, None)
+        self._wake.set()
 
     async def wait_idle(self) -> None:
         """Wait for the attempts in flight (tests drive `run_once` and then this)."""
@@ -162,6 +182,8 @@ class Deliverer:
             self.stats.failed += 1
             retry_at = self.policy.next_attempt(attempts, due.since, now, self._rand)
             state, next_at = (PENDING, retry_at) if retry_at is not None else (DEAD, now)
+            if retry_at is not None and (self._retry_at is None or retry_at < self._retry_at):
+                self._retry_at = retry_at
             if state == DEAD:
                 self.stats.dead += 1
                 log.warning(
