@@ -151,6 +151,7 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
   state VARCHAR(16) NOT NULL DEFAULT 'pending',
   attempts INT UNSIGNED NOT NULL DEFAULT 0,
   next_attempt_at DATETIME(3) NOT NULL,
+  first_attempt_at DATETIME(3) NULL,
   last_status SMALLINT UNSIGNED NULL,
   last_error VARCHAR(255) NULL,
   delivered_at DATETIME(3) NULL,

@@ -8,6 +8,7 @@ is given, and can refuse the first delivery of each event id with a 500, to driv
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,8 @@ class Receiver:
     secret: str = ""
     fail_first: bool = False
     """Answer 500 to the first delivery of each event id (and 200 to the rest)."""
+    answer: Callable[[dict[str, Any]], int] | None = None
+    """The status to answer an event with (after `fail_first`); 200 when None."""
     got: list[Received] = field(default_factory=list)
     _seen: set[int] = field(default_factory=set)
     _runner: web.AppRunner | None = None
@@ -69,7 +72,7 @@ class Receiver:
         )
         event = orjson.loads(body)
         event_id = int(event["id"])
-        status = 200
+        status = 200 if self.answer is None else self.answer(event)
         if self.fail_first and event_id not in self._seen:
             status = 500
         self._seen.add(event_id)

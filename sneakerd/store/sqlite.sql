@@ -124,6 +124,7 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
   state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
   attempts INTEGER NOT NULL DEFAULT 0,
   next_attempt_at INTEGER NOT NULL,
+  first_attempt_at INTEGER,
   last_status INTEGER,
   last_error TEXT,
   delivered_at INTEGER,

@@ -67,7 +67,7 @@ class DueDelivery:
     drop_id: int
     attempts: int
     since: int
-    """When its retry window opened (fan-out, or the last replay)."""
+    """When its retry window opened: its first attempt (since the last replay)."""
     url: str
     secret: str
     event_id: int
@@ -183,8 +183,8 @@ class WebhookRows:
         db = self._db
         where, params = _drops_clause("drop_id", drop_ids)
         rows = await db._read(
-            "SELECT d.id, d.webhook_id, d.drop_id, d.attempts, d.created_at, w.url, w.secret, "
-            "e.id, e.type, e.created_at, e.data "
+            "SELECT d.id, d.webhook_id, d.drop_id, d.attempts, d.first_attempt_at, w.url, "
+            "w.secret, e.id, e.type, e.created_at, e.data "
             "FROM (SELECT webhook_id, drop_id, MIN(event_id) AS event_id "
             f"FROM webhook_deliveries WHERE state = 'pending'{where} "
             "GROUP BY webhook_id, drop_id) h "
@@ -200,7 +200,7 @@ class WebhookRows:
                 webhook_id=int(r[1]),
                 drop_id=int(r[2]),
                 attempts=int(r[3]),
-                since=db._ms(r[4]),
+                since=now if r[4] is None else db._ms(r[4]),
                 url=str(r[5]),
                 secret=str(r[6]),
                 event_id=int(r[7]),
@@ -217,6 +217,7 @@ class WebhookRows:
         *,
         state: str,
         now: int,
+        started: int,
         next_attempt_at: int,
         status: int | None,
         error: str | None,
@@ -226,10 +227,12 @@ class WebhookRows:
         async with db._transaction() as tx:
             await tx.execute(
                 "UPDATE webhook_deliveries SET state = %s, attempts = attempts + 1, "
+                "first_attempt_at = COALESCE(first_attempt_at, %s), "
                 "next_attempt_at = %s, last_status = %s, last_error = %s, delivered_at = %s "
                 "WHERE id = %s AND state = 'pending'",
                 (
                     state,
+                    db._time(started),
                     db._time(next_attempt_at),
                     status,
                     None if error is None else error[:255],
@@ -268,19 +271,19 @@ class WebhookRows:
         """Send deliveries again from the start (a fresh retry window): the named ones, or
         every dead one when None. Returns how many were reset."""
         db = self._db
-        t = db._time(now)
         sets = (
             "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = %s, "
-            "created_at = %s, delivered_at = NULL"
+            "first_attempt_at = NULL, delivered_at = NULL"
         )
+        t = db._time(now)
         async with db._transaction() as tx:
             if delivery_ids is None:
-                return await tx.execute(f"{sets} WHERE state = 'dead'", (t, t))
+                return await tx.execute(f"{sets} WHERE state = 'dead'", (t,))
             changed = 0
             for start in range(0, len(delivery_ids), CHUNK):
                 chunk = list(delivery_ids[start : start + CHUNK])
                 changed += await tx.execute(
-                    f"{sets} WHERE id IN ({marks(len(chunk))})", (t, t, *chunk)
+                    f"{sets} WHERE id IN ({marks(len(chunk))})", (t, *chunk)
                 )
             return changed
 

@@ -91,34 +91,47 @@ class Deliverer:
         """Set when an attempt lands, so that the (webhook, drop)'s next event goes at once."""
         self._retry_at: int | None = None
         """The soonest retry scheduled since the last pass, so the loop wakes for it."""
+        self._closing = False
         self.stats = DelivererStatistics()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Open the client and start the loop of passes."""
+        self.open()
+        self._task = asyncio.create_task(self._run(), name="webhook-deliverer")
+
+    def open(self) -> None:
+        """Open the client only: tests drive the passes themselves (`run_once`)."""
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._concurrency),
             headers={"User-Agent": "sneakerd-webhooks/1"},
         )
-        self._task = asyncio.create_task(self._run(), name="webhook-deliverer")
 
     async def stop(self) -> None:
-        """Stop passing and cancel attempts in flight (they stay pending: at least once)."""
+        """Finish the pass under way, then end the attempts in flight: closing the client
+        makes them fail at once, and an attempt cut short this way is not recorded, so it
+        stays pending and is sent again after the restart (at least once).
+
+        Nothing is cancelled inside a database transaction: a pass or a record in progress
+        completes (each is bounded by the store's own timeouts)."""
+        self._closing = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
             self._task = None
+        if self._session is not None:
+            await self._session.close()
         attempts = list(self._in_flight.values())
+        if attempts:
+            await asyncio.wait(attempts, timeout=self.policy.timeout_ms / 1000)
         for task in attempts:
             task.cancel()
         await asyncio.gather(*attempts, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._session = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             busy = False
             self._wake.clear()
             try:
@@ -171,7 +184,10 @@ class Deliverer:
         await asyncio.gather(*list(self._in_flight.values()), return_exceptions=True)
 
     async def _attempt(self, due: DueDelivery) -> None:
+        started = self._clock.now_ms()
         status, error = await self._post(due)
+        if status is None and self._closing:
+            return  # cut short by our own shutdown: left pending, sent again after a restart
         now = self._clock.now_ms()
         self.stats.attempts += 1
         attempts = due.attempts + 1
@@ -195,7 +211,13 @@ class Deliverer:
                 )
         try:
             await self._rows.record_attempt(
-                due.id, state=state, now=now, next_attempt_at=next_at, status=status, error=error
+                due.id,
+                state=state,
+                now=now,
+                started=started,
+                next_attempt_at=next_at,
+                status=status,
+                error=error,
             )
         except errors.Unavailable:
             # Not recorded: it stays pending and due, and is sent again (at least once).
