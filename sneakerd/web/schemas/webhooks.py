@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from sneakerd.domain.webhook_events import EVENT_TYPES
 from sneakerd.store.webhook_rows import STATES
 from sneakerd.web.paging import ListKind
 from sneakerd.web.schemas.bodies import RequestSchema
 from sneakerd.web.schemas.queries import PageQuery, _cursor
+
+
+def _known_events(events: list[str]) -> None:
+    unknown = [e for e in events if e not in EVENT_TYPES]
+    if unknown:
+        raise ValidationError(
+            f"Unknown event type(s): {', '.join(unknown)}. Known: {', '.join(EVENT_TYPES)}."
+        )
 
 
 class WebhookRequest(RequestSchema):
@@ -18,8 +26,9 @@ class WebhookRequest(RequestSchema):
         metadata={"example": "https://shop.example/hooks/sneakerd"},
     )
     events = fields.List(
-        fields.String(validate=validate.OneOf(EVENT_TYPES)),
+        fields.String(validate=validate.Length(max=64)),
         load_default=list,
+        validate=_known_events,
         metadata={"description": "The event types to receive; omitted or empty: every type."},
     )
 
