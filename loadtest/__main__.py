@@ -20,6 +20,7 @@ from loadtest import (
     soak,
     sustained,
     watchers,
+    webhooksload,
     workersload,
 )
 
@@ -34,6 +35,7 @@ SCENARIOS: dict[str, ModuleType] = {
     "workers": workersload,
     "failover": failover,
     "cluster-watchers": clusterwatchers,
+    "webhooks": webhooksload,
 }
 
 

@@ -96,3 +96,41 @@ class Receiver:
                 seen.add(r.event_id)
                 order.append(r.event_id)
         return order
+
+
+async def _serve_forever(port: int) -> None:
+    """`python -m loadtest.receiver PORT`: answer 200 to every delivery, in a process of its
+    own (so that receiving does not compete with the load generator); on SIGTERM print how
+    many deliveries it got and exit."""
+    import asyncio
+    import signal
+    import sys
+
+    count = 0
+
+    async def hook(request: web.Request) -> web.Response:
+        nonlocal count
+        await request.read()
+        count += 1
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, HOST, port).start()
+    print("ready", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    sys.stdout.write(f"{count}\n")
+
+
+if __name__ == "__main__":
+    import asyncio
+    import sys
+
+    asyncio.run(_serve_forever(int(sys.argv[1])))

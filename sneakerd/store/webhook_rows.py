@@ -66,8 +66,10 @@ class DueDelivery:
     webhook_id: int
     drop_id: int
     attempts: int
-    since: int
-    """When its retry window opened: its first attempt (since the last replay)."""
+    since: int | None
+    """When its retry window opened: its first attempt since the last replay (None: none)."""
+    due_at: int
+    """Its next attempt's time."""
     url: str
     secret: str
     event_id: int
@@ -77,6 +79,10 @@ class DueDelivery:
 
 
 _WEBHOOK_COLUMNS = "id, url, events, enabled, created_at"
+_DUE_COLUMNS = (
+    "d.id, d.webhook_id, d.drop_id, d.attempts, d.first_attempt_at, w.url, w.secret, "
+    "e.id, e.type, e.created_at, e.data, d.next_attempt_at"
+)
 _DELIVERY_COLUMNS = (
     "d.id, d.event_id, e.type, d.webhook_id, d.drop_id, d.state, d.attempts, d.next_attempt_at, "
     "d.last_status, d.last_error, d.delivered_at, d.created_at"
@@ -183,8 +189,7 @@ class WebhookRows:
         db = self._db
         where, params = _drops_clause("drop_id", drop_ids)
         rows = await db._read(
-            "SELECT d.id, d.webhook_id, d.drop_id, d.attempts, d.first_attempt_at, w.url, "
-            "w.secret, e.id, e.type, e.created_at, e.data "
+            f"SELECT {_DUE_COLUMNS} "
             "FROM (SELECT webhook_id, drop_id, MIN(event_id) AS event_id "
             f"FROM webhook_deliveries WHERE state = 'pending'{where} "
             "GROUP BY webhook_id, drop_id) h "
@@ -194,22 +199,61 @@ class WebhookRows:
             "WHERE d.next_attempt_at <= %s ORDER BY d.next_attempt_at LIMIT %s",
             (*params, db._time(now), limit),
         )
-        return [
-            DueDelivery(
-                id=int(r[0]),
-                webhook_id=int(r[1]),
-                drop_id=int(r[2]),
-                attempts=int(r[3]),
-                since=now if r[4] is None else db._ms(r[4]),
-                url=str(r[5]),
-                secret=str(r[6]),
-                event_id=int(r[7]),
-                event_type=str(r[8]),
-                event_at=db._ms(r[9]),
-                data=str(r[10]),
-            )
-            for r in rows
-        ]
+        return [self._due(r) for r in rows]
+
+    async def following(
+        self, webhook_id: int, drop_id: int, after_event: int, limit: int
+    ) -> list[DueDelivery]:
+        """The (webhook, drop)'s pending deliveries after `after_event`, in event order (due or
+        not: the caller stops at the first that is not due, to keep the order)."""
+        db = self._db
+        rows = await db._read(
+            f"SELECT {_DUE_COLUMNS} FROM webhook_deliveries d "
+            "JOIN webhooks w ON w.id = d.webhook_id "
+            "JOIN webhook_events e ON e.id = d.event_id "
+            "WHERE d.state = 'pending' AND d.webhook_id = %s AND d.drop_id = %s "
+            "AND d.event_id > %s ORDER BY d.event_id LIMIT %s",
+            (webhook_id, drop_id, after_event, limit),
+        )
+        return [self._due(r) for r in rows]
+
+    def _due(self, r: Row) -> DueDelivery:
+        db = self._db
+        return DueDelivery(
+            id=int(r[0]),
+            webhook_id=int(r[1]),
+            drop_id=int(r[2]),
+            attempts=int(r[3]),
+            since=db._opt_ms(r[4]),
+            due_at=db._ms(r[11]),
+            url=str(r[5]),
+            secret=str(r[6]),
+            event_id=int(r[7]),
+            event_type=str(r[8]),
+            event_at=db._ms(r[9]),
+            data=str(r[10]),
+        )
+
+    async def record_delivered(
+        self, sent: Sequence[tuple[int, int]], *, started: int, now: int
+    ) -> None:
+        """A run of successful attempts: (delivery id, the receiver's status) each."""
+        db = self._db
+        by_status: dict[int, list[int]] = {}
+        for delivery_id, status in sent:
+            by_status.setdefault(status, []).append(delivery_id)
+        async with db._transaction() as tx:
+            for status, ids in by_status.items():
+                for start in range(0, len(ids), CHUNK):
+                    chunk = ids[start : start + CHUNK]
+                    await tx.execute(
+                        "UPDATE webhook_deliveries SET state = 'delivered', "
+                        "attempts = attempts + 1, "
+                        "first_attempt_at = COALESCE(first_attempt_at, %s), last_status = %s, "
+                        "last_error = NULL, delivered_at = %s "
+                        f"WHERE state = 'pending' AND id IN ({marks(len(chunk))})",
+                        (db._time(started), status, db._time(now), *chunk),
+                    )
 
     async def record_attempt(
         self,

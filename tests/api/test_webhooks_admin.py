@@ -43,6 +43,8 @@ async def test_customers_and_strangers_may_not(api: Api, admin_token: str) -> No
         ({"url": 5}, "url"),
         ({"url": "https://x.example/h", "events": ["purchase.done"]}, "events"),
         ({"url": "https://x.example/h", "events": "purchase.completed"}, "events"),
+        ({"url": "https://x.example/h", "events": ["0" * 65]}, "events"),
+        ({"url": "https://x.example/h", "events": [3]}, "events"),
         ({"url": "https://x.example/h", "secret": "mine"}, "secret"),
     ],
 )

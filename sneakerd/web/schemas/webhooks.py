@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, ValidationError, fields, validate
 
 from sneakerd.domain.webhook_events import EVENT_TYPES
@@ -11,12 +13,21 @@ from sneakerd.web.schemas.bodies import RequestSchema
 from sneakerd.web.schemas.queries import PageQuery, _cursor
 
 
-def _known_events(events: list[str]) -> None:
-    unknown = [e for e in events if e not in EVENT_TYPES]
-    if unknown:
-        raise ValidationError(
-            f"Unknown event type(s): {', '.join(unknown)}. Known: {', '.join(EVENT_TYPES)}."
-        )
+class EventTypes(fields.Field):
+    """A list of event type names, checked as a whole: an error inside a marshmallow List is
+    keyed by the item's index, which the error envelope's `details` (field -> messages) does
+    not hold."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValidationError("A list of event type names.")
+        unknown = [v for v in value if v not in EVENT_TYPES]
+        if unknown:
+            shown = ", ".join(v[:40] for v in unknown[:5])
+            raise ValidationError(
+                f"Unknown event type(s): {shown}. Known: {', '.join(EVENT_TYPES)}."
+            )
+        return list(value)
 
 
 class WebhookRequest(RequestSchema):
@@ -25,11 +36,13 @@ class WebhookRequest(RequestSchema):
         validate=validate.Length(min=1, max=2048),
         metadata={"example": "https://shop.example/hooks/sneakerd"},
     )
-    events = fields.List(
-        fields.String(validate=validate.Length(max=64)),
+    events = EventTypes(
         load_default=list,
-        validate=_known_events,
-        metadata={"description": "The event types to receive; omitted or empty: every type."},
+        metadata={
+            "type": "array",
+            "items": {"type": "string", "enum": list(EVENT_TYPES)},
+            "description": "The event types to receive; omitted or empty: every type.",
+        },
     )
 
 
