@@ -45,6 +45,8 @@ class Received:
     """The signature verified with the receiver's secret."""
     answered: int
     at: float
+    node: str = ""
+    """The `Sneakerd-Node` header: which node delivered it."""
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -93,7 +95,10 @@ class Receiver:
         if self.fail_first and event_id not in self._seen:
             status = 500
         self._seen.add(event_id)
-        self.got.append(Received(event_id, str(event["type"]), body, signed, status, time.time()))
+        node = request.headers.get("Sneakerd-Node", "")
+        self.got.append(
+            Received(event_id, str(event["type"]), body, signed, status, time.time(), node)
+        )
         return web.Response(status=status, text="ok" if status == 200 else "try again")
 
     def delivered(self) -> dict[int, Received]:

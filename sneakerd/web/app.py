@@ -204,7 +204,7 @@ def _deliverer(settings: Settings, store: Store, clock: Clock, registry: Registr
         timeout_ms=settings.webhook_timeout_ms,
     )
     owned = registry.owned if isinstance(registry, ClusterRegistry) else None
-    return Deliverer(store.webhooks, clock, policy, drops=owned)
+    return Deliverer(store.webhooks, clock, policy, drops=owned, node_id=settings.node_id)
 
 
 def _cluster_registry(app: web.Application) -> ClusterRegistry:

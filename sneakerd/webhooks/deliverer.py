@@ -78,6 +78,7 @@ class Deliverer:
         poll: float = 0.2,
         concurrency: int = 32,
         rand: Callable[[], float] = random.random,
+        node_id: str = "",
     ) -> None:
         self._rows = rows
         self._clock = clock
@@ -86,6 +87,8 @@ class Deliverer:
         self._poll = poll
         self._concurrency = concurrency
         self._rand = rand
+        self._node_id = node_id
+        """Sent as `Sneakerd-Node`, so an operator (and a test) can tell which node delivered."""
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._in_flight: dict[tuple[int, int], asyncio.Task[None]] = {}
@@ -271,6 +274,7 @@ class Deliverer:
             HEADER: header(due.secret, self._clock.now_ms() // 1000, payload),
             "Sneakerd-Event-Id": str(due.event_id),
             "Sneakerd-Event-Type": due.event_type,
+            "Sneakerd-Node": self._node_id,
         }
         timeout = aiohttp.ClientTimeout(total=self.policy.timeout_ms / 1000)
         try:
