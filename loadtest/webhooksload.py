@@ -151,4 +151,4 @@ async def _drain(db: Database, drop_id: int, subscribed: bool) -> tuple[int, int
         w, d = int(written[0][0]), int(done[0][0])
         if not subscribed or (w and d >= w) or time.monotonic() - started > 120:
             return w, d, time.monotonic() - started
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.25)
