@@ -166,6 +166,10 @@ class Deliverer:
         if self._refreshed_at is None or loop_time - self._refreshed_at >= REFRESH_S:
             await self._rows.refresh()
             self._refreshed_at = loop_time
+        if not self._rows.live:
+            # No webhook: nothing to fan out to, and no delivery can exist (removing a webhook
+            # removes its deliveries), so a server without webhooks reads once a second only.
+            return False
         drops = None if self._drops is None else list(self._drops())
         now = self._clock.now_ms()
         if self._retry_at is not None and self._retry_at <= now:
