@@ -33,6 +33,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", "-r", type=int, default=3, help="rounds of each kind")
     p.add_argument("--connections", "-c", type=int, default=64)
     p.add_argument("--users", type=int, default=2000)
+    p.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the server under cProfile and print its top N functions (slows it down)",
+    )
 
 
 async def _admin(
@@ -53,7 +60,9 @@ async def run(args: argparse.Namespace) -> int:
     raise_nofile()
     with workdir() as wd:
         db = Database(args.store, wd)
-        server = sneakerd_server(db.url, wd, hold_ms=3_600_000)
+        profile = wd / "sneakerd.prof" if args.profile else None
+        server = sneakerd_server(db.url, wd, hold_ms=3_600_000, profile=profile)
+        top = ""
         port = free_port()
         receiver = _start_receiver(port)
         try:
@@ -106,6 +115,8 @@ async def run(args: argparse.Namespace) -> int:
                 )
         finally:
             server.stop()
+            if profile is not None and profile.exists():
+                top = report.profile_top(profile, args.profile)
             receiver.terminate()
             receiver.wait(10)
             db.drop()
@@ -122,6 +133,8 @@ async def run(args: argparse.Namespace) -> int:
                      "none written in a 'without' round"),
     ]  # fmt: skip
     print(report.header(f"webhooks: {args.rate:,.0f} holds/s for {args.duration:g} s", out))
+    if top:
+        print(top)
     return 0 if ok else 1
 
 
