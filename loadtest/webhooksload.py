@@ -34,6 +34,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--connections", "-c", type=int, default=64)
     p.add_argument("--users", type=int, default=2000)
     p.add_argument(
+        "--external",
+        action="store_true",
+        help="deliver from a `sneakerd webhooks deliver` process (server: WEBHOOK_DELIVER=0)",
+    )
+    p.add_argument(
         "--profile",
         type=int,
         default=0,
@@ -61,7 +66,9 @@ async def run(args: argparse.Namespace) -> int:
     with workdir() as wd:
         db = Database(args.store, wd)
         profile = wd / "sneakerd.prof" if args.profile else None
-        server = sneakerd_server(db.url, wd, hold_ms=3_600_000, profile=profile)
+        extra = {"WEBHOOK_DELIVER": "0"} if args.external else None
+        server = sneakerd_server(db.url, wd, hold_ms=3_600_000, profile=profile, extra=extra)
+        deliverer: subprocess.Popen[str] | None = None
         top = ""
         port = free_port()
         receiver = _start_receiver(port)
@@ -69,6 +76,8 @@ async def run(args: argparse.Namespace) -> int:
             db.init()
             people = insert_users(db, args.users)
             server.start()
+            if args.external:
+                deliverer = _start_deliverer(db.url)
             admin = mint(people.admin, "admin")
             tokens = [mint(u) for u in people.customers]
             lines, rows, ok = [], {"without": [], "with": []}, True
@@ -119,6 +128,9 @@ async def run(args: argparse.Namespace) -> int:
                 top = report.profile_top(profile, args.profile)
             receiver.terminate()
             receiver.wait(10)
+            if deliverer is not None:
+                deliverer.terminate()
+                deliverer.wait(10)
             db.drop()
     without, with_ = median(rows["without"]), median(rows["with"])
     ratio = with_ / without if without else float("nan")
@@ -132,7 +144,9 @@ async def run(args: argparse.Namespace) -> int:
         report.check(ok, "every request a 201; every event of a 'with' round delivered, "
                      "none written in a 'without' round"),
     ]  # fmt: skip
-    print(report.header(f"webhooks: {args.rate:,.0f} holds/s for {args.duration:g} s", out))
+    where = "a deliverer process of its own" if args.external else "the server's deliverer"
+    title = f"webhooks: {args.rate:,.0f} holds/s for {args.duration:g} s, {where}"
+    print(report.header(title, out))
     if top:
         print(top)
     return 0 if ok else 1
@@ -148,6 +162,19 @@ def _start_receiver(port: int) -> subprocess.Popen[str]:
     )
     assert proc.stdout is not None
     proc.stdout.readline()  # "ready"
+    return proc
+
+
+def _start_deliverer(db_url: str) -> subprocess.Popen[str]:
+    """`sneakerd webhooks deliver`, in a process of its own; returns once it runs."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sneakerd", "webhooks", "deliver", "--db", db_url],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()  # "delivering webhooks"
     return proc
 
 

@@ -87,6 +87,9 @@ class Settings:
     webhook_retry_base_ms: int = 1_000
     """The longest wait before the first retry; each failure doubles it, up to an hour
     (WEBHOOK_RETRY_BASE)."""
+    webhook_deliver: bool = True
+    """Whether `serve` delivers webhooks itself (WEBHOOK_DELIVER=0: a separate
+    `sneakerd webhooks deliver` process does; the server still writes the events)."""
     webhook_retry_for_ms: int = 86_400_000
     """How long a failing delivery is retried before it is dead (WEBHOOK_RETRY_FOR)."""
     peer_port: int | None = None
@@ -171,6 +174,7 @@ class Settings:
             webhook_timeout_ms=number("WEBHOOK_TIMEOUT", d.webhook_timeout_ms, 100, 120_000),
             webhook_retry_base_ms=number("WEBHOOK_RETRY_BASE", d.webhook_retry_base_ms, 1),
             webhook_retry_for_ms=number("WEBHOOK_RETRY_FOR", d.webhook_retry_for_ms, 1),
+            webhook_deliver=bool(number("WEBHOOK_DELIVER", 1, 0, 1)),
         )
         if settings.jwt_secret is not None:
             check_secret(settings.jwt_secret)

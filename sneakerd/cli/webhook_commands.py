@@ -8,13 +8,18 @@ says what that means for events in that second).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 from typing import Any
 
 from sneakerd.cli.runtime import CLOCK, CliError, emit, require_schema, table, with_store
+from sneakerd.clock import SystemClock
 from sneakerd.config import Settings
 from sneakerd.store import MAX_PAGE, PageKey, Store
 from sneakerd.store.webhook_rows import Delivery
+from sneakerd.webhooks.deliverer import Deliverer
 from sneakerd.webhooks.registrations import BadWebhook, delivery_view, register, webhook_view
+from sneakerd.webhooks.schedule import RetryPolicy
 
 WEBHOOK_HEADERS = ("id", "url", "events", "enabled", "created")
 DELIVERY_HEADERS = ("id", "event", "type", "webhook", "drop", "state", "attempts", "last", "next")
@@ -126,6 +131,30 @@ async def cmd_webhooks_replay(args: argparse.Namespace, settings: Settings) -> i
     return 0
 
 
+async def cmd_webhooks_deliver(args: argparse.Namespace, settings: Settings) -> int:
+    """Deliver webhooks from this process until SIGTERM or SIGINT, for a server started with
+    WEBHOOK_DELIVER=0 (one node only: it delivers every drop's events)."""
+
+    async def work(store: Store) -> Any:
+        await require_schema(store)
+        deliverer = Deliverer(
+            store.webhooks, SystemClock(), RetryPolicy.of(settings), node_id="deliverer"
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        deliverer.start()
+        print("delivering webhooks", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await deliverer.stop()
+
+    await with_store(settings, work)
+    return 0
+
+
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     """The `webhooks` commands, under the parser's subcommands."""
     hooks = sub.add_parser("webhooks", help="webhook registrations and deliveries").add_subparsers(
@@ -151,3 +180,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     replay.add_argument("id", type=int, nargs="?", metavar="DELIVERY_ID")
     replay.add_argument("--dead", action="store_true", help="every dead delivery")
     replay.set_defaults(run=cmd_webhooks_replay)
+    hooks.add_parser(
+        "deliver",
+        parents=[common],
+        help="deliver webhooks from this process (for a server with WEBHOOK_DELIVER=0)",
+    ).set_defaults(run=cmd_webhooks_deliver)

@@ -198,13 +198,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 def _deliverer(settings: Settings, store: Store, clock: Clock, registry: Registry) -> Deliverer:
     """The webhook deliverer; among several nodes it delivers the drops this node owns."""
-    policy = RetryPolicy(
-        base_ms=settings.webhook_retry_base_ms,
-        retry_for_ms=settings.webhook_retry_for_ms,
-        timeout_ms=settings.webhook_timeout_ms,
-    )
+    policy = RetryPolicy.of(settings)
     owned = registry.owned if isinstance(registry, ClusterRegistry) else None
-    return Deliverer(store.webhooks, clock, policy, drops=owned, node_id=settings.node_id)
+    return Deliverer(
+        store.webhooks,
+        clock,
+        policy,
+        drops=owned,
+        node_id=settings.node_id,
+        deliver=settings.webhook_deliver,
+    )
 
 
 def _cluster_registry(app: web.Application) -> ClusterRegistry:

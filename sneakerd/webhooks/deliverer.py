@@ -79,6 +79,7 @@ class Deliverer:
         concurrency: int = 32,
         rand: Callable[[], float] = random.random,
         node_id: str = "",
+        deliver: bool = True,
     ) -> None:
         self._rows = rows
         self._clock = clock
@@ -88,6 +89,8 @@ class Deliverer:
         self._concurrency = concurrency
         self._rand = rand
         self._node_id = node_id
+        self._deliver = deliver
+        """False: only keep `live` fresh (another process, `webhooks deliver`, delivers)."""
         """Sent as `Sneakerd-Node`, so an operator (and a test) can tell which node delivered."""
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
@@ -166,7 +169,7 @@ class Deliverer:
         if self._refreshed_at is None or loop_time - self._refreshed_at >= REFRESH_S:
             await self._rows.refresh()
             self._refreshed_at = loop_time
-        if not self._rows.live:
+        if not self._rows.live or not self._deliver:
             # No webhook: nothing to fan out to, and no delivery can exist (removing a webhook
             # removes its deliveries), so a server without webhooks reads once a second only.
             return False

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sneakerd.config import Settings
+
 DAY_MS = 86_400_000
 
 
@@ -26,6 +28,14 @@ class RetryPolicy:
     """How long a delivery is retried before it is dead (at least a day by default)."""
     timeout_ms: int = 10_000
     """How long one attempt may take (connect, send, and the receiver's answer)."""
+
+    @classmethod
+    def of(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            base_ms=settings.webhook_retry_base_ms,
+            retry_for_ms=settings.webhook_retry_for_ms,
+            timeout_ms=settings.webhook_timeout_ms,
+        )
 
     def ceiling(self, attempts: int) -> int:
         """The longest wait after the `attempts`-th failure (attempts >= 1)."""
