@@ -177,6 +177,51 @@ CREATE TABLE IF NOT EXISTS queue_tickets (
   CONSTRAINT fk_queue_user FOREIGN KEY (user_id) REFERENCES users (id)
 ) ENGINE=InnoDB;
 
+-- Webhooks (docs/webhooks.md). `webhook_events` is the outbox: each drop's actor writes its
+-- batch's events in the batch's own transaction; ids rise in commit order within a drop (one
+-- writer per drop) and are the events' stable ids. `webhook_deliveries` holds one row per
+-- (event, webhook) with its state; the deliverer reads each (webhook, drop)'s lowest pending
+-- event through idx_deliveries_heads.
+CREATE TABLE IF NOT EXISTS webhooks (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  url VARCHAR(2048) NOT NULL,
+  secret VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  events VARCHAR(512) NOT NULL DEFAULT '',
+  enabled TINYINT NOT NULL DEFAULT 1,
+  created_at DATETIME(3) NOT NULL
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS webhook_events (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  drop_id BIGINT UNSIGNED NOT NULL,
+  drop_version BIGINT UNSIGNED NOT NULL,
+  type VARCHAR(32) NOT NULL,
+  created_at DATETIME(3) NOT NULL,
+  data MEDIUMTEXT NOT NULL,
+  fanned_out TINYINT NOT NULL DEFAULT 0,
+  KEY idx_webhook_events_fan (fanned_out, id),
+  KEY idx_webhook_events_drop (drop_id, id)
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  event_id BIGINT UNSIGNED NOT NULL,
+  webhook_id BIGINT UNSIGNED NOT NULL,
+  drop_id BIGINT UNSIGNED NOT NULL,
+  state VARCHAR(16) NOT NULL DEFAULT 'pending',
+  attempts INT UNSIGNED NOT NULL DEFAULT 0,
+  next_attempt_at DATETIME(3) NOT NULL,
+  first_attempt_at DATETIME(3) NULL,
+  last_status SMALLINT UNSIGNED NULL,
+  last_error VARCHAR(255) NULL,
+  delivered_at DATETIME(3) NULL,
+  created_at DATETIME(3) NOT NULL,
+  UNIQUE KEY uq_deliveries_event (event_id, webhook_id),
+  KEY idx_deliveries_heads (state, webhook_id, drop_id, event_id),
+  KEY idx_deliveries_created (created_at, id),
+  CONSTRAINT chk_deliveries_state CHECK (state IN ('pending', 'delivered', 'dead'))
+) ENGINE=InnoDB;
+
 INSERT INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1),
   ('raffle_entries', 1) ON DUPLICATE KEY UPDATE name = name;
-INSERT INTO schema_version (version) VALUES (5) ON DUPLICATE KEY UPDATE version = version;
+INSERT INTO schema_version (version) VALUES (6) ON DUPLICATE KEY UPDATE version = version;

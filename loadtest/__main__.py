@@ -33,6 +33,7 @@ from loadtest import (
     soak,
     sustained,
     watchers,
+    webhooksload,
     workersload,
 )
 
@@ -49,6 +50,7 @@ SCENARIOS: dict[str, ModuleType] = {
     "cluster-watchers": clusterwatchers,
     "raffle": raffle,
     "queue": queue,
+    "webhooks": webhooksload,
 }
 
 

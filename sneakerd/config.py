@@ -87,6 +87,16 @@ class Settings:
     worker_index: int | None = None
     """Set by the `--workers` supervisor in each worker's environment (SNEAKERD_WORKER_INDEX):
     this process is worker N of a supervised group, not a supervisor itself."""
+    webhook_timeout_ms: int = 10_000
+    """Milliseconds one webhook delivery attempt may take (WEBHOOK_TIMEOUT)."""
+    webhook_retry_base_ms: int = 1_000
+    """The longest wait before the first retry; each failure doubles it, up to an hour
+    (WEBHOOK_RETRY_BASE)."""
+    webhook_deliver: bool = True
+    """Whether `serve` delivers webhooks itself (WEBHOOK_DELIVER=0: a separate
+    `sneakerd webhooks deliver` process does; the server still writes the events)."""
+    webhook_retry_for_ms: int = 86_400_000
+    """How long a failing delivery is retried before it is dead (WEBHOOK_RETRY_FOR)."""
     peer_port: int | None = None
     """The private 127.0.0.1 port a worker also listens on (SNEAKERD_PEER_PORT), for its
     peers; the public port is shared by every worker."""
@@ -178,6 +188,10 @@ class Settings:
             log_level=choice("LOG_LEVEL", text("LOG_LEVEL"), d.log_level, LOG_LEVELS),
             log_format=choice("LOG_FORMAT", text("LOG_FORMAT"), d.log_format, LOG_FORMATS),
             metrics_port=optional_number("METRICS_PORT", 1, 65_535),
+            webhook_timeout_ms=number("WEBHOOK_TIMEOUT", d.webhook_timeout_ms, 100, 120_000),
+            webhook_retry_base_ms=number("WEBHOOK_RETRY_BASE", d.webhook_retry_base_ms, 1),
+            webhook_retry_for_ms=number("WEBHOOK_RETRY_FOR", d.webhook_retry_for_ms, 1),
+            webhook_deliver=bool(number("WEBHOOK_DELIVER", 1, 0, 1)),
         )
         if settings.jwt_secret is not None:
             check_secret(settings.jwt_secret)

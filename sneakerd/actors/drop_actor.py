@@ -335,7 +335,14 @@ class DropActor:
             # The waiting room's order at `startsAt`, derived from the keys its tickets were
             # committed with: nothing to write, the same order after any reload.
             self._state.queue.draw()
-        book = DropBook(self._state, now=now, hold_ms=self._hold_ms, ids=self._ids)
+        # Webhook events are written only while a webhook is registered (docs/webhooks.md).
+        book = DropBook(
+            self._state,
+            now=now,
+            hold_ms=self._hold_ms,
+            ids=self._ids,
+            outbox=self._store.webhooks.live,
+        )
         due = self._deadlines.pop_due(now)
         if due:
             book.expire(Expire(due))

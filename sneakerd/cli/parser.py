@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from importlib.metadata import PackageNotFoundError, version
 
+from sneakerd.cli import webhook_commands
 from sneakerd.cli.account_commands import cmd_users_create_admin, cmd_users_promote
 from sneakerd.cli.cluster_commands import cmd_cluster_status
 from sneakerd.cli.drop_commands import cmd_drops_create, cmd_drops_list, cmd_drops_show
@@ -203,4 +204,5 @@ def build_parser() -> argparse.ArgumentParser:
         help="per drop: stock, reserved, sold, holds expiring within a minute",
     )
     stats.set_defaults(run=cmd_stats)
+    webhook_commands.add_parsers(sub, common)
     return parser

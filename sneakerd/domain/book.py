@@ -57,6 +57,7 @@ from sneakerd.domain.queue import QueueBook, QueueTicket, TicketRef
 from sneakerd.domain.raffle import EntryRecord, Raffle
 from sneakerd.domain.raffle_book import RaffleRules, raffle_change_refusal
 from sneakerd.domain.rules import PAUSED, Rejection, reserve_refusal, window_refusal
+from sneakerd.domain.webhook_events import EventType, OutboxNotes
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -108,6 +109,7 @@ class DropBook(RaffleRules):
         hold_ms: int,
         ids: Ids,
         draw_key: Callable[[], int] = secure_draw_key,
+        outbox: bool = False,
     ) -> None:
         self._start = state
         self._drop = state.drop
@@ -141,6 +143,8 @@ class DropBook(RaffleRules):
             state.queue, now=now, admission_ms=hold_ms, started=now >= state.drop.info.starts_at
         )
         self._queue.lapse()
+        self._outbox = OutboxNotes(outbox)
+        """The batch's webhook events (`webhook_events`); notes nothing unless `outbox`."""
 
     def decide(self, command: Command) -> Reply:
         """Decide one message of any kind; a command without a rule is a type error."""
@@ -194,6 +198,9 @@ class DropBook(RaffleRules):
         if cmd.key is not None:
             self._keyed.append(KeyedSuccess(cmd.user_id, cmd.key, reservation_id, now))
         self._side.append(Reserved(drop.id, 0, reservation_id, cmd.user_id))
+        self._outbox.reservation(record, now)
+        if self._stock == 0:
+            self._outbox.drop(EventType.DROP_SOLD_OUT, drop.id, now)
         return record
 
     def cancel(self, cmd: Cancel) -> Reply:
@@ -207,7 +214,7 @@ class DropBook(RaffleRules):
             return Rejection(errors.ReservationExpired, "This reservation has expired")
         self._release(cmd.reservation_id, hold, ReservationStatus.CANCELLED)
         self._side.append(Cancelled(self._drop.id, 0, cmd.reservation_id, hold.user_id))
-        return ReservationRecord(
+        record = ReservationRecord(
             cmd.reservation_id,
             self._drop.id,
             hold.user_id,
@@ -215,6 +222,8 @@ class DropBook(RaffleRules):
             hold.expires_at,
             hold.created_at,
         )
+        self._outbox.reservation(record, self._now)
+        return record
 
     def purchase(self, cmd: Purchase) -> Reply:
         twin = self._twin(cmd.user_id, cmd.key)
@@ -247,6 +256,7 @@ class DropBook(RaffleRules):
             self._now,
         )
         self._new_purchases.append(record)
+        self._outbox.purchase(record, self._now)
         if cmd.key is not None:
             self._keyed.append(KeyedSuccess(cmd.user_id, cmd.key, cmd.reservation_id, self._now))
         self._events.append(Purchased(drop.id, 0, record.id, cmd.username, cmd.user_id))
@@ -327,6 +337,9 @@ class DropBook(RaffleRules):
         self._events.append(DropUpdated(drop.id, 0, self._drop))
         if cmd.actor:
             self._audit.append(entry_for_change(self._now, cmd.actor, drop, self._drop))
+        self._outbox.drop(EventType.DROP_UPDATED, drop.id, self._now)
+        if stock == 0 < drop.stock:
+            self._outbox.drop(EventType.DROP_SOLD_OUT, drop.id, self._now)
         return self._drop
 
     def delete(self, cmd: DeleteDrop) -> Reply:
@@ -339,6 +352,17 @@ class DropBook(RaffleRules):
             )
         for reservation_id, hold in self._holds.items():
             self._release(reservation_id, hold, ReservationStatus.CANCELLED)
+            self._outbox.reservation(
+                ReservationRecord(
+                    reservation_id,
+                    drop.id,
+                    hold.user_id,
+                    ReservationStatus.CANCELLED,
+                    hold.expires_at,
+                    hold.created_at,
+                ),
+                self._now,
+            )
         self._drop = dataclasses.replace(self._current(), deleted=True, updated_at=self._now)
         if cmd.actor:
             self._audit.append(entry_for_delete(self._now, cmd.actor, drop))
@@ -390,6 +414,17 @@ class DropBook(RaffleRules):
     def _expire(self, reservation_id: int, hold: Hold) -> None:
         self._release(reservation_id, hold, ReservationStatus.EXPIRED)
         self._events.append(Expired(self._drop.id, 0, reservation_id))
+        self._outbox.reservation(
+            ReservationRecord(
+                reservation_id,
+                self._drop.id,
+                hold.user_id,
+                ReservationStatus.EXPIRED,
+                hold.expires_at,
+                hold.created_at,
+            ),
+            self._now,
+        )
 
     def _release(self, reservation_id: int, hold: Hold, status: ReservationStatus) -> None:
         """End a hold without a sale: its unit goes back to stock, the user's count drops."""
@@ -463,6 +498,7 @@ class DropBook(RaffleRules):
             new_entries=tuple(self._new_entries),
             audit=tuple(self._audit),
             queue=queue_changes if queue_changes else None,
+            outbox=self._outbox.finish(final),
         )
         added = self._holds.changed
         new_holds = tuple((r.expires_at, r.id) for r in self._new_reservations if r.id in added)

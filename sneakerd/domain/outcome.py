@@ -21,6 +21,7 @@ from sneakerd.domain.model import (
 )
 from sneakerd.domain.queue import QueueChanges, QueueDelta
 from sneakerd.domain.raffle import EntryRecord
+from sneakerd.domain.webhook_events import OutboxEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,9 @@ class Changes:
     partitioned, slow) can never commit again. None on a single node."""
     queue: QueueChanges | None = None
     """The waiting room's rows: tickets taken, admitted, done."""
+    outbox: tuple[OutboxEvent, ...] = ()
+    """The webhook events the batch makes, in decision order (`webhook_events`), written
+    with its rows so that an event exists exactly when its act committed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from sneakerd.domain.audit import AuditRecord
 from sneakerd.domain.model import (
@@ -28,7 +28,10 @@ from sneakerd.domain.raffle import EntryRecord
 from sneakerd.store.leases import Lease, Node
 from sneakerd.store.numbered import BuyerPurchase, Numbered
 
-SCHEMA_VERSION = 5
+if TYPE_CHECKING:
+    from sneakerd.store.webhook_rows import WebhookRows
+
+SCHEMA_VERSION = 6
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
@@ -113,6 +116,11 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raise `Unavailable` unless the database answers now."""
+
+    @property
+    def webhooks(self) -> WebhookRows:
+        """Webhook registrations, the outbox and its deliveries (`webhook_rows`)."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sneakerd import errors
 from sneakerd.domain.model import ReservationStatus
 from sneakerd.domain.outcome import Changes
-from sneakerd.store import audit_rows, idempotency_rows, queue_rows
+from sneakerd.store import audit_rows, idempotency_rows, outbox_rows, queue_rows
 from sneakerd.store.adapter import Adapter
 from sneakerd.store.rows import (
     CHUNK,
@@ -39,7 +39,8 @@ async def commit(db: Adapter, changes: Changes) -> None:
 
 def script(db: Adapter, changes: Changes) -> list[Statement]:
     """The batch's statements, the version-checked UPDATE first (`_commit_script` relies on
-    its place), then the new holds, the status changes, the sales and the recorded keys."""
+    its place), then the new holds, the status changes, the sales, the recorded keys and the
+    webhook events (the outbox)."""
     t = db._time(changes.drop.updated_at)
     statements = [_drop_update(db, changes)]
     statements += multi_row_inserts(
@@ -71,6 +72,7 @@ def script(db: Adapter, changes: Changes) -> list[Statement]:
     statements += [audit_rows.insert(db, entry) for entry in changes.audit]
     if changes.queue is not None:
         statements += queue_rows.statements(db, changes.drop.id, changes.queue)
+    statements += outbox_rows.inserts(db, changes)
     return statements
 
 

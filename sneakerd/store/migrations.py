@@ -94,6 +94,8 @@ MYSQL: tuple[Step, ...] = (
         before=("ALTER TABLE drops ADD COLUMN queue TINYINT(1) NOT NULL DEFAULT 0",),
         after=(),
     ),
+    # Webhooks: three new tables, which the schema script creates; nothing to move.
+    Step(6, before=(), after=()),
 )
 
 SQLITE: tuple[Step, ...] = (
@@ -142,6 +144,7 @@ SQLITE: tuple[Step, ...] = (
         before=("ALTER TABLE drops ADD COLUMN queue INTEGER NOT NULL DEFAULT 0",),
         after=(),
     ),
+    Step(6, before=(), after=()),
 )
 
 

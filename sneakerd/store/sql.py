@@ -11,6 +11,7 @@ and value mapping).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,6 +70,7 @@ from sneakerd.store.rows import (
     marks,
 )
 from sneakerd.store.tx import DuplicateKey
+from sneakerd.store.webhook_rows import WebhookRows
 
 
 class SqlStore(Adapter):
@@ -84,6 +86,10 @@ class SqlStore(Adapter):
 
     async def ping(self) -> None:
         await self._read("SELECT 1")
+
+    @functools.cached_property
+    def webhooks(self) -> WebhookRows:
+        return WebhookRows(self)
 
     # -- users -------------------------------------------------------------------------------
 

@@ -141,6 +141,47 @@ CREATE TABLE IF NOT EXISTS queue_tickets (
 );
 CREATE INDEX IF NOT EXISTS idx_queue_order ON queue_tickets (drop_id, position_key);
 
+-- Webhooks: see mysql.sql.
+CREATE TABLE IF NOT EXISTS webhooks (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  url TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  events TEXT NOT NULL DEFAULT '',
+  enabled INTEGER NOT NULL DEFAULT 1,
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS webhook_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  drop_id INTEGER NOT NULL,
+  drop_version INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  fanned_out INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS idx_webhook_events_fan ON webhook_events (fanned_out, id);
+CREATE INDEX IF NOT EXISTS idx_webhook_events_drop ON webhook_events (drop_id, id);
+
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id INTEGER NOT NULL,
+  webhook_id INTEGER NOT NULL,
+  drop_id INTEGER NOT NULL,
+  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  first_attempt_at INTEGER,
+  last_status INTEGER,
+  last_error TEXT,
+  delivered_at INTEGER,
+  created_at INTEGER NOT NULL,
+  UNIQUE (event_id, webhook_id)
+);
+CREATE INDEX IF NOT EXISTS idx_deliveries_heads
+  ON webhook_deliveries (state, webhook_id, drop_id, event_id);
+CREATE INDEX IF NOT EXISTS idx_deliveries_created ON webhook_deliveries (created_at, id);
+
 INSERT OR IGNORE INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1),
   ('raffle_entries', 1);
-INSERT OR IGNORE INTO schema_version (version) VALUES (5);
+INSERT OR IGNORE INTO schema_version (version) VALUES (6);

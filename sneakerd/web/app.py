@@ -26,7 +26,7 @@ from sneakerd.cluster.workers import say
 from sneakerd.config import Settings
 from sneakerd.passwords import decoy_hash
 from sneakerd.service import DropService
-from sneakerd.store import open_store
+from sneakerd.store import Store, open_store
 from sneakerd.views import drop_view
 from sneakerd.web import access, asyncapi, compat, edges, keys, metrics_port, openapi3, socketio
 from sneakerd.web.apidoc import add_swagger_ui, polish
@@ -49,8 +49,11 @@ from sneakerd.web.routes import (
     raffle,
     reservations,
     users,
+    webhooks,
 )
 from sneakerd.web.transport import GuardedRunner
+from sneakerd.webhooks.deliverer import Deliverer
+from sneakerd.webhooks.schedule import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +109,19 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.FEEDS] = []
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_watchers)
-    for module in (users, drops, reservations, purchases, raffle, queue, admin, ops, live, pages):
+    for module in (
+        users,
+        drops,
+        reservations,
+        purchases,
+        raffle,
+        queue,
+        admin,
+        webhooks,
+        ops,
+        live,
+        pages,
+    ):
         module.add_routes(app)
     _setup_docs(app)
     _setup_cors(app, settings.client_url)
@@ -208,9 +223,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[keys.KNOWN_USERS] = KnownUsers(store)
         app[keys.IDEMPOTENCY] = Idempotency(store, clock, settings.idempotency_ttl * 1000)
         app[keys.METRICS].watch(registry)
+        app[keys.DELIVERER] = _deliverer(settings, store, clock, registry)
+        # Before any actor decides a batch: whether batches write their webhook events.
+        await store.webhooks.refresh()
         hub.start()
         app[keys.KNOWN_USERS].start()
         app[keys.IDEMPOTENCY].start()
+        app[keys.DELIVERER].start()
         try:
             await registry.start()
             try:
@@ -218,6 +237,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             finally:
                 await registry.stop_all()
         finally:
+            await app[keys.DELIVERER].stop()
             await app[keys.IDEMPOTENCY].stop()
             await app[keys.KNOWN_USERS].stop()
             await hub.stop()
@@ -225,6 +245,20 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 await node.close()
     finally:
         await store.close()
+
+
+def _deliverer(settings: Settings, store: Store, clock: Clock, registry: Registry) -> Deliverer:
+    """The webhook deliverer; among several nodes it delivers the drops this node owns."""
+    policy = RetryPolicy.of(settings)
+    owned = registry.owned if isinstance(registry, ClusterRegistry) else None
+    return Deliverer(
+        store.webhooks,
+        clock,
+        policy,
+        drops=owned,
+        node_id=settings.node_id,
+        deliver=settings.webhook_deliver,
+    )
 
 
 def _cluster_registry(app: web.Application) -> ClusterRegistry:

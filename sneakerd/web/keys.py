@@ -17,6 +17,7 @@ from sneakerd.web.idempotency import Idempotency
 from sneakerd.web.known_users import KnownUsers
 from sneakerd.web.metrics import Metrics
 from sneakerd.web.ratelimit import Limiter
+from sneakerd.webhooks.deliverer import Deliverer
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -33,5 +34,6 @@ HUB = web.AppKey("hub", Hub)
 FEEDS: web.AppKey[list[EventSink]] = web.AppKey("feeds")
 """Live feeds beside the hub that hear every committed batch (the Socket.IO feed): add to it
 while the app is built; `web.fanout` publishes to each."""
+DELIVERER = web.AppKey("deliverer", Deliverer)
 NODE: web.AppKey[ClusterNode | None] = web.AppKey("node")
 """This node's cluster parts (peers, bus, Redis limits) when REDIS_URL is set; else None."""

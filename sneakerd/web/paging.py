@@ -33,6 +33,7 @@ class ListKind(StrEnum):
     DROP_PURCHASES = "dp"
     BUYERS = "b"
     AUDIT = "a"
+    WEBHOOK_DELIVERIES = "wd"
 
 
 class BadCursor(ValueError):
