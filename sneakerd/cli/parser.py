@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify = raffle.add_parser(
         "verify", parents=[common], help="recompute a draw from its public values (exit 1: no)"
     )
-    verify.add_argument("id", type=int)
+    verify.add_argument("id", type=int, help="the raffle drop's id")
     verify.add_argument("--url", help="read the record from this server's API instead of --db")
     verify.set_defaults(run=cmd_raffle_verify)
 

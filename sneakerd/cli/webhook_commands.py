@@ -161,23 +161,27 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         dest="webhooks_command", required=True, metavar="COMMAND"
     )
     add = hooks.add_parser("add", parents=[common], help="register a URL (prints its secret once)")
-    add.add_argument("url")
+    add.add_argument("url", help="where events are POSTed (http:// or https://)")
     add.add_argument("--events", metavar="E,...", help="event types (default: every type)")
     add.set_defaults(run=cmd_webhooks_add)
     hooks.add_parser("list", parents=[common], help="every webhook").set_defaults(
         run=cmd_webhooks_list
     )
     remove = hooks.add_parser("remove", parents=[common], help="remove a webhook")
-    remove.add_argument("id", type=int)
+    remove.add_argument("id", type=int, help="the webhook's id (webhooks list)")
     remove.set_defaults(run=cmd_webhooks_remove)
     deliveries = hooks.add_parser("deliveries", parents=[common], help="deliveries, newest first")
-    deliveries.add_argument("--state", choices=("pending", "delivered", "dead"))
+    deliveries.add_argument(
+        "--state", choices=("pending", "delivered", "dead"), help="only deliveries in this state"
+    )
     deliveries.add_argument("--limit", type=int, default=100, help="at most this many (100)")
     deliveries.set_defaults(run=cmd_webhooks_deliveries)
     replay = hooks.add_parser(
         "replay", parents=[common], help="send a delivery again, or every dead one"
     )
-    replay.add_argument("id", type=int, nargs="?", metavar="DELIVERY_ID")
+    replay.add_argument(
+        "id", type=int, nargs="?", metavar="DELIVERY_ID", help="the delivery to send again"
+    )
     replay.add_argument("--dead", action="store_true", help="every dead delivery")
     replay.set_defaults(run=cmd_webhooks_replay)
     hooks.add_parser(

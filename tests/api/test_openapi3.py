@@ -211,6 +211,7 @@ async def test_each_status_shows_examples_of_its_own_codes(api: Api) -> None:
         "request_in_progress",
         "drop_paused",
         "raffle_only",
+        "not_admitted",
     ]
     assert codes(*reserve, 401) == ["unauthorized"]
     assert codes(*reserve, 422) == ["validation_error", "idempotency_key_reused"]

@@ -1,6 +1,6 @@
-/* The webhooks panel: lists `/api/admin/webhooks` when the server has that endpoint, and says
- * "not available" when it answers 404 (a server without webhooks). Kept to one module so the
- * panel can grow (add, remove) on its own. */
+/* The webhooks panel: lists `/api/admin/webhooks` and the latest deliveries' state (pending,
+ * delivered, dead: `/api/admin/webhooks/deliveries`), and says "not available" when the server
+ * answers 404. Kept to one module so the panel can grow (add, remove, replay) on its own. */
 
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
@@ -12,6 +12,17 @@ function item(hook) {
   return li;
 }
 
+/** " Latest 100 deliveries: 97 delivered, 3 pending." (or "" when there are none). */
+async function deliveryStates() {
+  const { data } = await api("GET", "/api/admin/webhooks/deliveries?limit=100", { auth: true });
+  const deliveries = (data && data.deliveries) || [];
+  if (!deliveries.length) return " No deliveries yet.";
+  const counts = new Map();
+  for (const d of deliveries) counts.set(d.state, (counts.get(d.state) || 0) + 1);
+  const parts = [...counts].map(([state, n]) => `${n} ${state}`);
+  return ` Latest ${deliveries.length} deliveries: ${parts.join(", ")}.`;
+}
+
 export async function loadWebhooks() {
   const note = $("webhooks-note");
   const list = $("webhooks-list");
@@ -20,7 +31,9 @@ export async function loadWebhooks() {
     const hooks = (data && data.webhooks) || [];
     list.replaceChildren(...hooks.map(item));
     list.hidden = hooks.length === 0;
-    note.textContent = hooks.length ? `${hooks.length} webhook${hooks.length === 1 ? "" : "s"}.` : "No webhooks yet.";
+    note.textContent = hooks.length
+      ? `${hooks.length} webhook${hooks.length === 1 ? "" : "s"}.${await deliveryStates()}`
+      : "No webhooks yet.";
   } catch (problem) {
     list.hidden = true;
     note.textContent =
