@@ -91,7 +91,7 @@ SLICE_SECONDS = 0.0005
 """How long a flush writes before it hands the loop back (a few dozen sockets)."""
 CLOCK_EVERY = 16
 """Subscribers written between two reads of the clock."""
-THREAD_ABOVE = 256
+THREAD_ABOVE = 1000
 """Subscribers of one drop above which its flushes go to the fan-out thread."""
 IDLE_TURN_SECONDS = 30e-6
 """A loop turn shorter than this ran nothing but the flush's own resumption."""
