@@ -17,7 +17,6 @@ from sneakerd.clock import SystemClock
 from sneakerd.config import Settings
 from sneakerd.store import MAX_PAGE, PageKey, Store
 from sneakerd.store.webhook_rows import Delivery
-from sneakerd.webhooks.deliverer import Deliverer
 from sneakerd.webhooks.registrations import BadWebhook, delivery_view, register, webhook_view
 from sneakerd.webhooks.schedule import RetryPolicy
 
@@ -137,6 +136,9 @@ async def cmd_webhooks_deliver(args: argparse.Namespace, settings: Settings) -> 
 
     async def work(store: Store) -> Any:
         await require_schema(store)
+        # Imported here: aiohttp's client is a fifth of every other command's start-up.
+        from sneakerd.webhooks.deliverer import Deliverer
+
         deliverer = Deliverer(
             store.webhooks, SystemClock(), RetryPolicy.of(settings), node_id="deliverer"
         )
