@@ -44,7 +44,7 @@ from sneakerd.domain.events import (
     is_side,
 )
 from sneakerd.domain.model import Drop
-from sneakerd.web.send_thread import FanOutThread
+from sneakerd.web.send_thread import SendThread
 from sneakerd.web.subscriber import Frame, Subscriber
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ class Hub:
         self.thread_above = thread_above
         """Drops with more subscribers than this are written by the fan-out thread (None:
         never): below it the thread's hand-off costs more than it saves."""
-        self._thread: FanOutThread | None = None
+        self._thread: SendThread | None = None
         self._threaded = 0
         """Thread jobs under way (the ticker's; `flush` must not overtake them)."""
 
@@ -164,7 +164,7 @@ class Hub:
 
     def start(self) -> None:
         if self.thread_above is not None:
-            self._thread = FanOutThread(asyncio.get_running_loop())
+            self._thread = SendThread(asyncio.get_running_loop())
             self._thread.start()
         self._task = asyncio.create_task(self._run(), name="ws-hub")
 
@@ -260,7 +260,7 @@ class Hub:
         finally:
             self._threaded -= len(jobs)
 
-    def _to_thread(self, thread: FanOutThread, drop_id: int, events: list[DropEvent]) -> ThreadJob:
+    def _to_thread(self, thread: SendThread, drop_id: int, events: list[DropEvent]) -> ThreadJob:
         """Hand one drop's frames to the fan-out thread at once."""
         frames, wire, deleted = self._frames_of(events)
         subscribers = list(self._channels.get(drop_id, ()))

@@ -46,7 +46,7 @@ class Job:
     diverted: list[Subscriber] = field(default_factory=list)
 
 
-class FanOutThread:
+class SendThread:
     """A single writer thread fed by the hub's ticker, one `Job` at a time."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
