@@ -181,6 +181,15 @@ class WebhookRows:
             return 0  # another node fanned these out meanwhile (an owner change): theirs stand
         return len(ids)
 
+    async def head(self, drop_ids: Sequence[int] | None) -> int:
+        """The newest event id of the outbox (of `drop_ids`, or of every drop when None), 0
+        when it is empty: how fast it rises tells the deliverer a burst is on (`pacing`)."""
+        where, params = _drops_clause("drop_id", drop_ids)
+        rows = await self._db._read(
+            f"SELECT MAX(id) FROM webhook_events WHERE 1 = 1{where}", params
+        )
+        return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+
     async def due(
         self, drop_ids: Sequence[int] | None, now: int, limit: int = 256
     ) -> list[DueDelivery]:

@@ -6,6 +6,10 @@ Each pass (every `poll` seconds, at once again while there is more to do):
 3. read the first pending delivery of every (webhook, drop) whose next attempt is due, and
    start an attempt for each one not already in flight.
 
+While the outbox grows fast (the actors commit a burst) the deliverer yields: it sends a
+trickle and catches up once the burst is over (`pacing`): a delivery may lag, the burst's
+shoppers do not wait for it.
+
 A drop's next event to a webhook waits until the previous one is delivered or dead, so each
 receiver sees a drop's events in commit order; attempts for other drops and other webhooks run
 side by side (up to `concurrency`), so one slow receiver or drop holds up only itself. The
@@ -32,6 +36,7 @@ import aiohttp
 from sneakerd import errors
 from sneakerd.clock import Clock, iso
 from sneakerd.store.webhook_rows import DEAD, PENDING, DueDelivery, WebhookRows
+from sneakerd.webhooks.pacing import Pacer
 from sneakerd.webhooks.schedule import RetryPolicy
 from sneakerd.webhooks.signing import HEADER, header
 
@@ -80,6 +85,7 @@ class Deliverer:
         rand: Callable[[], float] = random.random,
         node_id: str = "",
         deliver: bool = True,
+        pacer: Pacer | None = None,
     ) -> None:
         self._rows = rows
         self._clock = clock
@@ -101,6 +107,7 @@ class Deliverer:
         self._retry_at: int | None = None
         """The soonest retry scheduled since the last pass, so the loop wakes for it."""
         self._closing = False
+        self.pacer = pacer or Pacer()
         self.stats = DelivererStatistics()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -174,10 +181,12 @@ class Deliverer:
             # removes its deliveries), so a server without webhooks reads once a second only.
             return False
         drops = None if self._drops is None else list(self._drops())
+        self.pacer.observe(self._clock.monotonic_ms(), await self._rows.head(drops))
         now = self._clock.now_ms()
         if self._retry_at is not None and self._retry_at <= now:
             self._retry_at = None  # this pass's query finds it
-        fanned = await self._rows.fan_out(drops, now, FAN_OUT)
+        fan_limit = self.pacer.share(self._clock.monotonic_ms(), FAN_OUT)
+        fanned = await self._rows.fan_out(drops, now, fan_limit)
         for due in await self._rows.due(drops, now):
             key = (due.webhook_id, due.drop_id)
             if key in self._in_flight or len(self._in_flight) >= self._concurrency:
@@ -186,11 +195,15 @@ class Deliverer:
             self._in_flight[key] = task
             task.add_done_callback(functools.partial(self._landed, key))
         self.stats.in_flight = len(self._in_flight)
-        return fanned >= FAN_OUT
+        return fanned >= fan_limit and not self._yielding()
+
+    def _yielding(self) -> bool:
+        return self.pacer.yielding(self._clock.monotonic_ms())
 
     def _landed(self, key: tuple[int, int], _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(key, None)
-        self._wake.set()
+        if not self._yielding():  # while yielding, the next pass comes at the poll period
+            self._wake.set()
 
     async def wait_idle(self) -> None:
         """Wait for the attempts in flight (tests drive `run_once` and then this)."""
@@ -209,6 +222,8 @@ class Deliverer:
             for due in batch:
                 if due.due_at > self._clock.now_ms() or self._closing:
                     break
+                if not self.pacer.may_send(self._clock.monotonic_ms()):
+                    break  # yielding to a burst: the next pass goes on from here
                 status, error = await self._post(due)
                 self.stats.attempts += 1
                 if status is not None and 200 <= status < 300:
@@ -222,8 +237,9 @@ class Deliverer:
             await self._record_delivered(sent, started)
             if len(sent) < len(batch):
                 return
+            ahead = self.pacer.share(self._clock.monotonic_ms(), LANE)
             batch = await self._rows.following(
-                head.webhook_id, head.drop_id, batch[-1].event_id, LANE
+                head.webhook_id, head.drop_id, batch[-1].event_id, ahead
             )
 
     async def _record_delivered(self, sent: list[tuple[int, int]], started: int) -> None:

@@ -25,6 +25,7 @@ from sneakerd.domain.commands import Purchase, Reserve
 from sneakerd.domain.model import DropInfo, ReservationRecord, Role
 from sneakerd.store import Store
 from sneakerd.webhooks.deliverer import Deliverer
+from sneakerd.webhooks.pacing import Pacer
 from sneakerd.webhooks.registrations import register
 from sneakerd.webhooks.schedule import RetryPolicy
 from tests.store.helpers import sql
@@ -266,3 +267,45 @@ async def test_registrations_and_the_deliveries_page(store: Store, clock: Manual
     assert not rows.live and not await rows.refresh()
     empty = await rows.deliveries(limit=5)
     assert (empty.items, empty.next) == ([], None)
+
+
+async def test_a_burst_gets_a_trickle_and_the_rest_follows_once_it_is_over(
+    store: Store, registry: Registry, clock: ManualClock, receiver: Receiver
+) -> None:
+    """While the outbox grows faster than the pacer's busy rate, the deliverer sends only its
+    trickle (a pass's share); once the outbox stops growing it sends the rest, in order."""
+    now = clock.now_ms()
+    users = await _users(store, 4, now)
+    info = DropInfo(
+        name="Burst",
+        price=Decimal("50.00"),
+        starts_at=now - 1,
+        per_user_limit=100,
+        holds_per_user=100,
+    )
+    drop_id = (await store.create_drop(info, 500, now)).id
+    _, receiver.secret = await register(store.webhooks, receiver.url, [], now)
+    pacer = Pacer(busy_rate=200, trickle=100)
+    deliverer = Deliverer(store.webhooks, clock, RetryPolicy(), pacer=pacer)
+    deliverer.open()
+    try:
+        await _pass(deliverer)  # the outbox's first reading: empty
+        actor = await registry.get(drop_id)
+        for i in range(120):
+            await actor.ask(Reserve(users[i % 4]))
+        clock.advance(300)  # 120 events in 300 ms: 400 a second, a burst
+        await _pass(deliverer)
+        assert pacer.yielding(clock.monotonic_ms())
+        assert len(receiver.got) == 20  # one pass's share of the trickle (a fifth of 100/s)
+        clock.advance(300)  # nothing new: the burst is over
+        await _pass(deliverer)
+        assert not pacer.yielding(clock.monotonic_ms())
+    finally:
+        await deliverer.stop()
+    ids = [r.event_id for r in receiver.got]
+    assert len(ids) == 120 and ids == sorted(ids)
+    assert all(r.signed and r.answered == 200 for r in receiver.got)
+    delivered = await sql(
+        store, "SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'delivered'"
+    )
+    assert int(delivered[0][0]) == 120
