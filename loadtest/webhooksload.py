@@ -6,21 +6,24 @@ such a round writes its `reservation.created` event in the batch's commit and is
 
 Reports per round: holds/s, reserve p50 / p99 / max, then the median p99 of each kind and the
 ratio (target: with <= 1.10 x without), the events written and delivered and how long the
-outbox took to drain after the burst. Checks: every request of every round was a 201, every
-event of the "with" rounds was delivered, none was written in a "without" round.
+outbox took to drain after the burst, and the CPU each process used during each burst (on two
+cores the server, MariaDB, the load generator, the receiver and a deliverer process share
+them). Checks: every request of every round was a 201, every event of the "with" rounds was
+delivered, none was written in a "without" round.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import time
 
 import aiohttp
 
-from loadtest import client, report
+from loadtest import client, probes, report
 from loadtest.servers import REPO_ROOT, Database, free_port, raise_nofile, sneakerd_server, workdir
 from loadtest.stats import Summary, median
 from loadtest.users import insert_users, mint, sql
@@ -81,6 +84,14 @@ async def run(args: argparse.Namespace) -> int:
             admin = mint(people.admin, "admin")
             tokens = [mint(u) for u in people.customers]
             lines, rows, ok = [], {"without": [], "with": []}, True
+            cpu_lines: list[str] = []
+            pids: dict[str, int | None] = {
+                "server": server.pid,
+                "mariadb": probes.mariadb_pid() if args.store == "mysql" else None,
+                "loadtest": os.getpid(),
+                "receiver": receiver.pid,
+                "deliverer": None if deliverer is None else deliverer.pid,
+            }
             per_round = int(args.rate * args.duration)
             for n in range(args.rounds * 2):
                 kind = "with" if n % 2 else "without"
@@ -106,9 +117,13 @@ async def run(args: argparse.Namespace) -> int:
                     for i in range(per_round)
                 ]
                 conns = await client.open_connections(server.port, args.connections)
+                meter = probes.CpuMeter(pids)
+                meter.start()
                 results, elapsed = await client.run_load(
                     server.port, requests, args.connections, rate=args.rate, connections=conns
                 )
+                meter.stop()
+                cpu_lines.append(f"  {n + 1:>5} {kind:>8} " + meter.line().split(": ", 1)[1])
                 good = [r for r in results if r.status == 201]
                 ok &= len(good) == len(results) == per_round
                 s = Summary.of(r.done - r.sent for r in results)
@@ -141,6 +156,10 @@ async def run(args: argparse.Namespace) -> int:
         "",
         f"  reserve p99, median of rounds: without {without * 1e3:.1f} ms, "
         f"with {with_ * 1e3:.1f} ms: {ratio:.2f} x (target <= 1.10)",
+        "",
+        "  CPU during each burst (cores busy, average):",
+        *cpu_lines,
+        "",
         report.check(ok, "every request a 201; every event of a 'with' round delivered, "
                      "none written in a 'without' round"),
     ]  # fmt: skip

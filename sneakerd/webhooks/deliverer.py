@@ -163,7 +163,10 @@ class Deliverer:
                 await asyncio.wait_for(self._wake.wait(), self._nap())
 
     def _nap(self) -> float:
-        """Seconds until the next pass: the poll period, or less when a retry is due sooner."""
+        """Seconds until the next pass: the poll period, or less when a retry is due sooner;
+        while yielding to a burst, the pacer's period (retries wait for it too)."""
+        if self._yielding():
+            return max(self._poll, self.pacer.period_ms / 1000)
         if self._retry_at is None:
             return self._poll
         return min(self._poll, max(0.0, (self._retry_at - self._clock.now_ms()) / 1000))

@@ -6,9 +6,10 @@ to a shopper waits for every callback ahead of it on the loop. Measured (loadtes
 "webhooks"), a deliverer that keeps pace with a 2,000 holds/s burst adds a third to the
 reserve p99. Nothing obliges it to keep pace: the guarantee is at least once, in commit order
 per drop, within a day's retries (docs/webhooks.md). So while the outbox grows faster than
-`busy_rate` events a second, the deliverer *yields*: it sends at most `trickle` events a
-second across every lane (still moving, so a receiver's outage is still noticed) and catches
-up at full speed once the burst is over.
+`busy_rate` events a second, the deliverer *yields*: it passes once every `period_ms` instead
+of every 200 ms and sends at most `trickle` events a second across every lane (still moving,
+so a receiver's outage is still noticed), so that its queries, commits and POSTs during the
+burst are a handful a second; it catches up at full speed once the burst is over.
 
 The signal is the outbox itself (how fast its newest id rises), not the actors: the same rule
 then holds in a `webhooks deliver` process of its own, which sees the actors' commits only
@@ -28,11 +29,15 @@ from dataclasses import dataclass, field
 BUSY_RATE = 200.0
 """Events a second written to the outbox that mean the actors are in a burst."""
 
-TRICKLE = 100.0
+TRICKLE = 20.0
 """Events a second the deliverer still sends while it yields (every lane together)."""
 
 LONGEST_YIELD_MS = 30_000
 """Longest the deliverer yields in one go: past it, the load is sustained and it keeps up."""
+
+PERIOD_MS = 1_000
+"""How often the deliverer passes while it yields (each pass: one reading of the outbox, one
+fan-out, the trickle's share of POSTs, one commit of their results)."""
 
 SAMPLE_MS = 250
 """The shortest interval a rate is measured over (passes come every 200 ms, or sooner)."""
@@ -43,9 +48,9 @@ class Pacer:
     busy_rate: float = BUSY_RATE
     trickle: float = TRICKLE
     longest_yield_ms: int = LONGEST_YIELD_MS
+    period_ms: int = PERIOD_MS
     burst: float = field(default=0.0)
-    """Sends saved up at most while yielding (default: a fifth of a second's trickle, one
-    pass's worth)."""
+    """Sends saved up at most while yielding (default: one period's trickle, a pass's worth)."""
     rate: float = 0.0
     """The outbox's growth, events a second, over the last interval measured."""
     _head: int | None = None
@@ -56,7 +61,7 @@ class Pacer:
 
     def __post_init__(self) -> None:
         if self.burst <= 0:
-            self.burst = max(1.0, self.trickle / 5)
+            self.burst = max(1.0, self.trickle * self.period_ms / 1000)
 
     def observe(self, now_ms: int, head: int) -> None:
         """The outbox's newest event id at `now_ms` (monotonic): updates the rate."""

@@ -25,7 +25,7 @@ def test_a_quiet_outbox_never_holds_delivery_back() -> None:
 
 
 def test_a_burst_leaves_only_the_trickle_and_its_end_restores_full_speed() -> None:
-    pacer = Pacer(busy_rate=200, trickle=100)
+    pacer = Pacer(busy_rate=200, trickle=100, period_ms=200)
     assert not pacer.yielding(0)
     now = _burst(pacer, rate=2_000)
     assert pacer.rate == 2_000 and pacer.yielding(now)
@@ -65,3 +65,12 @@ def test_a_sustained_load_is_yielded_to_for_a_bounded_time_only() -> None:
     assert not pacer.yielding(now + 300)
     pacer.observe(now + 600, head + 1_000)
     assert pacer.yielding(now + 600)
+
+
+def test_while_yielding_a_pass_takes_one_periods_share() -> None:
+    pacer = Pacer(busy_rate=200, trickle=20)  # the default period: one pass a second
+    now = _burst(pacer, rate=2_000)
+    assert pacer.yielding(now)
+    assert sum(pacer.may_send(now) for _ in range(100)) == 20
+    assert pacer.share(now, 500) == 40
+    assert sum(pacer.may_send(now + 1_000) for _ in range(100)) == 20
