@@ -6,10 +6,11 @@ such a round writes its `reservation.created` event in the batch's commit and is
 
 Reports per round: holds/s, reserve p50 / p99 / max, then the median p99 of each kind and the
 ratio (target: with <= 1.10 x without), the events written and delivered and how long the
-outbox took to drain after the burst, and the CPU each process used during each burst (on two
-cores the server, MariaDB, the load generator, the receiver and a deliverer process share
-them). Checks: every request of every round was a 201, every event of the "with" rounds was
-delivered, none was written in a "without" round.
+outbox took to drain after the burst, the CPU each process used during each burst (on two cores
+the server, MariaDB, the load generator, the receiver and a deliverer process share them) and
+the actor's batches (how many holds each commit carried, how long it took). Checks: every
+request of every round was a 201, every event of the "with" rounds was delivered, none was
+written in a "without" round.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ async def run(args: argparse.Namespace) -> int:
             tokens = [mint(u) for u in people.customers]
             lines, rows, ok = [], {"without": [], "with": []}, True
             cpu_lines: list[str] = []
+            actor_lines: list[str] = []
             pids: dict[str, int | None] = {
                 "server": server.pid,
                 "mariadb": probes.mariadb_pid() if args.store == "mysql" else None,
@@ -124,6 +126,8 @@ async def run(args: argparse.Namespace) -> int:
                 )
                 meter.stop()
                 cpu_lines.append(f"  {n + 1:>5} {kind:>8} " + meter.line().split(": ", 1)[1])
+                actor = probes.actor_figures(await probes.scrape(server.url), drop_id)
+                actor_lines.append(f"  {n + 1:>5} {kind:>8} " + actor.split(": ", 1)[-1])
                 good = [r for r in results if r.status == 201]
                 ok &= len(good) == len(results) == per_round
                 s = Summary.of(r.done - r.sent for r in results)
@@ -159,6 +163,9 @@ async def run(args: argparse.Namespace) -> int:
         "",
         "  CPU during each burst (cores busy, average):",
         *cpu_lines,
+        "",
+        "  the drop's actor in each round (server /metrics: a batch is one commit):",
+        *actor_lines,
         "",
         report.check(ok, "every request a 201; every event of a 'with' round delivered, "
                      "none written in a 'without' round"),

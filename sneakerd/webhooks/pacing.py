@@ -39,8 +39,10 @@ PERIOD_MS = 1_000
 """How often the deliverer passes while it yields (each pass: one reading of the outbox, one
 fan-out, the trickle's share of POSTs, one commit of their results)."""
 
-SAMPLE_MS = 250
-"""The shortest interval a rate is measured over (passes come every 200 ms, or sooner)."""
+SAMPLE_MS = 150
+"""The shortest interval a rate is measured over. Shorter than the 200 ms between passes, so
+the first pass after a burst begins already yields (at 250 ms it went on at full speed for
+one more pass: 500 events fanned out and ~0.4 s of POSTs at the burst's start)."""
 
 
 @dataclass(slots=True)

@@ -74,3 +74,11 @@ def test_while_yielding_a_pass_takes_one_periods_share() -> None:
     assert sum(pacer.may_send(now) for _ in range(100)) == 20
     assert pacer.share(now, 500) == 40
     assert sum(pacer.may_send(now + 1_000) for _ in range(100)) == 20
+
+
+def test_the_first_pass_into_a_burst_already_yields() -> None:
+    """Passes come 200 ms apart: the reading taken 200 ms into a burst decides at once."""
+    pacer = Pacer(busy_rate=200)
+    pacer.observe(0, 0)  # the pass before the burst
+    pacer.observe(200, 400)  # 2,000 a second since
+    assert pacer.yielding(200)
