@@ -13,9 +13,10 @@ shoppers do not wait for it.
 A drop's next event to a webhook waits until the previous one is delivered or dead, so each
 receiver sees a drop's events in commit order; attempts for other drops and other webhooks run
 side by side (up to `concurrency`), so one slow receiver or drop holds up only itself. The
-deliverer never runs in a drop actor's task and reads with its own queries, so it cannot slow
-a drop down. Where nodes share the database, `drops` names the drops this node owns: exactly
-one node (the lease owner) delivers a drop's events.
+deliverer never runs in a drop actor's task and reads with its own queries, so it is never part
+of a drop's batch; it still shares the cores (and the server's loop) with the actors, which is why
+it yields to a burst. Where nodes share the database, `drops` names the drops this node owns:
+exactly one node (the lease owner) delivers a drop's events.
 
 At least once: a delivery's row is marked delivered only after its receiver answered 2xx, so a
 crash between the two sends it again; receivers de-duplicate by the event's `id`.
