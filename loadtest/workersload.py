@@ -85,7 +85,7 @@ class Load:
     wrk: WrkReport
     cpu: dict[str, float]
     split: str = ""
-    """For (b) under several workers: each worker's 201s and the actors' batches (/metrics)."""
+    """For (b): each worker's 201s and the owner's batches of the drop (from /metrics)."""
 
     def line(self, name: str) -> str:
         w, c = self.wrk, self.cpu
@@ -210,13 +210,13 @@ async def trial(args: argparse.Namespace, wd: Path, workers: int, number: int) -
         await wait_owned(db, [int(hot["id"])])
         spies = spy(args, named, f"{workers}w-{number}")
         bases = [f"http://127.0.0.1:{server.port + 1 + i}" for i in range(workers)]
-        before = [await probes.scrape(b) for b in bases] if workers > 1 else []
+        bases = bases if workers > 1 else [server.url]
+        before = [await probes.scrape(b) for b in bases]
         grants = await wrk_load(
             args, server, pids, tokens_file, int(hot["id"]), wd / f"gr-{workers}-{number}"
         )
-        if workers > 1:
-            after = [await probes.scrape(b) for b in bases]
-            grants.split = who_answered(before, after, int(hot["id"]))
+        after = [await probes.scrape(b) for b in bases]
+        grants.split = who_answered(before, after, int(hot["id"]))
         for s in spies:
             s.wait(timeout=60)
         if args.only == "ab":
