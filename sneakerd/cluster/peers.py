@@ -6,11 +6,13 @@ A forward must cost the owner far less than a client's request, so:
 
 - one persistent WebSocket per peer (no handshake, no JWT, no HTTP parsing per command), opened
   on first use and reopened, with backoff, when it is lost;
-- every ask made in one loop turn leaves in ONE text frame (a list of requests, flushed with
-  `loop.call_soon`), and the owner answers in frames batched the same way as its handlers
-  finish, so a burst of a thousand reserves is a handful of frames, not a thousand;
+- every ask made in one loop turn leaves in ONE text frame (a list of requests, packed by the
+  link's writer as the first ask of the turn wakes it), and the owner answers in frames
+  batched the same way as its actors answer, so a burst of a thousand reserves is a handful of
+  frames, not a thousand;
 - the owner runs every request of a frame concurrently: they are for one or many drops'
-  actors, which batch them into one commit each anyway.
+  actors, which batch them into one commit each anyway (a drop whose actor runs there gets
+  its commands straight in its mailbox: `peer_server`).
 
 Authentication happens before the upgrade. The connecting node sends
 `Sneakerd-Peer: <node_id>.<unix_ms>.<hex HMAC-SHA256(key, "<node_id>.<unix_ms>")>` with
