@@ -232,14 +232,19 @@ class Hub:
     # -- the ticker --------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        """Flush whenever events are pending, at most once per `tick` from one flush's start to
+        the next's: a flush that took longer (a crowded drop's pass on the fan-out thread) is
+        followed at once by the next, which carries everything committed meanwhile."""
+        loop = asyncio.get_running_loop()
         while True:
             await self._dirty.wait()
+            started = loop.time()
             self._dirty.clear()
             try:
                 await self._flush_all()
             except Exception:  # a bug must not stop live updates for every drop
                 log.exception("hub flush failed")
-            await asyncio.sleep(self.tick)
+            await asyncio.sleep(max(0.0, self.tick - (loop.time() - started)))
 
     def flush(self) -> None:
         """Encode each drop's pending events once and offer the frames to its subscribers, all

@@ -342,3 +342,28 @@ async def test_a_socket_closed_by_its_peer_gets_the_rest_by_its_outbox(
     for i, peer in enumerate(crowd.peers):
         if i != 2:
             assert peer.seqs("purchaseCompleted") == [1, 2]
+
+
+async def test_a_flush_longer_than_a_tick_is_followed_at_once_by_the_next(
+    crowds: Callable[..., object],
+) -> None:
+    """At most one flush per tick from start to start, but no tick's wait after a flush that
+    already took longer: what was committed meanwhile goes out as soon as it is done."""
+    crowd: Crowd = await crowds(3)  # type: ignore[misc]
+    crowd.hub.tick = 1.0
+    first = crowd.subscribers[0]
+    first.lock.acquire()  # the thread's pass waits for it: this flush lasts 1.2 s, over a tick
+    try:
+        crowd.hub.publish([purchase(1)])
+        await asyncio.sleep(0.2)
+        crowd.hub.publish([purchase(2)])
+        await asyncio.sleep(1.0)
+    finally:
+        first.lock.release()
+    loop = asyncio.get_running_loop()
+    released = loop.time()
+    await settle_until(lambda: all(s.last_seq == 2 for s in crowd.subscribers), seconds=3.0)
+    # the old schedule slept a whole tick after every flush: seq 2 a second after the release
+    assert loop.time() - released < 0.7
+    for peer in crowd.peers:
+        assert peer.seqs("purchaseCompleted") == [1, 2]
