@@ -84,7 +84,7 @@ class SendThread:
         return done
 
     def _run(self) -> None:
-        _lower_priority()
+        _lower_priority(self.path.nice)
         while (job := self._jobs.get()) is not None:
             subscribers, size = job.subscribers, self.path.batch
             start = 0
@@ -148,17 +148,15 @@ class SendThread:
                     job.diverted.append(subscriber)
 
 
-NICE = 10
-"""How much lower the thread runs than the rest of the process (Linux: per thread)."""
-
-
-def _lower_priority() -> None:
+def _lower_priority(nice: int) -> None:
     """Where the cores are all busy, the kernel runs the loop (and the database, on a shared
     machine) before the fan-out's sends: a late frame costs a watcher less than a late answer
     costs a buyer. Where they are not, this changes nothing."""
-    if sys.platform == "linux":  # elsewhere PRIO_PROCESS with a thread's id is not a thread
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+    if nice and sys.platform == "linux":  # elsewhere PRIO_PROCESS with a thread id is no thread
+        thread = threading.get_native_id()
+        with contextlib.suppress(OSError):  # relative to the process's own niceness
+            current = os.getpriority(os.PRIO_PROCESS, thread)
+            os.setpriority(os.PRIO_PROCESS, thread, min(current + nice, 19))
 
 
 def _resolve(job: Job) -> None:

@@ -51,16 +51,24 @@ def send_each_python(data: bytes, fds: array[int], inodes: array[int], results: 
     return whole
 
 
+C_NICE = 10
+"""How much lower the fan-out thread runs than the loop with the C path (Linux, per thread)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SendPath:
-    """One way to send: its name (for /metrics and the log), its function, its batch size."""
+    """One way to send: its name (for /metrics and the log), its function, its batch size, and
+    the thread's niceness while it sends this way (`web/send_thread.py`)."""
 
     name: str
     send_each: Sender
     batch: int
+    nice: int = 0
 
 
 PYTHON = SendPath("python", send_each_python, 1)
+"""No lower priority: this thread takes the GIL back after every socket, and each of those
+hand-offs waits longer on a busy machine when the kernel runs the thread last."""
 
 
 def _c_path() -> SendPath | None:
@@ -68,7 +76,7 @@ def _c_path() -> SendPath | None:
         from sneakerd.web._sendmany import send_each
     except ImportError:  # built without a compiler: the fallback
         return None
-    return SendPath("c", send_each, C_BATCH)
+    return SendPath("c", send_each, C_BATCH, C_NICE)
 
 
 C: SendPath | None = _c_path()

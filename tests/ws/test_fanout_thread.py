@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import random
 import socket
+import sys
+import threading
 from array import array
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ import pytest
 
 from sneakerd.domain.events import DropDeleted, Purchased, StockChanged
 from sneakerd.web.hub import Hub, wire_frame
+from sneakerd.web.send_thread import SendThread
 from sneakerd.web.sendmany import SendPath
 from sneakerd.web.subscriber import Subscriber
 
@@ -78,7 +82,7 @@ def recording(path: SendPath, sent: list[int]) -> SendPath:
         sent.extend(out)
         return whole
 
-    return SendPath(path.name, send_each, path.batch)
+    return SendPath(path.name, send_each, path.batch, path.nice)
 
 
 async def make_crowd(count: int, path: SendPath, send_buffer: int | None = None) -> Crowd:
@@ -367,3 +371,29 @@ async def test_a_flush_longer_than_a_tick_is_followed_at_once_by_the_next(
     assert loop.time() - released < 0.7
     for peer in crowd.peers:
         assert peer.seqs("purchaseCompleted") == [1, 2]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own niceness is Linux's")
+async def test_the_thread_runs_below_the_loop_by_its_paths_niceness() -> None:
+    loop = asyncio.get_running_loop()
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen: list[int] = []
+
+    def send_each(data: bytes, fds: array[int], inodes: array[int], out: array[int]) -> int:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return 0
+
+    thread = SendThread(loop, SendPath("probe", send_each, 8, nice=3))
+    thread.start()
+    try:
+        ours, theirs = socket.socketpair()
+        transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+        subscriber = Subscriber(DROP, 16)
+        subscriber.go_live(transport)
+        assert await thread.write(b"x", 1, 1, [subscriber]) == [subscriber]
+    finally:
+        await thread.stop()
+        transport.close()
+        theirs.close()
+    assert seen == [min(base + 3, 19)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the loop's own
