@@ -106,6 +106,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         )
     app[keys.HUB] = hub = Hub(lambda drop: drop_view(drop, clock.now_ms()))
     metrics.watch_websockets(*_socket_kinds(hub, node))
+    metrics.watch_fanout(hub.send_path.name)
     app[keys.FEEDS] = []
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_watchers)

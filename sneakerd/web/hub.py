@@ -44,6 +44,7 @@ from sneakerd.domain.events import (
     is_side,
 )
 from sneakerd.domain.model import Drop
+from sneakerd.web import sendmany
 from sneakerd.web.send_thread import SendThread
 from sneakerd.web.subscriber import Frame, Subscriber
 
@@ -139,6 +140,7 @@ class Hub:
         stuck_seconds: float = 10.0,
         slice_seconds: float = SLICE_SECONDS,
         thread_above: int | None = THREAD_ABOVE,
+        send_path: sendmany.SendPath = sendmany.LIVE,
     ) -> None:
         self._view = view
         self.tick = tick
@@ -156,6 +158,8 @@ class Hub:
         self.thread_above = thread_above
         """Drops with more subscribers than this are written by the fan-out thread (None:
         never): below it the thread's hand-off costs more than it saves."""
+        self.send_path = send_path
+        """How the fan-out thread sends (`web/sendmany.py`: in C, or the os.write fallback)."""
         self._thread: SendThread | None = None
         self._threaded = 0
         """Thread jobs under way (the ticker's; `flush` must not overtake them)."""
@@ -164,8 +168,16 @@ class Hub:
 
     def start(self) -> None:
         if self.thread_above is not None:
-            self._thread = SendThread(asyncio.get_running_loop())
+            self._thread = SendThread(asyncio.get_running_loop(), self.send_path)
             self._thread.start()
+            log.info(
+                "fan-out thread for drops with more than %d watchers: sends %s",
+                self.thread_above,
+                "in C, the GIL released for each batch of sockets"
+                if self.send_path.name == "c"
+                else "with os.write per socket (the C extension sneakerd.web._sendmany is not "
+                "built: install with a C compiler for faster fan-out)",
+            )
         self._task = asyncio.create_task(self._run(), name="ws-hub")
 
     async def stop(self) -> None:
@@ -220,14 +232,19 @@ class Hub:
     # -- the ticker --------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        """Flush whenever events are pending, at most once per `tick` from one flush's start to
+        the next's: a flush that took longer (a crowded drop's pass on the fan-out thread) is
+        followed at once by the next, which carries everything committed meanwhile."""
+        loop = asyncio.get_running_loop()
         while True:
             await self._dirty.wait()
+            started = loop.time()
             self._dirty.clear()
             try:
                 await self._flush_all()
             except Exception:  # a bug must not stop live updates for every drop
                 log.exception("hub flush failed")
-            await asyncio.sleep(self.tick)
+            await asyncio.sleep(max(0.0, self.tick - (loop.time() - started)))
 
     def flush(self) -> None:
         """Encode each drop's pending events once and offer the frames to its subscribers, all

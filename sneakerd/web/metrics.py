@@ -29,6 +29,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    Info,
 )
 from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -129,6 +130,15 @@ class Metrics:
     def watch_websockets(self, *kinds: tuple[str, Callable[[], int]]) -> None:
         """Export open WebSockets by kind (`drop`: watchers; `peer`: other nodes' links)."""
         self.registry.register(_SocketCollector(kinds))
+
+    def watch_fanout(self, send_path: str) -> None:
+        """Say how the hub's fan-out thread sends (`c`: the extension; `python`: os.write per
+        socket, the slower fallback of an install built without a C compiler)."""
+        Info(
+            "sneakerd_ws_fanout",
+            "How the fan-out thread writes to a crowded drop's watchers",
+            registry=self.registry,
+        ).info({"send_path": send_path})
 
     def current_drops(self) -> set[int]:
         """The drops whose per-drop series are exported: running here, not deleted or ended."""

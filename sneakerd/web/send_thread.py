@@ -3,16 +3,18 @@
 On loopback most of a fan-out's cost is the kernel's `send`, about 5-7 us a socket (it runs the
 receiving side's TCP path too): 10,000 watchers are ~60 ms of one core per frame. In the event
 loop's thread that time is taken from every HTTP request, however finely it is sliced (each of a
-request's loop hops can wait for a slice). Here the sends run on a second thread: `os.write`
-releases the GIL for the syscall, so the kernel's work runs on the other core while the loop
-goes on, and the loop gives up only the few hundred nanoseconds of Python around each send.
+request's loop hops can wait for a slice). Here the sends run on a second thread, in batches
+(`web/sendmany.py`): a C loop that releases the GIL for a whole batch when the extension is
+built, so the kernel's work runs on the other core while the loop goes on and the thread takes
+the GIL back once a batch; else `os.write` one socket at a time.
 
 The thread only ever writes whole frames to a subscriber that the loop has lent to it
-(`Subscriber.write_from_thread` decides, under the subscriber's lock, with nothing buffered in
-the transport and nothing queued or owed to its outbox). What it cannot write it hands back to
-the loop, in order, as the frames the subscriber's outbox must carry (`settle`), so a subscriber
-never receives frames out of order and never misses one. Jobs run one at a time, in the order
-they were given: a later flush's frames never overtake an earlier one's.
+(`Subscriber.claim` decides, under the subscriber's lock, with nothing buffered in the
+transport and nothing queued or owed to its outbox; the lock is held until `Subscriber.finish`
+has looked at what the send did). What it cannot write it hands back to the loop, in order, as
+the frames the subscriber's outbox must carry (`settle`), so a subscriber never receives frames
+out of order and never misses one. Jobs run one at a time, in the order they were given: a
+later flush's frames never overtake an earlier one's.
 
 The hub owns the thread: `start` and `stop` (which joins it) go with the hub's own task.
 """
@@ -22,11 +24,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
+import sys
 import threading
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from sneakerd.web import sendmany
 
 if TYPE_CHECKING:
     from sneakerd.web.subscriber import Subscriber
@@ -49,8 +56,11 @@ class Job:
 class SendThread:
     """A single writer thread fed by the hub's ticker, one `Job` at a time."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, path: sendmany.SendPath = sendmany.LIVE
+    ) -> None:
         self._loop = loop
+        self.path = path
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -74,20 +84,79 @@ class SendThread:
         return done
 
     def _run(self) -> None:
+        _lower_priority(self.path.nice)
         while (job := self._jobs.get()) is not None:
-            reached = 0
+            subscribers, size = job.subscribers, self.path.batch
+            start = 0
             try:
-                for subscriber in job.subscribers:
-                    reached += 1
-                    if not subscriber.write_from_thread(job.first, job.last, job.wire):
-                        job.diverted.append(subscriber)
+                for start in range(0, len(subscribers), size):
+                    self._send_batch(job, subscribers[start : start + size])
             except Exception:  # a bug must not stop the thread: the rest go by the outbox
                 log.exception("fan-out thread failed")
-                for subscriber in job.subscribers[reached - 1 :]:
+                for subscriber in subscribers[start + size :]:
                     subscriber.divert()
                     job.diverted.append(subscriber)
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
                 self._loop.call_soon_threadsafe(_resolve, job)
+
+    def _send_batch(self, job: Job, batch: Sequence[Subscriber]) -> None:
+        """Claim the batch's writable subscribers (their locks stay held), send to all of them
+        in one call, then finish each. On a failure, every subscriber of the batch that was
+        neither written nor owed yet is owed, and every lock still held is released."""
+        held: dict[int, Subscriber] = {}
+        decided = 0
+        try:
+            for subscriber in batch:
+                decided += 1
+                claimed = False
+                try:
+                    claimed = subscriber.claim(job.first)
+                finally:  # not claimed (even by a failure): `claim` has owed its frames
+                    if claimed:
+                        held[len(held)] = subscriber
+                    else:
+                        job.diverted.append(subscriber)
+            if held:
+                self._send_held(job, held)
+        except BaseException:
+            for subscriber in held.values():
+                subscriber.abandon()
+                job.diverted.append(subscriber)
+            for subscriber in batch[decided:]:
+                subscriber.divert()
+                job.diverted.append(subscriber)
+            raise
+
+    def _send_held(self, job: Job, held: dict[int, Subscriber]) -> None:
+        """One send call for the claimed subscribers, then `finish` for each (removing it from
+        `held`): whole or failed sends first, so that a partial write's wait for the rest of
+        its frame keeps only its own subscriber locked."""
+        claimed = list(held.values())
+        fds = array("i", [s.fd for s in claimed])
+        inodes = array("Q", [s.inode for s in claimed])
+        results = array("q", bytes(8 * len(claimed)))
+        self.path.send_each(job.wire, fds, inodes, results)
+        size = len(job.wire)
+        partial = [i for i, sent in enumerate(results) if 0 < sent < size]
+        for i in [i for i, sent in enumerate(results) if not 0 < sent < size] + partial:
+            subscriber = held.pop(i)
+            written = False
+            try:
+                written = subscriber.finish(job.last, job.wire, results[i])
+            finally:
+                if not written:
+                    job.diverted.append(subscriber)
+
+
+def _lower_priority(nice: int) -> None:
+    """Where the cores are all busy, the kernel runs the loop (and the database, on a shared
+    machine) before the fan-out's sends: a late frame costs a watcher less than a late answer
+    costs a buyer. Where they are not, this changes nothing."""
+    if nice and sys.platform == "linux":  # elsewhere PRIO_PROCESS with a thread id is no thread
+        thread = threading.get_native_id()
+        with contextlib.suppress(OSError):  # relative to the process's own niceness
+            current = os.getpriority(os.PRIO_PROCESS, thread)
+            os.setpriority(os.PRIO_PROCESS, thread, min(current + nice, 19))
 
 
 def _resolve(job: Job) -> None:

@@ -8,7 +8,7 @@ that keep them from ever writing to one socket at once, or out of order, belong 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import errno
 import os
 import select
 import threading
@@ -32,10 +32,10 @@ class Subscriber:
     task instead, which waits for the socket (and gives up on a stuck one).
 
     `lock` makes the thread's check-and-write one step against the loop's changes of the flags
-    it reads: the loop takes it to mark the writer busy (`hold`), to settle what the thread could
-    not write (`settle`) and to retire the subscriber, so the thread never writes while the loop
-    does, and every frame it skips is owed to the outbox (`owed`) before any later one is
-    written directly.
+    it reads (the thread holds it from `claim` to `finish`): the loop takes it to mark the
+    writer busy (`hold`), to settle what the thread could not write (`settle`) and to retire the
+    subscriber, so the thread never writes while the loop does, and every frame it skips is
+    owed to the outbox (`owed`) before any later one is written directly.
     """
 
     __slots__ = (
@@ -44,6 +44,7 @@ class Subscriber:
         "closing",
         "drop_id",
         "fd",
+        "inode",
         "last_seq",
         "limit",
         "lock",
@@ -68,6 +69,9 @@ class Subscriber:
         """Set by the writer once the first snapshot is out; None while it is not live."""
         self.fd = -1
         """The socket's descriptor for the fan-out thread; -1 when the thread may not write."""
+        self.inode = 0
+        """The socket's inode number: the C send path writes to `fd` only while it names this
+        socket (the loop may close and reuse the number while a batch is on its way)."""
         self.busy = 0
         """Non-zero while the loop writes to the socket itself (the writer sending from the
         outbox, the reader answering a ping): a direct write then could reorder or interleave."""
@@ -80,9 +84,11 @@ class Subscriber:
     def go_live(self, transport: asyncio.Transport | None) -> None:
         """The first snapshot is out: the hub may write to the socket directly from now on."""
         sock = transport.get_extra_info("socket") if transport is not None else None
+        fd = sock.fileno() if sock is not None else -1
+        inode = os.fstat(fd).st_ino if fd >= 0 else 0
         with self.lock:
             self.transport = transport
-            self.fd = sock.fileno() if sock is not None else -1
+            self.fd, self.inode = fd, inode
 
     def retire(self) -> None:
         """No direct write from here on (the handler is leaving, or the socket closes)."""
@@ -125,29 +131,50 @@ class Subscriber:
             self.last_seq = last_seq
             return True
 
-    def write_from_thread(self, first_seq: int, last_seq: int, wire: bytes) -> bool:
-        """The fan-out thread's write: whole frames only, and only with nothing buffered in the
-        transport (whose own writes run in the loop). False means the frames are owed to the
-        outbox: `settle` puts them there, in the loop, before anything newer is written."""
-        with self.lock:
+    def claim(self, first_seq: int) -> bool:
+        """The fan-out thread's first step for one job: True if it may write the job's frames
+        (whole frames only, and only with nothing buffered in the transport, whose own writes
+        run in the loop); the caller then holds `lock` until `finish` or `abandon`, so the
+        loop's `hold` waits out the send. False: the frames are owed to the outbox, and
+        `settle` puts them there, in the loop, before anything newer is written."""
+        self.lock.acquire()
+        writable = False
+        try:
             transport = self._writable(first_seq)
-            if transport is None or self.fd < 0 or transport.get_write_buffer_size() > 0:
+            writable = (
+                transport is not None and self.fd >= 0 and transport.get_write_buffer_size() == 0
+            )
+        finally:
+            if not writable:
                 self.owed += 1
-                return False
-            try:
-                written = write_whole(self.fd, wire)
-            except OSError:  # the peer went away: the reader will see it too
+                self.lock.release()
+        return writable
+
+    def finish(self, last_seq: int, wire: bytes, sent: int) -> bool:
+        """After `claim`: what the send did (bytes taken, or -errno), the rest of a frame
+        finished if the socket took part of it; releases `lock`. False: the frames are owed."""
+        written = False
+        try:
+            if 0 < sent < len(wire):
+                sent = write_rest(self.fd, wire, sent)
+            written = sent == len(wire)
+            if written:
+                self.last_seq = last_seq
+            elif sent > 0:  # part of a frame is on the wire and the socket never took the rest
+                self.broken = True
                 self.fd = -1
+            elif sent < 0 and sent != -errno.EAGAIN:  # the peer went away: the reader sees it
+                self.fd = -1
+            return written
+        finally:
+            if not written:
                 self.owed += 1
-                return False
-            if written != len(wire):  # full: nothing written, or (rarely) part of a frame
-                if written:
-                    self.broken = True
-                    self.fd = -1
-                self.owed += 1
-                return False
-            self.last_seq = last_seq
-            return True
+            self.lock.release()
+
+    def abandon(self) -> None:
+        """After `claim`, when the thread failed before `finish`: the frames are owed."""
+        self.owed += 1
+        self.lock.release()
 
     def divert(self) -> None:
         """The thread gives up on this subscriber for one job (its frames are owed)."""
@@ -187,21 +214,19 @@ PARTIAL_WAIT_MS = 50
 """How long the thread waits for a socket that took part of a frame to take the rest."""
 
 
-def write_whole(fd: int, data: bytes) -> int:
-    """Write all of `data` to a non-blocking socket, or nothing if it takes nothing at once;
-    returns the bytes written (a short count only when the socket stayed full)."""
-    try:
-        written = os.write(fd, data)
-    except BlockingIOError:
-        return 0
-    if written == len(data):
-        return written
+def write_rest(fd: int, data: bytes, written: int) -> int:
+    """Finish a frame a non-blocking socket took part of, waiting up to `PARTIAL_WAIT_MS` each
+    time it stays full; returns the bytes written in all (short only when it stayed full)."""
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
     view = memoryview(data)
     while written < len(data):
         if not poller.poll(PARTIAL_WAIT_MS):
             return written
-        with contextlib.suppress(BlockingIOError):
+        try:
             written += os.write(fd, view[written:])
+        except BlockingIOError:
+            continue
+        except OSError:
+            return written
     return written

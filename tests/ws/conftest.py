@@ -2,6 +2,10 @@
 
 In-process (unlike tests/api's subprocess) so that a test can reach the hub and the store: to
 publish a flood of events, to tune the slow-subscriber limits, or to break a commit for real.
+
+`send_path` runs a test once per way the fan-out thread sends (`web/sendmany.py`): the C
+extension's and the os.write fallback's. Without the extension built the C variant is skipped,
+unless SNEAKERD_REQUIRE_SENDMANY=1 (as in CI), where it fails.
 """
 
 from __future__ import annotations
@@ -22,10 +26,25 @@ from sneakerd.clock import SystemClock
 from sneakerd.config import Settings
 from sneakerd.domain.model import Role
 from sneakerd.passwords import hash_password_sync
-from sneakerd.web import keys
+from sneakerd.web import keys, sendmany
 from sneakerd.web.app import create_app
 
 SECRET = "ws-test-secret-" + "y" * 40
+
+
+def c_send_path() -> sendmany.SendPath:
+    """The C extension's path; a skip saying why without it, or a failure where CI built it."""
+    if sendmany.C is not None:
+        return sendmany.C
+    reason = "the C extension sneakerd.web._sendmany is not built (a C compiler, then pip install)"
+    if os.environ.get("SNEAKERD_REQUIRE_SENDMANY") == "1":
+        pytest.fail(f"{reason} (SNEAKERD_REQUIRE_SENDMANY=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(params=["c", "python"])
+def send_path(request: pytest.FixtureRequest) -> sendmany.SendPath:
+    return c_send_path() if request.param == "c" else sendmany.PYTHON
 
 
 @dataclass

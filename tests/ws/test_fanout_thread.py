@@ -2,14 +2,20 @@
 each subscriber receives is still complete, in order, and never interleaved with the loop's own
 writes to the same socket (its writer, its reader's pongs).
 
-Real sockets (socket pairs, one asyncio transport each), the hub driven directly.
+Real sockets (socket pairs, one asyncio transport each), the hub driven directly; every test
+runs once per send path (`send_path`: the C extension's batches and the os.write fallback).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import random
 import socket
+import sys
+import threading
+from array import array
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +24,8 @@ import pytest
 
 from sneakerd.domain.events import DropDeleted, Purchased, StockChanged
 from sneakerd.web.hub import Hub, wire_frame
+from sneakerd.web.send_thread import SendThread
+from sneakerd.web.sendmany import SendPath
 from sneakerd.web.subscriber import Subscriber
 
 DROP = 9
@@ -64,12 +72,29 @@ class Crowd:
     subscribers: list[Subscriber]
     peers: list[Peer]
     transports: list[asyncio.Transport]
+    sent: list[int]
+    """Every result the send path gave (bytes taken, or -errno), as the thread saw them."""
 
 
-async def make_crowd(count: int, send_buffer: int | None = None) -> Crowd:
+def recording(path: SendPath, sent: list[int]) -> SendPath:
+    def send_each(data: bytes, fds: array[int], inodes: array[int], out: array[int]) -> int:
+        whole = path.send_each(data, fds, inodes, out)
+        sent.extend(out)
+        return whole
+
+    return SendPath(path.name, send_each, path.batch, path.nice)
+
+
+async def make_crowd(count: int, path: SendPath, send_buffer: int | None = None) -> Crowd:
     loop = asyncio.get_running_loop()
-    hub = Hub(lambda drop: {"id": drop.id}, tick=0.001, thread_above=0)
-    crowd = Crowd(hub, [], [], [])
+    sent: list[int] = []
+    hub = Hub(
+        lambda drop: {"id": drop.id},
+        tick=0.001,
+        thread_above=0,
+        send_path=recording(path, sent),
+    )
+    crowd = Crowd(hub, [], [], [], sent)
     for _ in range(count):
         ours, theirs = socket.socketpair()
         if send_buffer is not None:
@@ -86,11 +111,11 @@ async def make_crowd(count: int, send_buffer: int | None = None) -> Crowd:
 
 
 @pytest.fixture
-async def crowds() -> AsyncIterator[Callable[..., object]]:
+async def crowds(send_path: SendPath) -> AsyncIterator[Callable[..., object]]:
     made: list[Crowd] = []
 
     async def make(count: int, send_buffer: int | None = None) -> Crowd:
-        crowd = await make_crowd(count, send_buffer)
+        crowd = await make_crowd(count, send_path, send_buffer)
         made.append(crowd)
         crowd.hub.start()
         return crowd
@@ -247,3 +272,128 @@ async def test_a_retired_subscriber_is_never_written_by_the_thread(
     await settle_until(lambda: all(s.last_seq == 1 for s in crowd.subscribers if s is not gone))
     await settle_until(lambda: gone.owed == 0)
     assert crowd.peers[3].read() == [] and gone.last_seq == 0
+
+
+async def read_until(
+    peers: list[Peer], condition: Callable[[], bool], seconds: float = 5.0
+) -> None:
+    """Keep these peers reading (watchers that keep up) until `condition` holds."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the condition never held"
+        for peer in peers:
+            peer.read()
+        await asyncio.sleep(0.001)
+
+
+def partial(crowd: Crowd) -> bool:
+    """Whether the send path ever took part of a frame (the tests below need it to)."""
+    return any(0 < sent < 20_000 for sent in crowd.sent)
+
+
+async def test_a_frame_the_socket_takes_in_part_is_finished_by_the_thread(
+    crowds: Callable[..., object],
+) -> None:
+    crowd: Crowd = await crowds(8, send_buffer=4096)  # type: ignore[misc]
+    big = "x" * 40_000  # a frame of ~40 KB: no socket here takes it in one send
+    for seq in range(1, 4):
+        crowd.hub.publish([Purchased(DROP, seq, seq, big)])
+        await read_until(crowd.peers, lambda s=seq: all(x.last_seq == s for x in crowd.subscribers))
+    await read_until(
+        crowd.peers, lambda: all(p.buffer == b"" and len(p.messages) == 3 for p in crowd.peers)
+    )
+    assert partial(crowd)
+    for peer, subscriber in zip(crowd.peers, crowd.subscribers, strict=True):
+        assert peer.seqs("purchaseCompleted") == [1, 2, 3]
+        assert not subscriber.broken and subscriber.owed == 0 and not subscriber.outbox
+
+
+async def test_a_socket_that_never_takes_the_rest_of_a_frame_is_cut(
+    crowds: Callable[..., object],
+) -> None:
+    """Part of a frame is on the wire and no later byte could be parsed: the thread waits a
+    little for the rest, then the connection is aborted (its reader then retires it)."""
+    crowd: Crowd = await crowds(4, send_buffer=4096)  # type: ignore[misc]
+    stalled = crowd.subscribers[0]  # its peer never reads
+    crowd.hub.publish([Purchased(DROP, 1, 1, "x" * 40_000)])
+    others = list(zip(crowd.peers[1:], crowd.subscribers[1:], strict=True))
+    await read_until(
+        crowd.peers[1:], lambda: all(s.last_seq == 1 for _, s in others) and stalled.broken
+    )
+    await settle_until(lambda: stalled.owed == 0)
+    assert partial(crowd)
+    assert crowd.transports[0].is_closing() and stalled.last_seq == 0
+    for peer, _ in others:
+        assert peer.seqs("purchaseCompleted") == [1]
+
+
+async def test_a_socket_closed_by_its_peer_gets_the_rest_by_its_outbox(
+    crowds: Callable[..., object],
+) -> None:
+    crowd: Crowd = await crowds(10)  # type: ignore[misc]
+    gone = crowd.subscribers[2]
+    crowd.transports[2].pause_reading()  # so the loop does not notice first: the send does
+    crowd.peers[2].sock.close()
+    for seq in (1, 2):
+        crowd.hub.publish([purchase(seq)])
+        await settle_until(
+            lambda s=seq: all(x.last_seq == s for x in crowd.subscribers if x is not gone)
+        )
+    await settle_until(lambda: gone.owed == 0 and len(gone.outbox) == 2)
+    assert -errno.EPIPE in crowd.sent
+    assert gone.fd == -1 and gone.last_seq == 0 and not gone.broken
+    assert [seq for seq, _ in gone.outbox] == [1, 2]  # its writer meets the closed socket
+    for i, peer in enumerate(crowd.peers):
+        if i != 2:
+            assert peer.seqs("purchaseCompleted") == [1, 2]
+
+
+async def test_a_flush_longer_than_a_tick_is_followed_at_once_by_the_next(
+    crowds: Callable[..., object],
+) -> None:
+    """At most one flush per tick from start to start, but no tick's wait after a flush that
+    already took longer: what was committed meanwhile goes out as soon as it is done."""
+    crowd: Crowd = await crowds(3)  # type: ignore[misc]
+    crowd.hub.tick = 1.0
+    first = crowd.subscribers[0]
+    first.lock.acquire()  # the thread's pass waits for it: this flush lasts 1.2 s, over a tick
+    try:
+        crowd.hub.publish([purchase(1)])
+        await asyncio.sleep(0.2)
+        crowd.hub.publish([purchase(2)])
+        await asyncio.sleep(1.0)
+    finally:
+        first.lock.release()
+    loop = asyncio.get_running_loop()
+    released = loop.time()
+    await settle_until(lambda: all(s.last_seq == 2 for s in crowd.subscribers), seconds=3.0)
+    # the old schedule slept a whole tick after every flush: seq 2 a second after the release
+    assert loop.time() - released < 0.7
+    for peer in crowd.peers:
+        assert peer.seqs("purchaseCompleted") == [1, 2]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own niceness is Linux's")
+async def test_the_thread_runs_below_the_loop_by_its_paths_niceness() -> None:
+    loop = asyncio.get_running_loop()
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen: list[int] = []
+
+    def send_each(data: bytes, fds: array[int], inodes: array[int], out: array[int]) -> int:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return 0
+
+    thread = SendThread(loop, SendPath("probe", send_each, 8, nice=3))
+    thread.start()
+    try:
+        ours, theirs = socket.socketpair()
+        transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+        subscriber = Subscriber(DROP, 16)
+        subscriber.go_live(transport)
+        assert await thread.write(b"x", 1, 1, [subscriber]) == [subscriber]
+    finally:
+        await thread.stop()
+        transport.close()
+        theirs.close()
+    assert seen == [min(base + 3, 19)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the loop's own

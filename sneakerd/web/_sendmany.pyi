@@ -1,0 +1,7 @@
+"""Types of the C extension built from _sendmany.c (see sendmany.py)."""
+
+from array import array
+
+def send_each(data: bytes, fds: array[int], inodes: array[int], results: array[int], /) -> int:
+    """Send all of `data` to each descriptor without the GIL; `results[i]` gets the bytes it
+    took or -errno (-EBADF when it no longer names the socket of inode `inodes[i]`)."""
