@@ -37,3 +37,13 @@ def test_multidrop_with_wrk_on_the_hot_drop_checks_every_answer(workers: str) ->
     assert re.search(r"answers in [0-9.]+ s .*\[201: 20, 409: [0-9,]+; socket errors 0\]", out)
     assert re.search(r"loadtest [0-9.]+, hot-wrk [0-9.]+, other", out), out
     assert re.search(r"quiet p99 ratio, median of 1 rounds: [0-9.]+ x", out), out
+
+
+def test_multidrop_open_loop_hot_drop_still_runs_in_the_python_client() -> None:
+    out = run_scenario(
+        "multidrop", "--hot-rate", "300", "-d", "1", "-r", "1", "--drops", "4", "--users", "400"
+    )
+    checks = checks_of(out)
+    assert checks.get("every quiet request answered 201, every round") == "PASS", out
+    assert "phase 1, hot drop (the Python client):" in out, out
+    assert not any(text.startswith("hot drop (wrk)") for text in checks), out
