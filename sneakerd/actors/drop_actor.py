@@ -28,7 +28,7 @@ from typing import Any, Protocol, cast
 from sneakerd import errors
 from sneakerd.actors.deadlines import DeadlineQueue
 from sneakerd.actors.ids import ActorIds
-from sneakerd.actors.mailbox import Envelope, Mailbox
+from sneakerd.actors.mailbox import Envelope, Mailbox, ReplyTo
 from sneakerd.actors.pause_check import PauseRecheck, written_elsewhere
 from sneakerd.actors.sink import EventSink
 from sneakerd.clock import Cancellable, Clock
@@ -199,6 +199,11 @@ class DropActor:
     async def ask(self, command: Command) -> Reply:
         """Send a command and wait for its reply (after the commit that carries it)."""
         return await self._mailbox.ask(command)
+
+    def post(self, command: Command, reply: ReplyTo[Reply]) -> None:
+        """Send a command whose reply goes to `reply` (after the commit that carries it);
+        raises `ActorStopped` at once if the actor no longer takes commands."""
+        self._mailbox.post(command, reply)
 
     # -- the loop: prepare, decide, commit, deliver ------------------------------------------
 

@@ -9,20 +9,33 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from sneakerd import errors
 
 M = TypeVar("M")
 R = TypeVar("R")
+R_contra = TypeVar("R_contra", contravariant=True)
+
+
+class ReplyTo(Protocol[R_contra]):
+    """Where an answer goes: an `asyncio.Future` (`ask`), or anything that takes the answer
+    the moment the actor gives it (`post`: a forwarded command's reply goes straight into its
+    peer connection's next frame, with no task woken in between)."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: R_contra, /) -> None: ...
+
+    def set_exception(self, exception: BaseException, /) -> None: ...
 
 
 @dataclass(slots=True)
 class Envelope(Generic[M, R]):
-    """A message and, for an `ask`, the future its reply goes to."""
+    """A message and, for an `ask` or a `post`, where its reply goes."""
 
     message: M
-    reply: asyncio.Future[R] | None = None
+    reply: ReplyTo[R] | None = None
 
     def answer(self, value: R) -> None:
         if self.reply is not None and not self.reply.done():
@@ -54,6 +67,12 @@ class Mailbox(Generic[M, R]):
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._put(Envelope(message, future))
         return future
+
+    def post(self, message: M, reply: ReplyTo[R]) -> None:
+        """Post with `reply` to answer (as `ask`, without making a future)."""
+        if self._closed:
+            raise errors.ActorStopped(f"{self._name} is stopped")
+        self._put(Envelope(message, reply))
 
     def _put(self, envelope: Envelope[M, R]) -> None:
         self._queue.append(envelope)

@@ -124,6 +124,11 @@ class Registry:
         to the sink the actors publish to, so they reach the same watchers on every node."""
         self._sink.publish(events)
 
+    def running_here(self, drop_id: int) -> DropActor | None:
+        """The drop's actor if it runs here now (a read: nothing is started)."""
+        actor = self._actors.get(drop_id)
+        return actor if actor is not None and actor.running else None
+
     def running(self) -> list[DropActor]:
         return [a for a in self._actors.values() if a.running]
 

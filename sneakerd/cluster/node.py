@@ -15,6 +15,7 @@ from aiohttp import web
 
 from sneakerd import errors
 from sneakerd.actors.drop_actor import ActorObserver
+from sneakerd.actors.mailbox import ReplyTo
 from sneakerd.actors.sink import ResyncingSink
 from sneakerd.clock import Clock
 from sneakerd.cluster import peers
@@ -69,9 +70,22 @@ class ClusterNode:
             actor = await registry().take(drop_id)
             return await actor.ask(command)
 
+        def post(drop_id: int, command: Command, reply: ReplyTo[Reply]) -> bool:
+            # A hot drop's actor runs here: its forwarded commands skip the task `handle` is.
+            actor = registry().running_here(drop_id)
+            if actor is None:
+                return False
+            actor.post(command, reply)
+            return True
+
         assert self.settings.jwt_secret is not None
         self.peer_server = peers.add_routes(
-            app, handle, self.settings.jwt_secret, self.settings.node_id, clock=self._clock
+            app,
+            handle,
+            self.settings.jwt_secret,
+            self.settings.node_id,
+            clock=self._clock,
+            post=post,
         )
 
     async def open(

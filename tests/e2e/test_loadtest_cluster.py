@@ -65,6 +65,27 @@ def test_workers_runs_both_counts_and_every_answer_is_what_its_load_asks_for() -
     assert re.search(r"\(c\) quiet p99 .* 1w [0-9.]+ x, 2w [0-9.]+ x", out), out
 
 
+def test_workers_only_ab_skips_multidrop_and_shows_who_answered_the_grants() -> None:
+    require_wrk()
+    out = run_scenario(
+        "workers",
+        *("-r", "1", "-d", "1", "--requests", "200", "-c", "4", "--wrk-users", "40"),
+        *("--users", "300", "--only", "ab"),
+    )
+    checks = checks_of(out)
+    correctness = [t for t in checks if t.startswith("(")]
+    assert len(correctness) == 2 and all(checks[t] == "PASS" for t in correctness), out
+    assert "(c)" not in out and "multidrop" not in out, out
+    # Under 2 workers every 201 was answered by one worker or the other (wrk stops counting
+    # at 200, while up to one request per connection may still be answered), and the drop's
+    # batches were the owner's alone.
+    split = re.search(r"answered: w0 ([0-9,]+) 201s(.*), w1 ([0-9,]+) 201s(.*)$", out, re.M)
+    assert split is not None, out
+    assert 200 <= sum(int(split.group(n).replace(",", "")) for n in (1, 3)) <= 204, out
+    assert ("owner:" in split.group(2)) != ("owner:" in split.group(4)), out
+    assert re.search(r"\(workers [0-9.]+ \+ [0-9.]+\)", out), out
+
+
 def test_failover_moves_the_drop_and_keeps_every_acknowledged_hold() -> None:
     out = run_scenario(
         "failover",

@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 
 from sneakerd import errors
+from sneakerd.actors.drop_actor import DropActor
 from sneakerd.actors.registry import Registry
 from sneakerd.actors.sink import RecordingSink
 from sneakerd.clock import ManualClock, SystemClock
@@ -608,3 +609,49 @@ async def test_a_deleted_drops_actor_is_let_go_in_one_place(
     assert drop_id not in [a.drop_id for a in registry.running()]
     with pytest.raises(errors.NotFound):
         await registry.get(drop_id)
+
+
+class Answers:
+    """A `ReplyTo` that keeps each answer with the drop's committed `reserved` at that moment
+    (the actor moves its memory only once the commit returned)."""
+
+    def __init__(self, actor: DropActor) -> None:
+        self._actor = actor
+        self.got: list[tuple[object, int]] = []
+
+    def done(self) -> bool:
+        return False  # the actor answers each envelope once; keep every answer it gives
+
+    def set_result(self, result: object, /) -> None:
+        state = self._actor.state
+        assert state is not None
+        self.got.append((result, state.drop.reserved))
+
+    def set_exception(self, exception: BaseException, /) -> None:
+        self.got.append((exception, -1))
+
+
+async def test_posted_and_asked_commands_share_batches_and_are_answered_after_the_commit(
+    store: Store, registry: Registry
+) -> None:
+    users = await make_users(store, 30)
+    drop_id = await make_drop(store, 20)
+    await registry.get(drop_id)
+    actor = registry.running_here(drop_id)
+    assert actor is not None
+    answers = Answers(actor)
+    for u in users[:15]:
+        actor.post(Reserve(u), answers)
+    asked = await asyncio.gather(*(actor.ask(Reserve(u)) for u in users[15:]))
+    # Posted first, so decided in the same batch as the asks or before: answered already.
+    assert len(answers.got) == 15
+    posted_holds = [(r, seen) for r, seen in answers.got if isinstance(r, ReservationRecord)]
+    holds = len(posted_holds) + sum(isinstance(r, ReservationRecord) for r in asked)
+    assert holds == 20  # one writer decided both kinds: exactly the stock
+    assert all(seen >= 1 for _, seen in posted_holds)  # each answered after its commit
+    drop = await store.get_drop(drop_id)
+    assert drop is not None and drop.reserved == 20
+    await registry.stop_all()
+    assert registry.running_here(drop_id) is None
+    with pytest.raises(errors.ActorStopped):
+        actor.post(Reserve(users[0]), answers)

@@ -96,3 +96,7 @@ def test_a_traceback_stays_inside_one_json_line() -> None:
         )
     line = JsonFormatter().format(record)
     assert "\n" not in line and "ValueError: bad" in json.loads(line)["exception"]
+
+
+def test_made_ids_never_repeat() -> None:
+    assert len({request_id({}) for _ in range(10_000)}) == 10_000

@@ -7,7 +7,8 @@ and they are ignored (`READ_ONLY_DROP_KEYS`, which the drop route strips first).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
@@ -175,12 +176,40 @@ class UpdateDropRequest(DropFields):
     """Any writable field; read-only fields echoed back from a GET are ignored."""
 
 
-class ReserveRequest(RequestSchema):
-    drop_id = count(IDS, example=1, data_key="dropId", required=True)
+class OneIdRequest(RequestSchema):
+    """A body of one required id: reserve's and purchase's, the requests of a burst.
+
+    A plainly valid body (just the one key, a JSON integer in range) is loaded without
+    marshmallow's machinery, which took ~8 % of the server's CPU per reserve under load;
+    anything else goes through `Schema.load`, so every refusal, and its message, is
+    marshmallow's as before (a property test compares the two on arbitrary bodies)."""
+
+    KEY: ClassVar[str]
+    ATTR: ClassVar[str]
+
+    def load(
+        self,
+        data: Mapping[str, Any] | Iterable[Mapping[str, Any]],
+        *,
+        many: bool | None = None,
+        partial: Any = None,
+        unknown: str | None = None,
+    ) -> Any:
+        if many is None and partial is None and type(data) is dict and len(data) == 1:
+            value = data.get(self.KEY)
+            if type(value) is int and not IDS.problems(value):
+                return {self.ATTR: value}
+        return super().load(data, many=many, partial=partial, unknown=unknown)
 
 
-class PurchaseRequest(RequestSchema):
-    reservation_id = count(IDS, example=42, data_key="reservationId", required=True)
+class ReserveRequest(OneIdRequest):
+    KEY, ATTR = "dropId", "drop_id"
+    drop_id = count(IDS, example=1, data_key=KEY, required=True)
+
+
+class PurchaseRequest(OneIdRequest):
+    KEY, ATTR = "reservationId", "reservation_id"
+    reservation_id = count(IDS, example=42, data_key=KEY, required=True)
 
 
 # One instance per request schema, made once: building a Schema costs more than loading a
