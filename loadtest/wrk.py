@@ -13,6 +13,7 @@ import asyncio
 import os
 import resource
 import shutil
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,67 @@ async def run_wrk(
 ) -> WrkReport:
     """`wrk -t threads -c connections -d seconds` against `url`; `out` is a path prefix for
     the script's report and id files (both are read back and removed)."""
+    run = await start_wrk(
+        url,
+        tokens_file=tokens_file,
+        drop_id=drop_id,
+        out=out,
+        seconds=seconds,
+        connections=connections,
+        threads=threads,
+        max_responses=max_responses,
+    )
+    return await run.finish()
+
+
+class WrkRun:
+    """A wrk process under way: its pid (for a CPU meter while it runs) and `finish`, which
+    waits for it (or first stops it, as its Ctrl-C does: wrk then reports as at its -d end)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, out: Path, threads: int) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        self._out = out
+        self._threads = threads
+        self._cpu0 = children_cpu()
+
+    async def finish(self, *, stop: bool = False) -> WrkReport:
+        if stop and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGINT)
+        output, _ = await self.proc.communicate()
+        cpu = children_cpu() - self._cpu0
+        out = self._out
+        report_path = out.with_name(out.name + ".json")
+        if self.proc.returncode != 0 or not report_path.exists():
+            raise RuntimeError(
+                f"wrk failed ({self.proc.returncode}):\n{output.decode(errors='replace')}"
+            )
+        ids: list[str] = []
+        for k in range(1, self._threads + 1):
+            path = out.with_name(f"{out.name}.ids.{k}")
+            if path.exists():
+                ids.extend(path.read_text().split())
+                path.unlink()
+        text = report_path.read_text()
+        report_path.unlink()
+        report = parse_report(text, ids, cpu)
+        record_run(report)
+        return report
+
+
+async def start_wrk(
+    url: str,
+    *,
+    tokens_file: Path,
+    drop_id: int,
+    out: Path,
+    seconds: int,
+    connections: int,
+    threads: int = 1,
+    max_responses: int = 0,
+) -> WrkRun:
+    """Start `run_wrk`'s wrk and return while it runs (a load that others are timed against
+    starts it, runs its own load beside it, then stops it)."""
     env = {
         **os.environ,
         "SUSTAINED_TOKENS": str(tokens_file),
@@ -122,29 +184,13 @@ async def run_wrk(
         str(SCRIPT),
         url + "/",
     ]
-    cpu0 = children_cpu()
     proc = await asyncio.create_subprocess_exec(
         *argv,
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    output, _ = await proc.communicate()
-    cpu = children_cpu() - cpu0
-    report_path = out.with_name(out.name + ".json")
-    if proc.returncode != 0 or not report_path.exists():
-        raise RuntimeError(f"wrk failed ({proc.returncode}):\n{output.decode(errors='replace')}")
-    ids: list[str] = []
-    for k in range(1, threads + 1):
-        path = out.with_name(f"{out.name}.ids.{k}")
-        if path.exists():
-            ids.extend(path.read_text().split())
-            path.unlink()
-    text = report_path.read_text()
-    report_path.unlink()
-    report = parse_report(text, ids, cpu)
-    record_run(report)
-    return report
+    return WrkRun(proc, out, threads)
 
 
 def record_run(report: WrkReport) -> None:
