@@ -1,6 +1,6 @@
 """Request ids and the access log, read from a real server process's stderr.
 
-A sane `X-Request-Id` is echoed, an insane or missing one is replaced by a fresh uuid4 hex, on
+A sane `X-Request-Id` is echoed, an insane or missing one is replaced by a fresh 32-hex-digit id, on
 every answer (errors, the WebSocket upgrade and the transport's own refusals included), and the
 access line of each request carries its method, path, status, duration, id and client address.
 LOG_FORMAT=json makes every stderr line a JSON object; LOG_LEVEL=WARNING writes no access
