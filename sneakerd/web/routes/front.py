@@ -100,21 +100,20 @@ async def customer_write(
             outcomes.count("unavailable")
         raise
     known = app[keys.KNOWN_USERS].username
-    do: Act
+
+    async def answer(do: Act) -> web.Response:
+        if outcomes is not None:
+            do = outcomes.around(do)
+        return await app[keys.IDEMPOTENCY].run(request, who.user_id, do, rebuild)
+
     if refused is not None:
         if KEY_HEADER in request.headers:
             await known(who.user_id)  # the answer is kept under the user, who must exist
-        do = _refusing(refused)
-        if outcomes is not None:
-            do = outcomes.around(do)
-        return await app[keys.IDEMPOTENCY].run(request, who.user_id, do, rebuild)
+        return await answer(_refusing(refused))
     # The rest takes several loop turns (the user check, the act's batch and commit): a crowd's
     # refusals decided meanwhile make room for it (`sneakerd.pacer`).
     with app[keys.SERVICE].other_work():
-        do = partial(act, Customer(who.user_id, await known(who.user_id)), data)
-        if outcomes is not None:
-            do = outcomes.around(do)
-        return await app[keys.IDEMPOTENCY].run(request, who.user_id, do, rebuild)
+        return await answer(partial(act, Customer(who.user_id, await known(who.user_id)), data))
 
 
 def _refusing(refused: errors.DomainError) -> Act:
