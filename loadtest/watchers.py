@@ -53,6 +53,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--warmup", type=float, default=1.0, help="seconds of the same load before the baseline"
     )
     p.add_argument(
+        "--fleet-nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the watcher fleet at niceness N (it shares the server's cores here)",
+    )
+    p.add_argument(
         "--profile",
         type=int,
         default=0,
@@ -203,7 +210,7 @@ async def run(args: argparse.Namespace) -> int:
             initial = int(drops[2]["stock"])
             path = f"/api/drops/{watched_id}/ws"
 
-            fleet = Fleet()
+            fleet = Fleet(nice=args.fleet_nice)
             pids = {
                 "server": server.pid,
                 "mariadb": probes.mariadb_pid() if args.store == "mysql" else None,
@@ -258,7 +265,8 @@ async def run(args: argparse.Namespace) -> int:
     lines = [
         f"  store={args.store} watchers={args.watchers} stock={args.stock} "
         f"concurrency={args.concurrency} rate={args.rate:g}/s duration={args.duration:g}s "
-        f"(twice: without, then with the watchers; warm-up {warm} requests)",
+        f"(twice: without, then with the watchers; warm-up {warm} requests; "
+        f"fleet niceness {args.fleet_nice})",
         f"  RLIMIT_NOFILE loadtest={soft}/{hard} server={nofile}",
         f"  watchers connected {connected['connected']} (failed {connected['failed']}, "
         f"without snapshot {connected['without_snapshot']}) in {connected['seconds']:.2f} s",

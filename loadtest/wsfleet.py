@@ -205,19 +205,23 @@ async def _fleet(pipe: Connection) -> None:
             pipe.send({"error": f"unknown command {command[0]!r}"})
 
 
-def _child(pipe: Connection) -> None:
+def _child(pipe: Connection, nice: int) -> None:
     import uvloop
 
+    if nice:
+        os.nice(nice)
     uvloop.run(_fleet(pipe))
 
 
 class Fleet:
     """The parent's handle on the child process."""
 
-    def __init__(self) -> None:
+    def __init__(self, nice: int = 0) -> None:
+        """`nice`: the child's niceness, so that on a box shared with the server the fleet's
+        receives can be made to wait for the server's work instead of competing with it."""
         ctx = multiprocessing.get_context("spawn")
         self._pipe, child_end = ctx.Pipe()
-        self._proc = ctx.Process(target=_child, args=(child_end,), daemon=True)
+        self._proc = ctx.Process(target=_child, args=(child_end, nice), daemon=True)
         self._proc.start()
         self._collected = False
 
