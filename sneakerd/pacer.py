@@ -23,6 +23,7 @@ the drop's owner) still wait for the kernel (loadtest/README.md).
 from __future__ import annotations
 
 import asyncio
+from array import array
 from collections import deque
 from types import TracebackType
 
@@ -41,6 +42,7 @@ class RefusalPacer:
             raise ValueError("per_turn must be 1 or more")
         self._per_turn = per_turn
         self._others = 0
+        self._in_flight = array("q", [0])
         self._other_work = _OtherWork(self)
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._releasing: asyncio.AbstractEventLoop | None = None
@@ -49,6 +51,12 @@ class RefusalPacer:
     @property
     def waiting(self) -> int:
         return len(self._waiting)
+
+    @property
+    def in_flight(self) -> array[int]:
+        """The count of work in flight (`other_work`) as one machine integer, for the fan-out
+        thread's send loop to read without the GIL (`web/send_thread.py`)."""
+        return self._in_flight
 
     def other_work(self) -> _OtherWork:
         """Around work that refusals should make room for (it takes several loop turns).
@@ -98,7 +106,9 @@ class _OtherWork:
         self._pacer = pacer
 
     def __enter__(self) -> None:
-        self._pacer._others += 1
+        pacer = self._pacer
+        pacer._others += 1
+        pacer._in_flight[0] = pacer._others
 
     def __exit__(
         self,
@@ -106,4 +116,6 @@ class _OtherWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._pacer._others -= 1
+        pacer = self._pacer
+        pacer._others -= 1
+        pacer._in_flight[0] = pacer._others

@@ -12,6 +12,7 @@ What comes before a use case (who asks, rate, body, Idempotency-Key) is the web 
 
 from __future__ import annotations
 
+from array import array
 from contextlib import AbstractContextManager
 from types import NoneType
 from typing import TypeVar
@@ -72,6 +73,12 @@ class DropService:
         self.registry = registry
         self.clock = clock
         self._refusals = RefusalPacer()
+
+    @property
+    def in_flight(self) -> array[int]:
+        """How many holds, purchases and cancels are in flight here (see `other_work`), as one
+        machine integer that the fan-out thread reads as it sends."""
+        return self._refusals.in_flight
 
     def other_work(self) -> AbstractContextManager[None]:
         """Around a request's steps that refusals decided here should make room for (the

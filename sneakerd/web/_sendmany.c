@@ -16,6 +16,13 @@
  * accepted. Each descriptor is therefore sent to only if it still names the socket it named
  * when the subscriber went live (its sockfs inode number, which is never reused while the
  * process lives), checked right before its send.
+ *
+ * Two optional arguments let the fan-out step aside for buyers' writes: `stop`, an
+ * array('q') of one item that the event loop's thread keeps as its count of writes in flight,
+ * read before each send, and `longest`, in seconds. The first time `stop` is not zero the loop
+ * waits, still without the GIL, until it is zero again or `longest` has passed, then sends the
+ * rest of the batch without looking again: a hold that arrives mid-batch finds the cores free
+ * within one send, and a batch is delayed once at most.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -23,6 +30,26 @@
 #include <errno.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
+
+static double
+now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Wait until *flag is 0 or `longest` seconds have passed; called without the GIL. */
+static void
+wait_for_zero(const long long *flag, double longest)
+{
+    const struct timespec poll = {0, 100 * 1000}; /* 100 us */
+    double until = now_seconds() + longest;
+    while (__atomic_load_n(flag, __ATOMIC_RELAXED) != 0 && now_seconds() < until) {
+        nanosleep(&poll, NULL);
+    }
+}
 
 static int
 check_items(Py_buffer *view, Py_ssize_t itemsize, const char *what)
@@ -40,18 +67,28 @@ PyDoc_STRVAR(send_each_doc,
              "Send all of `data` to each descriptor of `fds` (an array('i')) with one "
              "send(MSG_DONTWAIT | MSG_NOSIGNAL) each, without the GIL, and store in `results` "
              "(an array('q') as long as `fds`) the bytes each took or -errno (-EBADF when it "
-             "no longer names the socket of inode `inodes[i]`, an array('Q')). Returns how "
-             "many took all of `data`.");
+             "no longer names the socket of inode `inodes[i]`, an array('Q')). With `stop` "
+             "(an array('q') of one item) and `longest` (seconds), the first time stop[0] is "
+             "not 0 before a send, waits until it is 0 or `longest` has passed, then goes on. "
+             "Returns how many took all of `data`.");
 
 static PyObject *
 send_each(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "send_each(data, fds, inodes, results)");
+    if (nargs != 4 && nargs != 6) {
+        PyErr_SetString(PyExc_TypeError,
+                        "send_each(data, fds, inodes, results[, stop, longest])");
         return NULL;
     }
-    Py_buffer data = {0}, fds = {0}, inodes = {0}, results = {0};
+    double longest = 0.0;
+    if (nargs == 6) {
+        longest = PyFloat_AsDouble(args[5]);
+        if (longest == -1.0 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    Py_buffer data = {0}, fds = {0}, inodes = {0}, results = {0}, stop = {0};
     PyObject *answer = NULL;
     Py_ssize_t count, whole = 0;
     if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
@@ -64,6 +101,16 @@ send_each(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     if (PyObject_GetBuffer(args[3], &results, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+        goto done;
+    }
+    if (nargs == 6 && args[4] != Py_None &&
+        PyObject_GetBuffer(args[4], &stop, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        goto done;
+    }
+    if (stop.obj != NULL && (check_items(&stop, sizeof(long long), "stop") < 0 || stop.len < 8)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "stop must hold one item");
+        }
         goto done;
     }
     if (check_items(&fds, sizeof(int), "fds") < 0 ||
@@ -82,9 +129,15 @@ send_each(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     const int *fd = fds.buf;
     const unsigned long long *ino = inodes.buf;
     long long *out = results.buf;
+    const long long *halt = stop.obj != NULL ? stop.buf : NULL;
     /* The buffers stay exported until PyBuffer_Release: none can move or shrink meanwhile. */
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < count; i++) {
+        /* Written by the loop's thread as it runs: a relaxed read is all that is needed. */
+        if (halt != NULL && __atomic_load_n(halt, __ATOMIC_RELAXED) != 0) {
+            wait_for_zero(halt, longest);
+            halt = NULL; /* once a batch at most */
+        }
         struct stat st;
         if (fstat(fd[i], &st) != 0) {
             out[i] = -(long long)errno;
@@ -106,6 +159,9 @@ send_each(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_END_ALLOW_THREADS
     answer = PyLong_FromSsize_t(whole);
 done:
+    if (stop.obj != NULL) {
+        PyBuffer_Release(&stop);
+    }
     if (results.obj != NULL) {
         PyBuffer_Release(&results);
     }

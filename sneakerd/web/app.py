@@ -220,7 +220,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             )
         app[keys.STORE] = store
         app[keys.REGISTRY] = registry
-        app[keys.SERVICE] = DropService(store=store, registry=registry, clock=clock)
+        app[keys.SERVICE] = service = DropService(store=store, registry=registry, clock=clock)
+        app[keys.HUB].in_flight = service.in_flight  # the fan-out steps aside for its writes
         app[keys.KNOWN_USERS] = KnownUsers(store)
         app[keys.IDEMPOTENCY] = Idempotency(store, clock, settings.idempotency_ttl * 1000)
         app[keys.METRICS].watch(registry)

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -160,6 +161,9 @@ class Hub:
         never): below it the thread's hand-off costs more than it saves."""
         self.send_path = send_path
         """How the fan-out thread sends (`web/sendmany.py`: in C, or the os.write fallback)."""
+        self.in_flight: array[int] | None = None
+        """The service's count of buyers' writes in flight (set before `start`): the fan-out
+        thread steps aside for them (`web/send_thread.py`)."""
         self._thread: SendThread | None = None
         self._threaded = 0
         """Thread jobs under way (the ticker's; `flush` must not overtake them)."""
@@ -168,7 +172,7 @@ class Hub:
 
     def start(self) -> None:
         if self.thread_above is not None:
-            self._thread = SendThread(asyncio.get_running_loop(), self.send_path)
+            self._thread = SendThread(asyncio.get_running_loop(), self.send_path, self.in_flight)
             self._thread.start()
             log.info(
                 "fan-out thread for drops with more than %d watchers: sends %s",

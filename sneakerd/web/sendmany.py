@@ -23,23 +23,39 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
-Sender = Callable[[bytes, "array[int]", "array[int]", "array[int]"], int]
-"""send_each(data, fds, inodes, results) -> how many sockets took all of `data`."""
+Sender = Callable[
+    [bytes, "array[int]", "array[int]", "array[int]", "array[int] | None", float], int
+]
+"""send_each(data, fds, inodes, results, stop, longest) -> how many sockets took all of `data`.
+With `stop` (one item), the first time `stop[0]` is not 0 before a send the loop waits until it
+is 0 or `longest` seconds have passed, then sends the rest (`web/send_thread.py`: the fan-out
+steps aside for buyers' writes)."""
 
 C_BATCH = 256
 """Sockets per C call: the GIL is taken back once per batch, and a batch's subscribers stay
 locked while it is sent (~256 x 6 us), which is the longest the loop can wait in `hold`."""
 
 
-def send_each_python(data: bytes, fds: array[int], inodes: array[int], results: array[int]) -> int:
+def send_each_python(
+    data: bytes,
+    fds: array[int],
+    inodes: array[int],
+    results: array[int],
+    stop: array[int] | None = None,
+    longest: float = 0.0,
+) -> int:
     """The fallback: `os.write` per descriptor (it releases the GIL for each syscall only)."""
     del inodes  # see the module's docstring
     whole = 0
     for i, fd in enumerate(fds):
+        if stop is not None and stop[0]:
+            wait_for_zero(stop, longest)
+            stop = None  # once a call at most
         try:
             sent = os.write(fd, data)
         except OSError as exc:
@@ -49,6 +65,17 @@ def send_each_python(data: bytes, fds: array[int], inodes: array[int], results: 
         if sent == len(data):
             whole += 1
     return whole
+
+
+WAIT_POLL_SECONDS = 0.0001
+"""How often a waiting send loop looks at `stop` again."""
+
+
+def wait_for_zero(flag: array[int], longest: float) -> None:
+    """Sleep until `flag[0]` is 0 or `longest` seconds have passed (the C loop's wait)."""
+    until = time.monotonic() + longest
+    while flag[0] and time.monotonic() < until:
+        time.sleep(WAIT_POLL_SECONDS)
 
 
 C_NICE = 19

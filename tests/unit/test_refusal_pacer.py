@@ -163,3 +163,18 @@ async def test_a_cancelled_caller_gives_its_place_up() -> None:
 def test_per_turn_is_one_or_more() -> None:
     with pytest.raises(ValueError):
         RefusalPacer(per_turn=0)
+
+
+def test_in_flight_counts_the_other_work_for_the_fan_out_thread() -> None:
+    """The fan-out thread's send loop reads this one integer without the GIL
+    (`web/send_thread.py`): it must follow `other_work` exactly, nested or failed."""
+    pacer = RefusalPacer()
+    assert list(pacer.in_flight) == [0]
+    with pacer.other_work():
+        assert list(pacer.in_flight) == [1]
+        with pytest.raises(KeyError), pacer.other_work():
+            assert list(pacer.in_flight) == [2]
+            raise KeyError("a failed hold")
+        assert list(pacer.in_flight) == [1]
+    assert list(pacer.in_flight) == [0]
+    assert pacer.in_flight.itemsize == 8  # what the C loop reads

@@ -24,7 +24,7 @@ import pytest
 
 from sneakerd.domain.events import DropDeleted, Purchased, StockChanged
 from sneakerd.web.hub import Hub, wire_frame
-from sneakerd.web.send_thread import SendThread
+from sneakerd.web.send_thread import YIELD_SECONDS, SendThread
 from sneakerd.web.sendmany import SendPath
 from sneakerd.web.subscriber import Subscriber
 
@@ -77,8 +77,15 @@ class Crowd:
 
 
 def recording(path: SendPath, sent: list[int]) -> SendPath:
-    def send_each(data: bytes, fds: array[int], inodes: array[int], out: array[int]) -> int:
-        whole = path.send_each(data, fds, inodes, out)
+    def send_each(
+        data: bytes,
+        fds: array[int],
+        inodes: array[int],
+        out: array[int],
+        stop: array[int] | None,
+        longest: float,
+    ) -> int:
+        whole = path.send_each(data, fds, inodes, out, stop, longest)
         sent.extend(out)
         return whole
 
@@ -379,7 +386,14 @@ async def test_the_thread_runs_below_the_loop_by_its_paths_niceness() -> None:
     base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     seen: list[int] = []
 
-    def send_each(data: bytes, fds: array[int], inodes: array[int], out: array[int]) -> int:
+    def send_each(
+        data: bytes,
+        fds: array[int],
+        inodes: array[int],
+        out: array[int],
+        stop: array[int] | None,
+        longest: float,
+    ) -> int:
         seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         return 0
 
@@ -397,3 +411,40 @@ async def test_the_thread_runs_below_the_loop_by_its_paths_niceness() -> None:
         theirs.close()
     assert seen == [min(base + 3, 19)]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the loop's own
+
+
+async def test_the_thread_gives_its_send_loop_the_writes_in_flight() -> None:
+    """Each batch's send call gets the service's count of writes in flight and the bound of
+    its wait (`YIELD_SECONDS`), so that the C loop steps aside for a hold mid-batch; a thread
+    without the count never waits."""
+    loop = asyncio.get_running_loop()
+    in_flight = array("q", [1])
+    calls: list[tuple[array[int] | None, float]] = []
+
+    def send_each(
+        data: bytes,
+        fds: array[int],
+        inodes: array[int],
+        out: array[int],
+        stop: array[int] | None,
+        longest: float,
+    ) -> int:
+        calls.append((stop, longest))
+        return 0
+
+    ours, theirs = socket.socketpair()
+    transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+    try:
+        for threaded in (in_flight, None):
+            thread = SendThread(loop, SendPath("probe", send_each, 256), threaded)
+            thread.start()
+            try:
+                subscriber = Subscriber(DROP, 16)
+                subscriber.go_live(transport)
+                await thread.write(b"x", 1, 1, [subscriber])
+            finally:
+                await thread.stop()
+    finally:
+        transport.close()
+        theirs.close()
+    assert calls == [(in_flight, YIELD_SECONDS), (None, YIELD_SECONDS)]
