@@ -44,6 +44,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="rounds without a webhook first, shown but not counted (a fresh server and "
         "database make the first round the slowest)",
     )
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=3.0,
+        help="seconds of quiet before each round, so that neither kind of round meets the "
+        "database's deferred work (purge, page flushes) from the round before it",
+    )
     p.add_argument("--connections", "-c", type=int, default=64)
     p.add_argument("--users", type=int, default=2000)
     p.add_argument(
@@ -107,6 +114,7 @@ async def run(args: argparse.Namespace) -> int:
             for n in range(args.warmup + args.rounds * 2):
                 counted = n - args.warmup
                 kind = "warm-up" if counted < 0 else "with" if counted % 2 else "without"
+                await asyncio.sleep(args.settle)
                 drop = await client.create_drop(
                     server.url, admin, stock=per_round + 1000, per_user_limit=1000
                 )
