@@ -17,12 +17,10 @@
  * when the subscriber went live (its sockfs inode number, which is never reused while the
  * process lives), checked right before its send.
  *
- * Two optional arguments let the fan-out step aside for buyers' writes: `stop`, an
- * array('q') of one item that the event loop's thread keeps as its count of writes in flight,
- * read before each send, and `longest`, in seconds. The first time `stop` is not zero the loop
- * waits, still without the GIL, until it is zero again or `longest` has passed, then sends the
- * rest of the batch without looking again: a hold that arrives mid-batch finds the cores free
- * within one send, and a batch is delayed once at most.
+ * `wait_while(flag, longest)` lets the fan-out thread step aside for buyers' writes between two
+ * batches: it waits, without the GIL, while `flag[0]` (the event loop's count of writes in
+ * flight, an array('q') the loop keeps) is not zero, `longest` seconds at most. Sleeping in
+ * Python instead would take the GIL back at every look, from the loop that is doing the writes.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -31,25 +29,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static double
-now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Wait until *flag is 0 or `longest` seconds have passed; called without the GIL. */
-static void
-wait_for_zero(const long long *flag, double longest)
-{
-    const struct timespec poll = {0, 100 * 1000}; /* 100 us */
-    double until = now_seconds() + longest;
-    while (__atomic_load_n(flag, __ATOMIC_RELAXED) != 0 && now_seconds() < until) {
-        nanosleep(&poll, NULL);
-    }
-}
 
 static int
 check_items(Py_buffer *view, Py_ssize_t itemsize, const char *what)
@@ -67,28 +46,18 @@ PyDoc_STRVAR(send_each_doc,
              "Send all of `data` to each descriptor of `fds` (an array('i')) with one "
              "send(MSG_DONTWAIT | MSG_NOSIGNAL) each, without the GIL, and store in `results` "
              "(an array('q') as long as `fds`) the bytes each took or -errno (-EBADF when it "
-             "no longer names the socket of inode `inodes[i]`, an array('Q')). With `stop` "
-             "(an array('q') of one item) and `longest` (seconds), the first time stop[0] is "
-             "not 0 before a send, waits until it is 0 or `longest` has passed, then goes on. "
-             "Returns how many took all of `data`.");
+             "no longer names the socket of inode `inodes[i]`, an array('Q')). Returns how "
+             "many took all of `data`.");
 
 static PyObject *
 send_each(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 4 && nargs != 6) {
-        PyErr_SetString(PyExc_TypeError,
-                        "send_each(data, fds, inodes, results[, stop, longest])");
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "send_each(data, fds, inodes, results)");
         return NULL;
     }
-    double longest = 0.0;
-    if (nargs == 6) {
-        longest = PyFloat_AsDouble(args[5]);
-        if (longest == -1.0 && PyErr_Occurred()) {
-            return NULL;
-        }
-    }
-    Py_buffer data = {0}, fds = {0}, inodes = {0}, results = {0}, stop = {0};
+    Py_buffer data = {0}, fds = {0}, inodes = {0}, results = {0};
     PyObject *answer = NULL;
     Py_ssize_t count, whole = 0;
     if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
@@ -101,16 +70,6 @@ send_each(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     if (PyObject_GetBuffer(args[3], &results, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
-        goto done;
-    }
-    if (nargs == 6 && args[4] != Py_None &&
-        PyObject_GetBuffer(args[4], &stop, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
-        goto done;
-    }
-    if (stop.obj != NULL && (check_items(&stop, sizeof(long long), "stop") < 0 || stop.len < 8)) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError, "stop must hold one item");
-        }
         goto done;
     }
     if (check_items(&fds, sizeof(int), "fds") < 0 ||
@@ -129,15 +88,9 @@ send_each(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     const int *fd = fds.buf;
     const unsigned long long *ino = inodes.buf;
     long long *out = results.buf;
-    const long long *halt = stop.obj != NULL ? stop.buf : NULL;
     /* The buffers stay exported until PyBuffer_Release: none can move or shrink meanwhile. */
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < count; i++) {
-        /* Written by the loop's thread as it runs: a relaxed read is all that is needed. */
-        if (halt != NULL && __atomic_load_n(halt, __ATOMIC_RELAXED) != 0) {
-            wait_for_zero(halt, longest);
-            halt = NULL; /* once a batch at most */
-        }
         struct stat st;
         if (fstat(fd[i], &st) != 0) {
             out[i] = -(long long)errno;
@@ -159,9 +112,6 @@ send_each(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_END_ALLOW_THREADS
     answer = PyLong_FromSsize_t(whole);
 done:
-    if (stop.obj != NULL) {
-        PyBuffer_Release(&stop);
-    }
     if (results.obj != NULL) {
         PyBuffer_Release(&results);
     }
@@ -175,8 +125,59 @@ done:
     return answer;
 }
 
+static double
+now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+PyDoc_STRVAR(wait_while_doc,
+             "wait_while(flag, longest) -> bool\n\n"
+             "Wait without the GIL while flag[0] (an array('q') of one item or more) is not 0, "
+             "`longest` seconds at most. Returns whether it is 0 at the end.");
+
+static PyObject *
+wait_while(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "wait_while(flag, longest)");
+        return NULL;
+    }
+    double longest = PyFloat_AsDouble(args[1]);
+    if (longest == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_buffer flag = {0};
+    if (PyObject_GetBuffer(args[0], &flag, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        return NULL;
+    }
+    if (check_items(&flag, sizeof(long long), "flag") < 0 || flag.len < (Py_ssize_t)sizeof(long long)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "flag must hold one item");
+        }
+        PyBuffer_Release(&flag);
+        return NULL;
+    }
+    /* Written by the loop's thread as it runs: a relaxed read is all that is needed. */
+    const long long *value = flag.buf;
+    long long now;
+    Py_BEGIN_ALLOW_THREADS
+    const struct timespec poll = {0, 100 * 1000}; /* 100 us */
+    double until = now_seconds() + longest;
+    while ((now = __atomic_load_n(value, __ATOMIC_RELAXED)) != 0 && now_seconds() < until) {
+        nanosleep(&poll, NULL);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&flag);
+    return PyBool_FromLong(now == 0);
+}
+
 static PyMethodDef methods[] = {
     {"send_each", (PyCFunction)(void (*)(void))send_each, METH_FASTCALL, send_each_doc},
+    {"wait_while", (PyCFunction)(void (*)(void))wait_while, METH_FASTCALL, wait_while_doc},
     {NULL, NULL, 0, NULL},
 };
 

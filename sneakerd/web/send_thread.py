@@ -17,12 +17,12 @@ out of order and never misses one. Jobs run one at a time, in the order they wer
 later flush's frames never overtake an earlier one's.
 
 The thread makes room for buyers' writes in flight (a hold, a purchase, a cancel: `in_flight`,
-the service's count, read by the send loop before each send). On two cores a pass's sends and
-the watchers' receives take both, and a hold's steps (its commit's round trip, its reply) wait
-for a core behind them: with 10,000 watchers the reserve p99 was 4.2-4.5 x its value without
-them. So the first time in a batch that a write is in flight, the send loop waits, without the
-GIL, until the writes are done or `YIELD_SECONDS` have passed, then sends the rest of the batch
-(loadtest/README.md, "watchers").
+the service's count). On two cores a pass's sends and the watchers' receives take both, and a
+hold's steps (its commit's round trip, its reply) wait for a core behind them: with 10,000
+watchers the reserve p99 was 4-6 x its value without them. So before each batch the thread
+looks at the count and, while it is not zero, waits (without the GIL, `path.wait_while`) up to
+`YIELD_SECONDS`. It waits holding no subscriber's lock: the loop, busy with those writes, may
+need one of them meanwhile (loadtest/README.md, "watchers").
 
 The hub owns the thread: `start` and `stop` (which joins it) go with the hub's own task.
 """
@@ -49,9 +49,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 YIELD_SECONDS = 0.003
-"""Longest a batch steps aside for the writes in flight (once a batch at most, and a batch is
-~256 sends, ~1.5 ms: the fan-out keeps about half of its time under any load). About a hold's
-whole time on an idle machine, so a hold arriving mid-pass finds the cores free."""
+"""Longest the thread steps aside before a batch (~256 sends, ~1.5 ms: under a steady stream
+of writes the fan-out keeps about a third of its time). About a hold's whole time on an idle
+machine, so a hold that arrives mid-pass finds the cores free after one batch."""
 
 YIELD_EVERY = sendmany.C_BATCH
 """Sockets sent to between two chances to step aside (the fallback sends one a call)."""
@@ -82,10 +82,9 @@ class SendThread:
         self.path = path
         self._in_flight = in_flight
         """One item: the loop's count of buyers' writes in flight (None: never step aside)."""
-        self._calls = 0
         self._yield_every = max(1, YIELD_EVERY // max(1, path.batch))
-        """Send calls per chance to step aside: each of the C path's (a batch each), every
-        256th of the fallback's (a socket each)."""
+        """Batches per chance to step aside: each of the C path's (256 sockets), every 256th
+        of the fallback's (one socket each)."""
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -113,8 +112,11 @@ class SendThread:
         while (job := self._jobs.get()) is not None:
             subscribers, size = job.subscribers, self.path.batch
             start = 0
+            in_flight, every = self._in_flight, self._yield_every
             try:
-                for start in range(0, len(subscribers), size):
+                for n, start in enumerate(range(0, len(subscribers), size)):
+                    if in_flight is not None and in_flight[0] and n % every == 0:
+                        self.path.wait_while(in_flight, YIELD_SECONDS)
                     self._send_batch(job, subscribers[start : start + size])
             except Exception:  # a bug must not stop the thread: the rest go by the outbox
                 log.exception("fan-out thread failed")
@@ -160,9 +162,7 @@ class SendThread:
         fds = array("i", [s.fd for s in claimed])
         inodes = array("Q", [s.inode for s in claimed])
         results = array("q", bytes(8 * len(claimed)))
-        self._calls += 1
-        stop = self._in_flight if self._calls % self._yield_every == 0 else None
-        self.path.send_each(job.wire, fds, inodes, results, stop, YIELD_SECONDS)
+        self.path.send_each(job.wire, fds, inodes, results)
         size = len(job.wire)
         partial = [i for i, sent in enumerate(results) if 0 < sent < size]
         for i in [i for i, sent in enumerate(results) if not 0 < sent < size] + partial:

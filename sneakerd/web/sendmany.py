@@ -28,34 +28,23 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
-Sender = Callable[
-    [bytes, "array[int]", "array[int]", "array[int]", "array[int] | None", float], int
-]
-"""send_each(data, fds, inodes, results, stop, longest) -> how many sockets took all of `data`.
-With `stop` (one item), the first time `stop[0]` is not 0 before a send the loop waits until it
-is 0 or `longest` seconds have passed, then sends the rest (`web/send_thread.py`: the fan-out
-steps aside for buyers' writes)."""
+Sender = Callable[[bytes, "array[int]", "array[int]", "array[int]"], int]
+"""send_each(data, fds, inodes, results) -> how many sockets took all of `data`."""
+
+Waiter = Callable[["array[int]", float], bool]
+"""wait_while(flag, longest) -> whether flag[0] is 0: waits while it is not, `longest` seconds
+at most (`web/send_thread.py`: the fan-out steps aside for buyers' writes)."""
 
 C_BATCH = 256
 """Sockets per C call: the GIL is taken back once per batch, and a batch's subscribers stay
 locked while it is sent (~256 x 6 us), which is the longest the loop can wait in `hold`."""
 
 
-def send_each_python(
-    data: bytes,
-    fds: array[int],
-    inodes: array[int],
-    results: array[int],
-    stop: array[int] | None = None,
-    longest: float = 0.0,
-) -> int:
+def send_each_python(data: bytes, fds: array[int], inodes: array[int], results: array[int]) -> int:
     """The fallback: `os.write` per descriptor (it releases the GIL for each syscall only)."""
     del inodes  # see the module's docstring
     whole = 0
     for i, fd in enumerate(fds):
-        if stop is not None and stop[0]:
-            wait_for_zero(stop, longest)
-            stop = None  # once a call at most
         try:
             sent = os.write(fd, data)
         except OSError as exc:
@@ -68,14 +57,15 @@ def send_each_python(
 
 
 WAIT_POLL_SECONDS = 0.0001
-"""How often a waiting send loop looks at `stop` again."""
+"""How often the fallback's wait looks at the flag again."""
 
 
-def wait_for_zero(flag: array[int], longest: float) -> None:
-    """Sleep until `flag[0]` is 0 or `longest` seconds have passed (the C loop's wait)."""
+def wait_while_python(flag: array[int], longest: float) -> bool:
+    """The fallback's wait: sleeps (the GIL free meanwhile, taken back at each look)."""
     until = time.monotonic() + longest
     while flag[0] and time.monotonic() < until:
         time.sleep(WAIT_POLL_SECONDS)
+    return not flag[0]
 
 
 C_NICE = 19
@@ -84,13 +74,15 @@ C_NICE = 19
 
 @dataclass(frozen=True, slots=True)
 class SendPath:
-    """One way to send: its name (for /metrics and the log), its function, its batch size, and
-    the thread's niceness while it sends this way (`web/send_thread.py`)."""
+    """One way to send: its name (for /metrics and the log), its function, its batch size, the
+    thread's niceness while it sends this way (`web/send_thread.py`), and how it waits for
+    buyers' writes between batches."""
 
     name: str
     send_each: Sender
     batch: int
     nice: int = 0
+    wait_while: Waiter = wait_while_python
 
 
 PYTHON = SendPath("python", send_each_python, 1)
@@ -100,10 +92,10 @@ hand-offs waits longer on a busy machine when the kernel runs the thread last.""
 
 def _c_path() -> SendPath | None:
     try:
-        from sneakerd.web._sendmany import send_each
-    except ImportError:  # built without a compiler: the fallback
+        from sneakerd.web._sendmany import send_each, wait_while
+    except ImportError:  # built without a compiler (or an older build): the fallback
         return None
-    return SendPath("c", send_each, C_BATCH, C_NICE)
+    return SendPath("c", send_each, C_BATCH, C_NICE, wait_while)
 
 
 C: SendPath | None = _c_path()

@@ -77,15 +77,8 @@ class Crowd:
 
 
 def recording(path: SendPath, sent: list[int]) -> SendPath:
-    def send_each(
-        data: bytes,
-        fds: array[int],
-        inodes: array[int],
-        out: array[int],
-        stop: array[int] | None,
-        longest: float,
-    ) -> int:
-        whole = path.send_each(data, fds, inodes, out, stop, longest)
+    def send_each(data: bytes, fds: array[int], inodes: array[int], out: array[int]) -> int:
+        whole = path.send_each(data, fds, inodes, out)
         sent.extend(out)
         return whole
 
@@ -386,14 +379,7 @@ async def test_the_thread_runs_below_the_loop_by_its_paths_niceness() -> None:
     base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     seen: list[int] = []
 
-    def send_each(
-        data: bytes,
-        fds: array[int],
-        inodes: array[int],
-        out: array[int],
-        stop: array[int] | None,
-        longest: float,
-    ) -> int:
+    def send_each(data: bytes, fds: array[int], inodes: array[int], out: array[int]) -> int:
         seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         return 0
 
@@ -413,38 +399,53 @@ async def test_the_thread_runs_below_the_loop_by_its_paths_niceness() -> None:
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the loop's own
 
 
-async def test_the_thread_gives_its_send_loop_the_writes_in_flight() -> None:
-    """Each batch's send call gets the service's count of writes in flight and the bound of
-    its wait (`YIELD_SECONDS`), so that the C loop steps aside for a hold mid-batch; a thread
-    without the count never waits."""
+async def test_the_thread_steps_aside_before_a_batch_while_writes_are_in_flight() -> None:
+    """Before each batch, while the service's count of writes in flight is not 0, the thread
+    waits (`path.wait_while`, at most `YIELD_SECONDS`), holding no subscriber's lock; with the
+    count at 0, or without one, it never waits."""
     loop = asyncio.get_running_loop()
-    in_flight = array("q", [1])
-    calls: list[tuple[array[int] | None, float]] = []
+    events: list[str] = []
 
-    def send_each(
-        data: bytes,
-        fds: array[int],
-        inodes: array[int],
-        out: array[int],
-        stop: array[int] | None,
-        longest: float,
-    ) -> int:
-        calls.append((stop, longest))
-        return 0
+    def send_each(data: bytes, fds: array[int], inodes: array[int], out: array[int]) -> int:
+        events.append(f"send {len(fds)}")
+        for i in range(len(out)):
+            out[i] = len(data)  # as if every socket took the frame: none is owed after
+        return len(out)
+
+    def wait_while(flag: array[int], longest: float) -> bool:
+        assert longest == YIELD_SECONDS
+        events.append(f"wait {flag[0]}, locked {sum(s.lock.locked() for s in crowd)}")
+        return False
 
     ours, theirs = socket.socketpair()
     transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+    crowd = [Subscriber(DROP, 16) for _ in range(300)]
+    for subscriber in crowd:
+        subscriber.go_live(transport)
     try:
-        for threaded in (in_flight, None):
-            thread = SendThread(loop, SendPath("probe", send_each, 256), threaded)
+        for seq, count in enumerate((1, 0, None), start=1):
+            in_flight = None if count is None else array("q", [count])
+            path = SendPath("probe", send_each, 256, wait_while=wait_while)
+            thread = SendThread(loop, path, in_flight)
             thread.start()
             try:
-                subscriber = Subscriber(DROP, 16)
-                subscriber.go_live(transport)
-                await thread.write(b"x", 1, 1, [subscriber])
+                assert await thread.write(b"x", seq, seq, crowd) == []
             finally:
                 await thread.stop()
+            events.append("-")
     finally:
         transport.close()
         theirs.close()
-    assert calls == [(in_flight, YIELD_SECONDS), (None, YIELD_SECONDS)]
+    assert events == [
+        "wait 1, locked 0",
+        "send 256",
+        "wait 1, locked 0",
+        "send 44",
+        "-",
+        "send 256",
+        "send 44",
+        "-",
+        "send 256",
+        "send 44",
+        "-",
+    ]
