@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 
 from aiohttp import web
 
@@ -62,9 +63,15 @@ class ClusterNode:
         self.peer_server: peers.PeerServer | None = None
         """The owner's side of forwarding, once `add_routes` made it (metrics read it)."""
 
-    def add_routes(self, app: web.Application, registry: Callable[[], ClusterRegistry]) -> None:
+    def add_routes(
+        self,
+        app: web.Application,
+        registry: Callable[[], ClusterRegistry],
+        work: Callable[[], AbstractContextManager[None]] | None = None,
+    ) -> None:
         """Serve the commands other nodes forward here (the route must exist before the app
-        starts; the registry it runs them on is made at start-up)."""
+        starts; the registry it runs them on is made at start-up). `work` counts each one as
+        work in flight here while it runs (see `PeerServer`)."""
 
         async def handle(drop_id: int, command: Command) -> Reply:
             actor = await registry().take(drop_id)
@@ -86,6 +93,7 @@ class ClusterNode:
             self.settings.node_id,
             clock=self._clock,
             post=post,
+            work=work,
         )
 
     async def open(

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -75,10 +77,15 @@ class PeerServer:
         max_skew_ms: int = MAX_SKEW_MS,
         heartbeat_s: float | None = 5.0,
         post: Post | None = None,
+        work: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> None:
         self.node_id = node_id
         self._handler = handler
         self._post = post
+        self._work = work
+        """Around each forwarded command, from its arrival to its reply: the work in flight
+        that this node's refusals and fan-out make room for (`sneakerd.pacer`), as they do
+        for the writes its own clients send."""
         self._key = peer_key(secret)
         self._clock = clock or SystemClock()
         self._max_skew_ms = max_skew_ms
@@ -117,6 +124,15 @@ class PeerServer:
         finally:
             self._sockets.discard(ws)
         return ws
+
+    def started(self) -> None:
+        """A forwarded command arrived: it is work in flight until `answered`."""
+        if self._work is not None:
+            self._work().__enter__()
+
+    def answered(self) -> None:
+        if self._work is not None:
+            self._work().__exit__(None, None, None)
 
     def post(self, drop_id: int, command: Command, reply: ReplyTo[Reply]) -> bool:
         """The fast path (`Post`), if this server has one: True if the command was posted."""
@@ -194,8 +210,9 @@ class _ServerSession:
         try:
             command = wire.command_from_json(raw)
         except wire.WireError as exc:
-            self._send({"i": i, "e": wire.error_to_json(wire.RemoteFailure(f"unreadable: {exc}"))})
+            self._queue({"i": i, "e": wire.error_to_json(wire.RemoteFailure(f"unreadable: {exc}"))})
             return
+        self._server.started()  # each command started is answered once, through `_send`
         try:
             if self._server.post(drop_id, command, _Slot(self, i)):
                 self._server._count(posted=1)
@@ -231,6 +248,11 @@ class _ServerSession:
         return body
 
     def _send(self, item: dict[str, wire.Json]) -> None:
+        """The one answer to a command started: it is no longer work in flight here."""
+        self._server.answered()
+        self._queue(item)
+
+    def _queue(self, item: dict[str, wire.Json]) -> None:
         """Queue one reply; the writer sends everything queued in a turn as one frame. A
         reply for a connection that is gone is dropped (its asker already heard that the
         outcome is unknown)."""
@@ -287,6 +309,7 @@ def add_routes(
     max_skew_ms: int = MAX_SKEW_MS,
     heartbeat_s: float | None = 5.0,
     post: Post | None = None,
+    work: Callable[[], AbstractContextManager[None]] | None = None,
 ) -> PeerServer:
     """Serve `GET /internal/peer` on `app` and close its connections on shutdown; the server
     returned is the one to read `stats()` from. `post` is the fast path for drops whose actor
@@ -299,6 +322,7 @@ def add_routes(
         max_skew_ms=max_skew_ms,
         heartbeat_s=heartbeat_s,
         post=post,
+        work=work,
     )
     app.router.add_get(PEER_PATH, server.handle)
     app.on_shutdown.append(server.close)

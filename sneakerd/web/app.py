@@ -96,7 +96,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     if node is not None:
         # Rate limits that must hold across nodes count in Redis; the forwarded-writes route.
         app[keys.AUTH_LIMIT], app[keys.RESERVE_LIMIT] = node.auth_limit, node.reserve_limit
-        node.add_routes(app, lambda: _cluster_registry(app))
+        # Forwarded writes count as work in flight here, as this node's own clients' do.
+        node.add_routes(app, lambda: _cluster_registry(app), lambda: app[keys.SERVICE].other_work())
     else:
         app[keys.AUTH_LIMIT] = RateLimiter(
             settings.rate_limit_auth, 60.0, what="sign-in attempts", clock=clock

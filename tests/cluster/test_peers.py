@@ -8,6 +8,7 @@ import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager
 from decimal import Decimal
 
 import aiohttp
@@ -38,6 +39,7 @@ from sneakerd.domain.model import (
     ReservationStatus,
 )
 from sneakerd.domain.rules import Rejection
+from sneakerd.pacer import RefusalPacer
 
 NOW = 1_790_000_000_000
 HOLD_MS = 60_000
@@ -76,20 +78,27 @@ class Node:
     """One node: an aiohttp app serving `/internal/peer` on 127.0.0.1 (port 0 = any)."""
 
     def __init__(
-        self, owner: Owner, secret: str, node_id: str, port: int = 0, post: Post | None = None
+        self,
+        owner: Owner,
+        secret: str,
+        node_id: str,
+        port: int = 0,
+        post: Post | None = None,
+        work: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> None:
         self.owner = owner
         self.secret = secret
         self.node_id = node_id
         self.port = port
         self.post = post
+        self.work = work
         self.runner: web.AppRunner | None = None
         self.server: PeerServer | None = None
 
     async def start(self) -> Node:
         app = web.Application()
         self.server = peer_mod.add_routes(
-            app, self.owner, self.secret, self.node_id, post=self.post
+            app, self.owner, self.secret, self.node_id, post=self.post, work=self.work
         )
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
@@ -727,3 +736,47 @@ async def test_a_malformed_frame_drops_the_connection_and_posted_replies_go_nowh
     reply = await pending
     assert isinstance(reply, ReservationRecord) and reply.user_id == 6
     assert Reserve(5) in actors.answered  # decided, its reply dropped with its connection
+
+
+async def test_forwarded_commands_are_work_in_flight_on_the_owner_until_answered(
+    secret: str, actors: MailboxActor, peers: Peers
+) -> None:
+    """The owner's refusals and fan-out make room for forwarded writes as for its own
+    clients' (`sneakerd.pacer`): each counts from its arrival to its one answer, whichever way
+    it ends (the handler, a mailbox, a refusal at once, a failure)."""
+    pacer = RefusalPacer()
+    gate = asyncio.Event()
+
+    async def decide(drop_id: int, command: Command) -> Reply:
+        await gate.wait()
+        assert isinstance(command, Reserve)
+        if command.user_id == 3:
+            raise KeyError("a bug on the owner")
+        return await reserve_everything(drop_id, command)
+
+    owner = Owner(decide)
+    node = await Node(owner, secret, "node-w", post=actors.post, work=pacer.other_work).start()
+    try:
+        asks = [
+            asyncio.ensure_future(peers.ask(node.url, 9, Reserve(n), timeout_s=5))
+            for n in range(1, 4)
+        ]
+        await owner.reached(3)
+        assert list(pacer.in_flight) == [3]
+        gate.set()
+        got = await asyncio.gather(*asks, return_exceptions=True)
+        assert [type(g) for g in got] == [
+            ReservationRecord,
+            ReservationRecord,
+            wire.RemoteFailure,
+        ]
+        assert list(pacer.in_flight) == [0]
+        await asyncio.gather(  # posted, an actor stopped (drop 4), and posted again
+            peers.ask(node.url, 1, Reserve(5), timeout_s=5),
+            peers.ask(node.url, 4, Reserve(6), timeout_s=5),
+            peers.ask(node.url, 2, Reserve(7), timeout_s=5),
+            return_exceptions=True,
+        )
+        assert list(pacer.in_flight) == [0]
+    finally:
+        await node.stop()
