@@ -55,8 +55,11 @@ def test_workers_runs_both_counts_and_every_answer_is_what_its_load_asks_for() -
     correctness = [t for t in checks if t.startswith("(")]
     assert len(correctness) == 3 and all(checks[t] == "PASS" for t in correctness), out
     assert len(re.findall(r"^  round 1, [12] worker\(s\):$", out, re.M)) == 2, out
-    assert re.search(r"\[409: 200; socket errors 0\]", out), out
-    assert re.search(r"\[201: 200; socket errors 0\]", out), out
+    # wrk stops a thread after its 200th answer, but answers already read in that turn of its
+    # loop are counted too: at most one more per connection (-c 4).
+    for status in ("409", "201"):
+        counts = [int(n) for n in re.findall(rf"\[{status}: (\d+); socket errors 0\]", out)]
+        assert len(counts) == 2 and all(200 <= n <= 204 for n in counts), out
     for figure in (
         r"\(a\) refusals/s.*2w / 1w = [0-9.]+ x",
         r"\(b\) grants/s.*2w / 1w = [0-9.]+ x",
