@@ -86,6 +86,8 @@ class PeerServer:
         """Around each forwarded command, from its arrival to its reply: the work in flight
         that this node's refusals and fan-out make room for (`sneakerd.pacer`), as they do
         for the writes its own clients send."""
+        self._counter: AbstractContextManager[None] | None = None
+        """`work()`, taken once at the first command (the same counter every time)."""
         self._key = peer_key(secret)
         self._clock = clock or SystemClock()
         self._max_skew_ms = max_skew_ms
@@ -128,11 +130,13 @@ class PeerServer:
     def started(self) -> None:
         """A forwarded command arrived: it is work in flight until `answered`."""
         if self._work is not None:
-            self._work().__enter__()
+            if self._counter is None:  # the service exists once the app has started
+                self._counter = self._work()
+            self._counter.__enter__()
 
     def answered(self) -> None:
-        if self._work is not None:
-            self._work().__exit__(None, None, None)
+        if self._counter is not None:
+            self._counter.__exit__(None, None, None)
 
     def post(self, drop_id: int, command: Command, reply: ReplyTo[Reply]) -> bool:
         """The fast path (`Post`), if this server has one: True if the command was posted."""
