@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import time
 import urllib.request
 from pathlib import Path
 
 import redis
 
-from loadtest.servers import HOST, ServerProcess, free_port, sneakerd_server
+from loadtest.servers import HOST, ServerProcess, free_port_run, sneakerd_server
 
 REDIS_URL = os.environ.get("LOADTEST_REDIS", "redis://127.0.0.1:6379")
 
@@ -42,23 +41,6 @@ def cluster_env(prefix: str, node_id: str, lease_ms: int | None = None) -> dict[
     return env
 
 
-def port_run(n: int) -> int:
-    """A port P with P..P+n free on 127.0.0.1: the public port and the workers' peer ports
-    (`serve --workers N` gives worker i the peer port P + 1 + i)."""
-    for _ in range(100):
-        port = free_port()
-        if port + n > 65_535:
-            continue
-        try:
-            for p in range(port + 1, port + n + 1):
-                with socket.socket() as s:
-                    s.bind((HOST, p))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no run of free ports")
-
-
 def workers_server(
     db_url: str, wd: Path, workers: int, prefix: str, *, hold_ms: int = 60_000
 ) -> ServerProcess:
@@ -67,7 +49,7 @@ def workers_server(
     server = sneakerd_server(db_url, wd, hold_ms=hold_ms, extra=cluster_env(prefix, f"w{workers}"))
     server.name = f"sneakerd-{workers}w"
     server.argv = [*server.argv, "--workers", str(workers)]
-    server.port = port_run(workers)
+    server.port = free_port_run(workers)
     if workers == 1:
         server.env["NODE_URL"] = server.url
     return server

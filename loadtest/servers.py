@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import resource
 import secrets
 import signal
@@ -44,6 +45,34 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux; 32768 elsewhere)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def free_port_run(n: int) -> int:
+    """A port P with P..P+n free on 127.0.0.1: the public port and the peer ports of
+    `serve --workers n` (worker i listens on P + 1 + i).
+
+    The run is taken below the kernel's range for outgoing connections: a port of that range
+    that is free now can be taken, before a worker binds it, by a connection another worker
+    opens to the database (seen: "address already in use" on a peer port, twice in six runs)."""
+    top = min(_ephemeral_low(), 65_536) - n - 1
+    for _ in range(200):
+        port = random.randrange(10_000, max(top, 10_001))
+        try:
+            for p in range(port, port + n + 1):
+                with socket.socket() as s:
+                    s.bind((HOST, p))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no run of free ports")
 
 
 QUIET_ENV = {

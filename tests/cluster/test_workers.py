@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.servers import QUIET_ENV, free_port
+from loadtest.servers import QUIET_ENV, free_port_run
 from sneakerd.cluster.workers import BACKOFF_MAX, backoff, worker_env, worker_specs
 from sneakerd.config import Settings
 from tests.cluster.conftest import process_state
@@ -60,22 +60,6 @@ def test_the_restart_backoff_doubles_and_is_capped() -> None:
     assert delays[0] > 0
     assert all(b == min(2 * a, BACKOFF_MAX) for a, b in itertools.pairwise(delays))
     assert delays[-1] == BACKOFF_MAX
-
-
-def free_port_run(n: int) -> int:
-    """A port P with P..P+n free on 127.0.0.1 (the public port and n peer ports)."""
-    for _ in range(50):
-        port = free_port()
-        if port + n > 65_535:
-            continue
-        try:
-            for p in range(port + 1, port + n + 1):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no run of free ports")
 
 
 def listens(pid: int, port: int) -> bool:
