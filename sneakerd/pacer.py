@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 from array import array
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 
 PER_TURN = 2
@@ -47,6 +48,11 @@ class RefusalPacer:
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._releasing: asyncio.AbstractEventLoop | None = None
         """The loop a release is scheduled on (None: no release pending)."""
+        self.mirror: memoryview | None = None
+        """Where the count is also kept for the other workers of this machine (one item of
+        `cluster/busy_board.py`'s board), if any."""
+        self.on_idle: Callable[[], None] | None = None
+        """Called each time the last work in flight ends (`web/read_gate.py` opens then)."""
 
     @property
     def waiting(self) -> int:
@@ -109,6 +115,8 @@ class _OtherWork:
         pacer = self._pacer
         pacer._others += 1
         pacer._in_flight[0] = pacer._others
+        if pacer.mirror is not None:
+            pacer.mirror[0] = pacer._others
 
     def __exit__(
         self,
@@ -119,3 +127,7 @@ class _OtherWork:
         pacer = self._pacer
         pacer._others -= 1
         pacer._in_flight[0] = pacer._others
+        if pacer.mirror is not None:
+            pacer.mirror[0] = pacer._others
+        if not pacer._others and pacer.on_idle is not None:
+            pacer.on_idle()

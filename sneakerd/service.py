@@ -13,6 +13,7 @@ What comes before a use case (who asks, rate, body, Idempotency-Key) is the web 
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from types import NoneType
 from typing import TypeVar
@@ -79,6 +80,15 @@ class DropService:
         """How many holds, purchases and cancels are in flight here (see `other_work`), as one
         machine integer that the fan-out thread reads as it sends."""
         return self._refusals.in_flight
+
+    def share_count(self, slot: memoryview | None) -> None:
+        """Keep the count of writes in flight in `slot` too, for this machine's other workers
+        (`cluster/busy_board.py`)."""
+        self._refusals.mirror = slot
+
+    def watch_idle(self, callback: Callable[[], None]) -> None:
+        """Call `callback` each time the last of the writes in flight here ends."""
+        self._refusals.on_idle = callback
 
     def other_work(self) -> AbstractContextManager[None]:
         """Around a request's steps that refusals decided here should make room for (the

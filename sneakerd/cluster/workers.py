@@ -29,6 +29,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sneakerd.cluster.busy_board import board_path
 from sneakerd.config import Settings
 from sneakerd.errors import SneakerdError
 
@@ -242,6 +243,7 @@ async def supervise(settings: Settings) -> int:
             await asyncio.gather(*waits, return_exceptions=True)
     finally:
         await supervisor.stop(received[0] if received else signal.SIGTERM)
+        board_path(os.getpid()).unlink(missing_ok=True)  # the workers' board (busy_board.py)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     print("sneakerd: every worker has stopped", flush=True)

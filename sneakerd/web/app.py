@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import warnings
 from collections.abc import AsyncIterator, Callable
@@ -20,9 +21,10 @@ from aiohttp_apispec import setup_aiohttp_apispec
 
 from sneakerd.actors.registry import Registry
 from sneakerd.clock import Clock, SystemClock
+from sneakerd.cluster.busy_board import BusyBoard, board_path
 from sneakerd.cluster.node import ClusterNode
 from sneakerd.cluster.ownership import ClusterRegistry
-from sneakerd.cluster.workers import say
+from sneakerd.cluster.workers import SUPERVISOR_PID, say
 from sneakerd.config import Settings
 from sneakerd.passwords import decoy_hash
 from sneakerd.service import DropService
@@ -38,6 +40,7 @@ from sneakerd.web.known_users import KnownUsers
 from sneakerd.web.metrics import Metrics
 from sneakerd.web.problems import error_middleware
 from sneakerd.web.ratelimit import RateLimiter
+from sneakerd.web.read_gate import ReadGate
 from sneakerd.web.routes import (
     admin,
     drops,
@@ -106,6 +109,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
             settings.rate_limit_reserve, 1.0, what="reserve and purchase requests", clock=clock
         )
     app[keys.HUB] = hub = Hub(lambda drop: drop_view(drop, clock.now_ms()))
+    app[keys.READ_GATE] = gate = ReadGate(clock)
+    metrics.watch_read_gate(lambda: gate.holds, lambda: gate.waiting)
     metrics.watch_websockets(*_socket_kinds(hub, node))
     metrics.watch_fanout(hub.send_path.name)
     app[keys.FEEDS] = []
@@ -223,6 +228,15 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[keys.REGISTRY] = registry
         app[keys.SERVICE] = service = DropService(store=store, registry=registry, clock=clock)
         app[keys.HUB].in_flight = service.in_flight  # the fan-out steps aside for its writes
+        board = _busy_board(settings)
+        gate = app[keys.READ_GATE]
+        service.watch_idle(gate.idle)  # held refused connections go on then
+        if board is not None:
+            service.share_count(board.mine)
+            gate.watch(board.busy)
+        else:
+            count = service.in_flight
+            gate.watch(lambda: count[0] != 0)
         app[keys.KNOWN_USERS] = KnownUsers(store)
         app[keys.IDEMPOTENCY] = Idempotency(store, clock, settings.idempotency_ttl * 1000)
         app[keys.METRICS].watch(registry)
@@ -246,8 +260,23 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await hub.stop()
             if node is not None:
                 await node.close()
+            if board is not None:
+                service.share_count(None)
+                board.close()
     finally:
         await store.close()
+
+
+def _busy_board(settings: Settings) -> BusyBoard | None:
+    """This worker's place on the machine's board of writes in flight (`serve --workers N`)."""
+    supervisor = os.environ.get(SUPERVISOR_PID)
+    if settings.worker_index is None or not supervisor or not supervisor.isdigit():
+        return None
+    try:
+        return BusyBoard(board_path(int(supervisor)), settings.workers, settings.worker_index)
+    except (OSError, ValueError) as exc:  # each worker then looks at its own writes only
+        log.warning("no shared board of writes in flight (%s)", exc)
+        return None
 
 
 def _deliverer(settings: Settings, store: Store, clock: Clock, registry: Registry) -> Deliverer:

@@ -17,6 +17,7 @@ from sneakerd.web.idempotency import Idempotency
 from sneakerd.web.known_users import KnownUsers
 from sneakerd.web.metrics import Metrics
 from sneakerd.web.ratelimit import Limiter
+from sneakerd.web.read_gate import ReadGate
 from sneakerd.webhooks.deliverer import Deliverer
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -31,6 +32,7 @@ RESERVE_LIMIT = web.AppKey("reserve_limit", Limiter)
 IDEMPOTENCY = web.AppKey("idempotency", Idempotency)
 METRICS = web.AppKey("metrics", Metrics)
 HUB = web.AppKey("hub", Hub)
+READ_GATE = web.AppKey("read_gate", ReadGate)
 FEEDS: web.AppKey[list[EventSink]] = web.AppKey("feeds")
 """Live feeds beside the hub that hear every committed batch (the Socket.IO feed): add to it
 while the app is built; `web.fanout` publishes to each."""

@@ -161,6 +161,11 @@ class Metrics:
             self.commit_seconds.remove(label)
         self._drop_labels -= gone
 
+    def watch_read_gate(self, held: Callable[[], int], waiting: Callable[[], int]) -> None:
+        """Refused connections held while buyers' writes ran (`web/read_gate.py`): how many
+        times in all, and how many wait now."""
+        self.registry.register(_ReadGateCollector(held, waiting))
+
     def watch_cluster(self, nodes: ClusterRegistry, peers: PeerStats | None = None) -> None:
         """This node's part of the cluster: leases held, takeovers, hand-backs, forwards."""
         self.registry.register(_ClusterCollector(nodes, peers))
@@ -208,6 +213,24 @@ class _SocketCollector(Collector):
         for kind, count in self._kinds:
             gauge.add_metric([kind], count())
         yield gauge
+
+
+class _ReadGateCollector(Collector):
+    def __init__(self, held: Callable[[], int], waiting: Callable[[], int]) -> None:
+        self._held = held
+        self._waiting = waiting
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "sneakerd_read_gate_held",
+            "Times a just-refused connection was held unread while buyers' writes ran",
+            value=self._held(),
+        )
+        yield GaugeMetricFamily(
+            "sneakerd_read_gate_waiting",
+            "Refused connections held unread now",
+            value=self._waiting(),
+        )
 
 
 class _ActorCollector(Collector):

@@ -28,10 +28,11 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
 from sneakerd.config import Settings
-from sneakerd.web import access, edges
+from sneakerd.web import access, edges, keys
 from sneakerd.web.clientaddr import is_trusted, parse_address
 from sneakerd.web.perip import PerAddressCap
 from sneakerd.web.problems import HTTP_CODES, error_body
+from sneakerd.web.read_gate import ReadGate
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,9 @@ MAX_LOGGED_REASON = 120
 class ConnectionGuard:
     """What every connection of one server shares: the settings and the per-address counts."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, gate: ReadGate | None = None) -> None:
+        self.gate = gate
+        """Holds a just-refused connection's next request while writes run (`web/read_gate.py`)."""
         self.header_timeout = settings.header_timeout
         self.proxies = settings.trusted_proxies
         self.connections = PerAddressCap(settings.max_connections_per_ip)
@@ -63,6 +66,10 @@ class GuardedHandler(RequestHandler):
         self._counted: str | None = None
         self.over_cap = False
         """True when this connection's address already held its cap as it opened."""
+        self.refused = False
+        """Its last answer was a refusal read from committed state (`read_gate.note`)."""
+        self._waiting: list[bytes] | None = None
+        """What arrived while the read gate held the connection (None: not held)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -75,12 +82,43 @@ class GuardedHandler(RequestHandler):
         self._arm_head_timer()
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        if self._waiting is not None and self._guard.gate is not None:
+            self._guard.gate.forget(self)
+            self._waiting = None
         self._disarm_head_timer()
         self._guard.connections.release(self._counted)
         self._counted = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._waiting is not None:
+            self._waiting.append(data)
+            return
+        gate, transport = self._guard.gate, self.transport
+        # Only an HTTP connection is held (a WebSocket's frames are not requests).
+        if (
+            self.refused
+            and gate is not None
+            and transport is not None
+            and not self._upgraded
+            and gate.closed
+        ):
+            self.refused = False  # held once per refusal: `read_gate.note` marks it again
+            transport.pause_reading()  # the rest waits in the kernel
+            self._waiting = [data]
+            gate.hold(self)
+            return
+        self._receive(data)
+
+    def let_in(self) -> None:
+        """The read gate lets this connection go on: what came meanwhile, in order."""
+        waiting, self._waiting = self._waiting, None
+        if waiting is None or self.transport is None:
+            return
+        self.transport.resume_reading()
+        self._receive(b"".join(waiting))
+
+    def _receive(self, data: bytes) -> None:
         if self._head_timer is None and data and self._idle():
             self._arm_head_timer()  # the first byte of the next request on a kept-alive line
         super().data_received(data)
@@ -174,7 +212,7 @@ class GuardedRunner(web.AppRunner):
 
     def __init__(self, app: web.Application, settings: Settings, **kwargs: Any) -> None:
         super().__init__(app, keepalive_timeout=settings.keepalive_timeout, **kwargs)
-        self._guard = ConnectionGuard(settings)
+        self._guard = ConnectionGuard(settings, app.get(keys.READ_GATE))
 
     async def _make_server(self) -> Server:
         return GuardedServer(await super()._make_server(), self._guard)

@@ -69,6 +69,8 @@ async def test_metrics_has_the_standard_collectors_and_the_gc_probe(api: Api) ->
         "python_gc_objects_collected_total",
         "sneakerd_gc_pause_seconds_count",
         "sneakerd_http_requests_total",
+        "sneakerd_read_gate_held_total",
+        "sneakerd_read_gate_waiting",
     ):
         assert name in samples, (name, sorted(samples))
     assert any(labels == {"kind": "drop"} for labels, _ in samples["sneakerd_websockets_open"])

@@ -99,25 +99,35 @@ async def closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
 StartGuarded = Callable[..., Awaitable[Guarded]]
 
 
+async def start_guarded(
+    database: Path, **changes: Any
+) -> tuple[web.Application, web.AppRunner, int]:
+    """The app behind `GuardedRunner` on a loopback port, on SQLite at `database`, with small
+    costs and no rate limits: the app, its runner (to clean up) and the port."""
+    settings = Settings(
+        database_url=f"sqlite:///{database}",
+        jwt_secret=SECRET,
+        bcrypt_rounds=4,
+        rate_limit_auth=0,
+        rate_limit_reserve=0,
+    ).replace(**changes)
+    app = create_app(settings)
+    runner = GuardedRunner(app, settings, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return app, runner, int(runner.addresses[0][1])
+
+
 @pytest.fixture
 async def guarded(tmp_path: Path) -> AsyncIterator[StartGuarded]:
     """`await guarded(**settings)`: the app behind `GuardedRunner` on a loopback port."""
     runners: list[web.AppRunner] = []
 
     async def start(**changes: Any) -> Guarded:
-        settings = Settings(
-            database_url=f"sqlite:///{tmp_path / f'db{len(runners)}.db'}",
-            jwt_secret=SECRET,
-            bcrypt_rounds=4,
-            rate_limit_auth=0,
-            rate_limit_reserve=0,
-        ).replace(**changes)
-        runner = GuardedRunner(create_app(settings), settings, access_log=None)
-        await runner.setup()
+        _, runner, port = await start_guarded(tmp_path / f"db{len(runners)}.db", **changes)
         runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        return Guarded(int(runner.addresses[0][1]))
+        return Guarded(port)
 
     yield start
     for runner in runners:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from loadtest.servers import QUIET_ENV, free_port_run
+from sneakerd.cluster.busy_board import board_path
 from sneakerd.cluster.workers import BACKOFF_MAX, backoff, worker_env, worker_specs
 from sneakerd.config import Settings
 from tests.cluster.conftest import process_state
@@ -215,6 +216,8 @@ def test_two_workers_share_the_port_restart_when_killed_and_stop_on_sigterm(
     assert get(f"http://127.0.0.1:{sup.port}/healthz") == 200
     assert get(f"http://127.0.0.1:{sup.port + 1}/healthz") == 200
     assert get(f"http://127.0.0.1:{sup.port + 2}/healthz") == 200
+    board = board_path(sup.proc.pid)  # where they share their writes in flight
+    assert board.stat().st_size == 2 * 8
 
     os.kill(first[0], signal.SIGKILL)
     sup.wait_for(re.compile(r"worker 0 \(node sup-0, pid \d+\) exited unexpectedly.*restarting"))
@@ -229,6 +232,7 @@ def test_two_workers_share_the_port_restart_when_killed_and_stop_on_sigterm(
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", sup.port)):
         pass  # nothing holds the public port any more
     assert "every worker has stopped" in sup.output()
+    assert not board.exists()
 
 
 @pytest.mark.mysql

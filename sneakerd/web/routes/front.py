@@ -28,7 +28,7 @@ from prometheus_client import Counter
 
 from sneakerd import errors
 from sneakerd.domain.commands import RequestKey
-from sneakerd.web import keys
+from sneakerd.web import keys, read_gate
 from sneakerd.web.idempotency import KEY_HEADER, Act, Answer, Rebuild
 from sneakerd.web.jsonio import read_object
 from sneakerd.web.routes.common import principal
@@ -99,6 +99,7 @@ async def customer_write(
         if outcomes is not None:
             outcomes.count("unavailable")
         raise
+    read_gate.note(request, refused is not None)  # a refused crowd waits to be read (see there)
     known = app[keys.KNOWN_USERS].username
 
     async def answer(do: Act) -> web.Response:
