@@ -118,6 +118,25 @@ class Round:
     elapsed: tuple[float, float, float]
     meters: tuple[probes.CpuMeter, probes.CpuMeter]
     db_check: tuple[bool, str] = (True, "")
+    commits: tuple[probes.CommitProbe, probes.CommitProbe] | None = None
+    """The database's own commits during each phase (MariaDB), apart from the server's."""
+
+    @property
+    def stalled(self) -> bool:
+        """Whether the database stalled in either phase (a probe commit over `STALL_MS`): a
+        phase's p99 is its ~8th slowest request, so one stall can make it."""
+        return self.commits is not None and any(c.stalls for c in self.commits)
+
+    def stall_line(self) -> str:
+        if self.commits is None:
+            return ""
+        with_hot, alone = self.commits
+        return (
+            f"; database stalls (probe commits over {probes.STALL_MS:g} ms) with / alone "
+            f"{with_hot.stalls} / {alone.stalls}, slowest "
+            f"{max(with_hot.latencies, default=0) * 1e3:.0f} / "
+            f"{max(alone.latencies, default=0) * 1e3:.0f} ms"
+        )
 
     @property
     def with_hot(self) -> Summary:
@@ -159,6 +178,7 @@ async def run(args: argparse.Namespace) -> int:
 
 async def _fresh_round(args: argparse.Namespace, wd: Path) -> Round:
     db = Database(args.store, wd)
+    database = db.name if args.store == "mysql" else None
     prefix = nodes.redis_prefix()
     try:
         db.init()
@@ -169,7 +189,9 @@ async def _fresh_round(args: argparse.Namespace, wd: Path) -> Round:
             server = sneakerd_server(db.url, wd)
             try:
                 server.start()
-                done = await _round(args, server, admin, tokens, hot_client=args.hot_client)
+                done = await _round(
+                    args, server, admin, tokens, hot_client=args.hot_client, database=database
+                )
             finally:
                 server.stop()
         else:
@@ -191,6 +213,7 @@ async def _fresh_round(args: argparse.Namespace, wd: Path) -> Round:
                     server_pids={f"w{i}": p for i, p in enumerate(pids)},
                     ready=ready,
                     hot_client=args.hot_client,
+                    database=database,
                 )
             finally:
                 server.stop(timeout=60)
@@ -210,11 +233,13 @@ async def _round(
     server_pids: dict[str, int] | None = None,
     ready: Callable[[list[int]], Awaitable[None]] | None = None,
     hot_client: str = "wrk",
+    database: str | None = None,
 ) -> Round:
     """One round on `server`. `server_pids` names the processes whose CPU is the server's
     (default: the one process); `ready(drop ids)` runs after the drops are made and before any
     load (a cluster waits there until a node owns each drop). A closed-loop hot drop
-    (`hot_rate` 0) is driven by wrk unless `hot_client` is "python"."""
+    (`hot_rate` 0) is driven by wrk unless `hot_client` is "python". With `database` (the
+    MariaDB database the server uses) each phase also probes the database's own commits."""
     quiet_n = args.drops - 1
     per_phase = int(args.quiet_rate * quiet_n * args.duration)
     hot = await client.create_drop(server.url, admin, stock=args.hot_stock, name="hot")
@@ -253,16 +278,25 @@ async def _round(
         conns = await client.open_connections(server.port, args.quiet_concurrency)
         meter = probes.CpuMeter(meter_pids)
         meter.start()
-        results, elapsed = await client.run_load(
-            server.port,
-            quiet_requests(offset),
-            args.quiet_concurrency,
-            rate=rate,
-            duration=args.duration,
-            connections=conns,
-        )
+        if database is not None:
+            commits.append(probes.CommitProbe(database))
+            commits[-1].start()
+        try:
+            results, elapsed = await client.run_load(
+                server.port,
+                quiet_requests(offset),
+                args.quiet_concurrency,
+                rate=rate,
+                duration=args.duration,
+                connections=conns,
+            )
+        finally:
+            if database is not None:
+                commits[-1].stop()
         meter.stop()
         return results, elapsed, meter
+
+    commits: list[probes.CommitProbe] = []
 
     # Phase 1: quiet trickle + hot hammer.
     hot_id = int(hot["id"])
@@ -307,7 +341,8 @@ async def _round(
         )
     # Phase 2: the same trickle alone (other users, so each is a first request too).
     q2, e2, meter2 = await quiet_phase(per_phase, pids)
-    return Round(q1, h1, q2, (e1, he1, e2), (meter1, meter2))
+    probed = (commits[0], commits[1]) if len(commits) == 2 else None
+    return Round(q1, h1, q2, (e1, he1, e2), (meter1, meter2), commits=probed)
 
 
 def _hot_answers_ok(args: argparse.Namespace, rounds: list[Round]) -> bool:
@@ -337,6 +372,22 @@ def _hot_lines(hot: list[client.Result] | WrkHot, elapsed: float) -> list[str]:
         f"socket errors {hot.socket_errors}]  p50 {w.ms('p50'):.1f}  p99 {w.ms('p99'):.1f}  "
         f"max {w.ms('max'):.1f} ms; wrk's own CPU {w.cpu_seconds / max(w.seconds, 1e-9):.2f} "
         "core",
+    ]
+
+
+def _unstalled_line(rounds: list[Round]) -> list[str]:
+    """The same median over the rounds in which the database never stalled, beside it (the
+    target is judged on every round)."""
+    if all(r.commits is None for r in rounds):
+        return []
+    clean = sorted((r for r in rounds if not r.stalled), key=lambda r: r.ratio)
+    if not clean:
+        return ["  the database stalled in every round: no round is free of its stalls"]
+    mid = clean[len(clean) // 2]
+    return [
+        f"  rounds without a database stall in either phase: {len(clean)} of {len(rounds)}; "
+        f"their median quiet p99 ratio {mid.ratio:.1f} x ({mid.with_hot.p99 * 1e3:.1f} vs "
+        f"{mid.alone.p99 * 1e3:.1f} ms)"
     ]
 
 
@@ -373,10 +424,12 @@ def _lines(args: argparse.Namespace, rounds: list[Round], median: Round) -> list
             f"{r.with_hot.p50 * 1e3:.1f} vs {r.alone.p50 * 1e3:.1f} ms; hot drop "
             f"{len(r.hot) / max(r.elapsed[1], 1e-9):,.0f} req/s; cpu with hot: "
             + ", ".join(f"{k} {v:.2f}" for k, v in r.meters[0].result.items())
+            + r.stall_line()
             for i, r in enumerate(rounds, 1)
         ),
         f"  quiet p99 ratio, median of {len(rounds)} rounds: {median.ratio:.1f} x "
         f"({a.p99 * 1e3:.1f} vs {b.p99 * 1e3:.1f} ms)",
+        *_unstalled_line(rounds),
         report.check(passed, f"sneakerd db check, every round: {last}"),
         report.check(
             median.ratio <= 2,

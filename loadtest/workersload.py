@@ -246,6 +246,7 @@ async def trial(args: argparse.Namespace, wd: Path, workers: int, number: int) -
             tokens,
             server_pids={k: v for k, v in named.items() if v is not None},
             ready=ready,
+            database=db.name,
         )
         t = Trial(workers, number, refusals, grants, md)
         print(f"progress: {workers}w round {number}: {summary(t)}", file=sys.stderr, flush=True)
@@ -365,7 +366,7 @@ async def run(args: argparse.Namespace) -> int:
                 f"    multidrop quiet p99 {t.md.with_hot.p99 * 1e3:.1f} ms with the hot drop vs "
                 f"{t.md.alone.p99 * 1e3:.1f} alone ({t.md.ratio:.1f} x); hot drop "
                 f"{len(t.md.hot) / max(t.md.elapsed[1], 1e-9):,.0f} req/s; cpu with hot: "
-                f"{md_cpu(t.md.meters[0])}",
+                f"{md_cpu(t.md.meters[0])}{t.md.stall_line()}",
             ]
     med: dict[str, dict[int, float]] = {"ref": {}, "gr": {}, "md": {}}
     for w, ts in by.items():
@@ -387,6 +388,17 @@ async def run(args: argparse.Namespace) -> int:
             f"  (c) quiet p99 with the hot drop / alone, medians: 1w {med['md'][1]:.1f} x, "
             f"2w {med['md'][2]:.1f} x (target <= 2 under 2 workers)",
         ]
+        clean = {
+            w: [t.md.ratio for t in ts if t.md is not None and not t.md.stalled]
+            for w, ts in by.items()
+        }
+        lines.append(
+            "      rounds without a database stall in either phase (multidrop.py): "
+            + ", ".join(
+                f"{w}w {len(r)} of {len(by[w])}" + (f", median {median(r):.1f} x" if r else "")
+                for w, r in clean.items()
+            )
+        )
     lines.append("")
     every_409 = all(
         set(t.refusals.wrk.statuses) == {409} and not socket_errors(t.refusals.wrk) for t in trials

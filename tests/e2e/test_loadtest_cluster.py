@@ -66,6 +66,7 @@ def test_workers_runs_both_counts_and_every_answer_is_what_its_load_asks_for() -
     ):
         assert re.search(figure, out), (figure, out)
     assert re.search(r"\(c\) quiet p99 .* 1w [0-9.]+ x, 2w [0-9.]+ x", out), out
+    assert re.search(r"without a database stall in either phase .*: 1w [01] of 1", out), out
 
 
 def test_workers_only_ab_skips_multidrop_and_shows_who_answered_the_grants() -> None:

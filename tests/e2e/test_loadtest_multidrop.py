@@ -37,6 +37,9 @@ def test_multidrop_with_wrk_on_the_hot_drop_checks_every_answer(workers: str) ->
     assert re.search(r"answers in [0-9.]+ s .*\[201: 20, 409: [0-9,]+; socket errors 0\]", out)
     assert re.search(r"loadtest [0-9.]+, hot-wrk [0-9.]+, other", out), out
     assert re.search(r"quiet p99 ratio, median of 1 rounds: [0-9.]+ x", out), out
+    # The database's own commits, probed in each phase: a stall there shows in any p99.
+    assert re.search(r"database stalls \(probe commits over 50 ms\) with / alone \d+ / \d+", out)
+    assert re.search(r"rounds without a database stall .*: [01] of 1|stalled in every round", out)
 
 
 def test_multidrop_open_loop_hot_drop_still_runs_in_the_python_client() -> None:
