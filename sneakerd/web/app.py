@@ -116,6 +116,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.FEEDS] = []
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_watchers)
+    app.on_shutdown.append(_let_held_in)
     for module in (
         users,
         drops,
@@ -297,6 +298,12 @@ def _cluster_registry(app: web.Application) -> ClusterRegistry:
     registry = app[keys.REGISTRY]
     assert isinstance(registry, ClusterRegistry)
     return registry
+
+
+async def _let_held_in(app: web.Application) -> None:
+    """On shutdown the refused connections the read gate holds are let in at once, so their
+    requests are answered in the grace period rather than cut off unread."""
+    app[keys.READ_GATE].open()
 
 
 async def _close_watchers(app: web.Application) -> None:

@@ -199,3 +199,17 @@ async def test_a_request_that_came_in_pieces_while_held_is_parsed_whole(shop: Sh
     first, second = await crowd.reply(), await crowd.reply()
     assert first.status == 409 and second.status == 200
     crowd.close()
+
+
+async def test_a_held_client_is_answered_when_the_server_shuts_down(shop: Shop) -> None:
+    drop_id = await sold_out_drop(shop)
+    token = await shop.user("crowd")
+    crowd = await shop.connect()
+    assert (await crowd.call("POST", "/api/reservations", {"dropId": drop_id}, token)).status == 409
+    shop.gate.longest_ms = 60_000
+    with shop.app[keys.SERVICE].other_work():
+        crowd.send("POST", "/api/reservations", {"dropId": drop_id}, token)
+        assert await crowd.nothing_within(0.2)
+        await shop.app.shutdown()  # what the runner does first when the server stops
+        assert (await crowd.reply()).status == 409
+    crowd.close()
