@@ -29,7 +29,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sneakerd.cluster.busy_board import board_path
+from sneakerd.cluster.busy_board import board_path, create_board
 from sneakerd.config import Settings
 from sneakerd.errors import SneakerdError
 
@@ -224,6 +224,10 @@ async def supervise(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
     supervisor = Supervisor(settings)
+    try:
+        create_board(board_path(os.getpid()), settings.workers)
+    except OSError as exc:  # the workers then each look at their own writes only
+        log.warning("no shared board of writes in flight for the workers (%s)", exc)
     print(
         f"sneakerd: supervising {settings.workers} workers on {settings.host}:{settings.port} "
         f"(pid {os.getpid()}, nodes {settings.node_id}-0..{settings.workers - 1})",

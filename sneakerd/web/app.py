@@ -229,15 +229,6 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[keys.REGISTRY] = registry
         app[keys.SERVICE] = service = DropService(store=store, registry=registry, clock=clock)
         app[keys.HUB].in_flight = service.in_flight  # the fan-out steps aside for its writes
-        board = _busy_board(settings)
-        gate = app[keys.READ_GATE]
-        service.watch_idle(gate.idle)  # held refused connections go on then
-        if board is not None:
-            service.share_count(board.mine)
-            gate.watch(board.busy)
-        else:
-            count = service.in_flight
-            gate.watch(lambda: count[0] != 0)
         app[keys.KNOWN_USERS] = KnownUsers(store)
         app[keys.IDEMPOTENCY] = Idempotency(store, clock, settings.idempotency_ttl * 1000)
         app[keys.METRICS].watch(registry)
@@ -248,7 +239,14 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[keys.KNOWN_USERS].start()
         app[keys.IDEMPOTENCY].start()
         app[keys.DELIVERER].start()
+        gate, count = app[keys.READ_GATE], service.in_flight
+        service.watch_idle(gate.idle)  # held refused connections go on then
+        gate.watch(lambda: count[0] != 0)
+        board = _busy_board(settings)  # closed below, whatever happens from here
         try:
+            if board is not None:  # every worker's writes, not only this one's
+                service.share_count(board.mine)
+                gate.watch(board.busy)
             await registry.start()
             try:
                 yield
@@ -262,6 +260,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             if node is not None:
                 await node.close()
             if board is not None:
+                gate.watch(lambda: count[0] != 0)  # nothing reads the board from here on
                 service.share_count(None)
                 board.close()
     finally:

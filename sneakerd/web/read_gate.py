@@ -19,12 +19,16 @@ held, and neither is a refused one while nobody is buying.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from typing import Protocol
 
 from aiohttp import web
 
 from sneakerd.clock import Cancellable, Clock
+
+log = logging.getLogger(__name__)
 
 LONGEST_MS = 20
 """Longest a held connection waits: the crowd is slowed while people buy, never stopped."""
@@ -54,8 +58,10 @@ class ReadGate:
         self._held: dict[Held, None] = {}
         """In the order they were held (a dict keeps it, and forgets in O(1))."""
         self._since = 0
-        """When the oldest connection held now was held (the clock's ms)."""
+        """When the oldest connection held now was held (the clock's monotonic ms)."""
         self._timer: Cancellable | None = None
+        self._opening = False
+        """An `idle` opening is scheduled for the loop's next turn."""
         self.holds = 0
         """Connections held so far."""
 
@@ -74,7 +80,7 @@ class ReadGate:
 
     def hold(self, connection: Held) -> None:
         if not self._held:
-            self._since = self._clock.now_ms()
+            self._since = self._clock.monotonic_ms()
         self._held[connection] = None
         self.holds += 1
         if self._timer is None:
@@ -85,7 +91,15 @@ class ReadGate:
         self._held.pop(connection, None)
 
     def idle(self) -> None:
-        """This process's last write in flight ended: open, unless another worker's run."""
+        """This process's last write in flight ended (told from inside that write's request):
+        open in the loop's next turn, unless another worker's writes run, so that parsing the
+        held requests is not that request's work."""
+        if self._held and not self._opening:
+            self._opening = True
+            asyncio.get_running_loop().call_soon(self._open_if_idle)
+
+    def _open_if_idle(self) -> None:
+        self._opening = False
         if self._held and not self.closed:
             self.open()
 
@@ -93,20 +107,24 @@ class ReadGate:
         self._timer = None
         if not self._held:
             return
-        if not self.closed or self._clock.now_ms() - self._since >= self.longest_ms:
+        if not self.closed or self._clock.monotonic_ms() - self._since >= self.longest_ms:
             self.open()
         else:
             self._timer = self._clock.call_at(self._clock.now_ms() + self.poll_ms, self._look)
 
     def open(self) -> None:
         """Let every held connection in, oldest first (the refusal pacer then orders them
-        behind whatever else is in flight)."""
+        behind whatever else is in flight). One that fails is logged and dropped from the
+        gate; the others still go in."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         held, self._held = self._held, {}
         for connection in held:
-            connection.let_in()
+            try:
+                connection.let_in()
+            except Exception:  # a bug must not keep the rest paused
+                log.exception("read gate: letting a held connection in failed")
 
 
 def note(request: web.Request, refused: bool) -> None:

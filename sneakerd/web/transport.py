@@ -37,6 +37,8 @@ from sneakerd.web.read_gate import ReadGate
 log = logging.getLogger(__name__)
 
 MAX_LOGGED_REASON = 120
+MAX_HELD_BYTES = 64 * 1024
+"""Most bytes the read gate keeps for one connection: past it, the connection goes in."""
 
 
 class ConnectionGuard:
@@ -70,6 +72,7 @@ class GuardedHandler(RequestHandler):
         """Its last answer was a refusal read from committed state (`read_gate.note`)."""
         self._waiting: list[bytes] | None = None
         """What arrived while the read gate held the connection (None: not held)."""
+        self._held_bytes = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -92,30 +95,49 @@ class GuardedHandler(RequestHandler):
 
     def data_received(self, data: bytes) -> None:
         if self._waiting is not None:
-            self._waiting.append(data)
+            # Held. An empty call is aiohttp asking to parse what it buffered: that happens
+            # when the kept bytes go in. Past `MAX_HELD_BYTES` (aiohttp's own flow control can
+            # resume the transport meanwhile) the connection goes in now.
+            if data:
+                self._waiting.append(data)
+                self._held_bytes += len(data)
+                if self._held_bytes > MAX_HELD_BYTES and self._guard.gate is not None:
+                    self._guard.gate.forget(self)
+                    self.let_in()
             return
+        if not data:
+            self._receive(data)
+            return
+        # The flag covers the next bytes only, whether or not they are held: a connection that
+        # goes on to other requests is not held for a refusal it had long ago.
+        refused, self.refused = self.refused, False
         gate, transport = self._guard.gate, self.transport
         # Only an HTTP connection is held (a WebSocket's frames are not requests).
         if (
-            self.refused
+            refused
             and gate is not None
             and transport is not None
             and not self._upgraded
             and gate.closed
         ):
-            self.refused = False  # held once per refusal: `read_gate.note` marks it again
             transport.pause_reading()  # the rest waits in the kernel
-            self._waiting = [data]
+            self._waiting, self._held_bytes = [data], len(data)
             gate.hold(self)
             return
         self._receive(data)
+
+    def _resume_transport_reading(self) -> None:
+        """aiohttp's flow control resumes reading here; not while the read gate holds."""
+        if self._waiting is None:
+            super()._resume_transport_reading()
 
     def let_in(self) -> None:
         """The read gate lets this connection go on: what came meanwhile, in order."""
         waiting, self._waiting = self._waiting, None
         if waiting is None or self.transport is None:
             return
-        self.transport.resume_reading()
+        if not self._reading_paused and not self._buffer_paused:  # aiohttp's own pauses
+            self.transport.resume_reading()
         self._receive(b"".join(waiting))
 
     def _receive(self, data: bytes) -> None:
@@ -204,6 +226,14 @@ class GuardedServer(Server):
 
     def __call__(self) -> RequestHandler:
         return GuardedHandler(self, loop=self._loop, guard=self.guard, **self._kwargs)
+
+    def pre_shutdown(self) -> None:
+        """The server stops: held connections go in first, so that their requests are answered
+        in the grace period (aiohttp's own step then marks every connection closing, after
+        which nothing more would be parsed)."""
+        if self.guard.gate is not None:
+            self.guard.gate.open()
+        super().pre_shutdown()
 
 
 class GuardedRunner(web.AppRunner):

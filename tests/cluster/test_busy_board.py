@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sneakerd.cluster.busy_board import BusyBoard, board_path
+from sneakerd.cluster.busy_board import BusyBoard, board_path, create_board
 from sneakerd.cluster.workers import SUPERVISOR_PID
 from tests.api.test_read_gate import running_shop, sold_out_drop
 
@@ -30,6 +30,7 @@ def other_process(path: Path, index: int, code: str) -> None:
 
 def test_a_count_written_by_one_worker_is_seen_by_the_other(tmp_path: Path) -> None:
     path = tmp_path / "board"
+    create_board(path, 2)
     mine = BusyBoard(path, 2, 0)
     try:
         assert not mine.busy()
@@ -49,8 +50,30 @@ def test_a_count_written_by_one_worker_is_seen_by_the_other(tmp_path: Path) -> N
 
 
 def test_a_worker_index_outside_the_board_is_refused(tmp_path: Path) -> None:
+    create_board(tmp_path / "board", 2)
     with pytest.raises(ValueError, match="outside"):
         BusyBoard(tmp_path / "board", 2, 2)
+
+
+def test_only_a_new_file_of_this_user_becomes_the_board(tmp_path: Path) -> None:
+    """`/dev/shm` is everyone's: a file or link already at the board's name is never taken
+    for it, and a worker finds no board rather than someone else's."""
+    planted = tmp_path / "planted"
+    planted.write_bytes(bytes(16))
+    with pytest.raises(FileExistsError):
+        create_board(planted, 2)
+    link = tmp_path / "link"
+    link.symlink_to(planted)
+    with pytest.raises(FileExistsError):
+        create_board(link, 2)
+    with pytest.raises(OSError):  # a worker does not follow a link either
+        BusyBoard(link, 2, 0)
+    with pytest.raises(FileNotFoundError):  # nor make a board of its own
+        BusyBoard(tmp_path / "missing", 2, 0)
+    small = tmp_path / "small"
+    create_board(small, 1)
+    with pytest.raises(ValueError, match="not this user's board"):
+        BusyBoard(small, 2, 0)
 
 
 def test_the_board_is_named_after_the_supervisor() -> None:
@@ -66,6 +89,7 @@ async def test_a_worker_holds_its_refused_clients_while_another_workers_write_ru
     supervisor = 2**22 + os.getpid()  # no process has this pid: the board is this test's
     monkeypatch.setenv(SUPERVISOR_PID, str(supervisor))
     worker_one = None
+    create_board(board_path(supervisor), 2)  # as the supervisor does
     try:
         async with running_shop(tmp_path, workers=2, worker_index=0) as shop:
             worker_one = BusyBoard(board_path(supervisor), 2, 1)

@@ -4,6 +4,8 @@ manual clock's: nothing here sleeps."""
 
 from __future__ import annotations
 
+import asyncio
+
 from sneakerd.clock import ManualClock
 from sneakerd.web.read_gate import LONGEST_MS, POLL_MS, ReadGate
 
@@ -44,7 +46,7 @@ def test_the_gate_is_closed_only_while_writes_are_in_flight() -> None:
     assert not gate.closed
 
 
-def test_held_connections_go_on_in_order_when_the_last_write_ends() -> None:
+async def test_held_connections_go_on_in_order_in_the_turn_after_the_last_write_ends() -> None:
     busy = Busy()
     gate, clock, log = gate_with(busy)
     busy.count = 1
@@ -52,12 +54,30 @@ def test_held_connections_go_on_in_order_when_the_last_write_ends() -> None:
         gate.hold(Connection(name, log))
     assert gate.waiting == 3 and gate.holds == 3
     gate.idle()  # told while a write is still in flight: nothing moves
+    await asyncio.sleep(0)
     clock.advance(POLL_MS)
     assert log == []
     busy.count = 0
     gate.idle()
-    assert log == ["a", "b", "c"]
+    assert log == []  # not inside the request whose write just ended ...
+    await asyncio.sleep(0)
+    assert log == ["a", "b", "c"]  # ... but in the loop's next turn
     assert gate.waiting == 0 and clock.pending == 0
+
+
+async def test_one_connection_that_fails_to_go_in_does_not_keep_the_others_out() -> None:
+    busy = Busy()
+    gate, _, log = gate_with(busy)
+
+    class Broken:
+        def let_in(self) -> None:
+            raise RuntimeError("a bug")
+
+    busy.count = 1
+    gate.hold(Broken())
+    gate.hold(Connection("after", log))
+    gate.open()
+    assert log == ["after"] and gate.waiting == 0
 
 
 def test_a_write_that_ends_elsewhere_is_seen_at_the_next_look() -> None:
@@ -92,7 +112,7 @@ def test_nobody_waits_longer_than_the_longest_wait_while_writes_go_on() -> None:
     assert log == ["a", "b"]
 
 
-def test_a_connection_that_closed_while_held_is_not_let_in() -> None:
+async def test_a_connection_that_closed_while_held_is_not_let_in() -> None:
     busy = Busy()
     gate, _, log = gate_with(busy)
     busy.count = 1
@@ -102,6 +122,7 @@ def test_a_connection_that_closed_while_held_is_not_let_in() -> None:
     gate.forget(gone)
     busy.count = 0
     gate.idle()
+    await asyncio.sleep(0)
     assert log == ["staying"]
 
 
