@@ -130,6 +130,16 @@ async def sold_out_drop(shop: Shop) -> int:
     return drop_id
 
 
+async def refused_crowd(shop: Shop) -> tuple[int, str, Connection]:
+    """A sold-out drop, a shopper's token, and a connection whose last answer was a refusal."""
+    drop_id = await sold_out_drop(shop)
+    token = await shop.user("crowd")
+    crowd = await shop.connect()
+    refused = await crowd.call("POST", "/api/reservations", {"dropId": drop_id}, token)
+    assert refused.status == 409, refused.body
+    return drop_id, token, crowd
+
+
 async def test_a_refused_clients_next_request_waits_while_a_write_is_in_flight(
     shop: Shop,
 ) -> None:
@@ -187,10 +197,7 @@ async def test_a_held_client_is_let_in_after_the_longest_wait_even_if_another_le
 
 
 async def test_a_request_that_came_in_pieces_while_held_is_parsed_whole(shop: Shop) -> None:
-    drop_id = await sold_out_drop(shop)
-    token = await shop.user("crowd")
-    crowd = await shop.connect()
-    assert (await crowd.call("POST", "/api/reservations", {"dropId": drop_id}, token)).status == 409
+    drop_id, token, crowd = await refused_crowd(shop)
     shop.gate.longest_ms = 60_000
     body = json.dumps({"dropId": drop_id}).encode()
     whole = (
@@ -210,10 +217,7 @@ async def test_a_request_that_came_in_pieces_while_held_is_parsed_whole(shop: Sh
 
 
 async def test_a_held_client_is_answered_when_the_server_shuts_down(shop: Shop) -> None:
-    drop_id = await sold_out_drop(shop)
-    token = await shop.user("crowd")
-    crowd = await shop.connect()
-    assert (await crowd.call("POST", "/api/reservations", {"dropId": drop_id}, token)).status == 409
+    drop_id, token, crowd = await refused_crowd(shop)
     shop.gate.longest_ms = 60_000
     with shop.app[keys.SERVICE].other_work():
         crowd.send("POST", "/api/reservations", {"dropId": drop_id}, token)
@@ -243,10 +247,7 @@ async def test_many_pipelined_requests_behind_a_refusal_are_all_answered_in_orde
 ) -> None:
     """aiohttp pauses and resumes reading itself for a long pipeline (and asks to parse again
     with an empty read); held or not, every request is answered once, in order."""
-    drop_id = await sold_out_drop(shop)
-    token = await shop.user("crowd")
-    crowd = await shop.connect()
-    assert (await crowd.call("POST", "/api/reservations", {"dropId": drop_id}, token)).status == 409
+    drop_id, token, crowd = await refused_crowd(shop)
     count = 80
     with shop.app[keys.SERVICE].other_work():
         for n in range(count):
