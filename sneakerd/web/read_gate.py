@@ -11,7 +11,7 @@ So a connection whose last answer was such a refusal (`note`) is held while writ
 flight (`watch`: this process's count, or every worker's of the machine,
 `cluster/busy_board.py`). Its next bytes are kept as they arrive, reading pauses (the rest
 waits in the kernel), and when the writes are done (`idle`, told by the pacer, or seen at the
-next `POLL`) or `LONGEST_MS` has passed, they go to aiohttp exactly as they came, in order.
+next `POLL_MS`) or `LONGEST_MS` has passed, they go to aiohttp exactly as they came, in order.
 Nothing is dropped or answered differently. The crowd's next refusals come a few milliseconds
 later, and only while somebody is buying. A connection that was not just refused is never
 held, and neither is a refused one while nobody is buying.
