@@ -116,7 +116,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.FEEDS] = []
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_watchers)
-    app.on_shutdown.append(_let_held_in)
     for module in (
         users,
         drops,
@@ -240,8 +239,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[keys.IDEMPOTENCY].start()
         app[keys.DELIVERER].start()
         gate, count = app[keys.READ_GATE], service.in_flight
+
+        def writing_here() -> bool:
+            return count[0] != 0
+
         service.watch_idle(gate.idle)  # held refused connections go on then
-        gate.watch(lambda: count[0] != 0)
+        gate.watch(writing_here)
         board = _busy_board(settings)  # closed below, whatever happens from here
         try:
             if board is not None:  # every worker's writes, not only this one's
@@ -260,7 +263,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             if node is not None:
                 await node.close()
             if board is not None:
-                gate.watch(lambda: count[0] != 0)  # nothing reads the board from here on
+                gate.watch(writing_here)  # nothing reads the board from here on
                 service.share_count(None)
                 board.close()
     finally:
@@ -297,12 +300,6 @@ def _cluster_registry(app: web.Application) -> ClusterRegistry:
     registry = app[keys.REGISTRY]
     assert isinstance(registry, ClusterRegistry)
     return registry
-
-
-async def _let_held_in(app: web.Application) -> None:
-    """On shutdown the refused connections the read gate holds are let in at once, so their
-    requests are answered in the grace period rather than cut off unread."""
-    app[keys.READ_GATE].open()
 
 
 async def _close_watchers(app: web.Application) -> None:
