@@ -12,9 +12,11 @@ A flush writes to one socket after another (one `send` each, the bulk of its cos
 subscribers is therefore written by the fan-out thread (`web/send_thread.py`), whose sends run
 without the GIL, beside the loop; the others are written in the loop in slices of
 `slice_seconds`, handing the loop back between them, so HTTP requests interleave with the
-fan-out instead of waiting for it. Frames are built before anything is written and flushes
-never overlap (the ticker waits for the thread's jobs; a direct `flush` finishes a sliced one
-first), so seq still rises per subscriber.
+fan-out instead of waiting for it. Frames are built before anything is written. The in-loop
+flushes never overlap (a direct `flush` finishes a sliced one first); the thread's do not wait
+for each other: the ticker hands the thread one job per tick and the thread rolls a drop's
+jobs into its lap, each subscriber sent what it has not had, in seq order. A drop stays with
+the thread while any of its jobs is there, so its frames never take the other road past them.
 
 Each subscriber has a bounded outbox and its own writer (the WebSocket handler's task). A
 subscriber whose outbox overflows is not sent the backlog: its outbox is dropped and it is sent a
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from array import array
@@ -112,13 +115,27 @@ def wire_frame(payload: bytes) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
+class Flush:
+    """One drop's pending events, encoded once: as frames for outboxes and framed for the wire."""
+
+    frames: list[Frame]
+    wired: list[tuple[int, bytes]]
+    stock: int
+    """The seq of its stock update (0: none)."""
+    deleted: bool
+
+    @property
+    def wire(self) -> bytes:
+        return b"".join(frame for _, frame in self.wired)
+
+
+@dataclass(frozen=True, slots=True)
 class ThreadJob:
     """A flush of one drop that the fan-out thread is writing."""
 
-    frames: list[Frame]
+    drop_id: int
+    flush: Flush
     subscribers: list[Subscriber]
-    deleted: bool
-    done: asyncio.Future[list[Subscriber]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +182,9 @@ class Hub:
         """The service's count of buyers' writes in flight (set before `start`): the fan-out
         thread steps aside for them (`web/send_thread.py`)."""
         self._thread: SendThread | None = None
-        self._threaded = 0
-        """Thread jobs under way (the ticker's; `flush` must not overtake them)."""
+        self._threaded: dict[int, int] = {}
+        """Thread jobs under way per drop: that drop's next flush goes to the thread too, and
+        `flush` must not overtake them."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -237,8 +255,9 @@ class Hub:
 
     async def _run(self) -> None:
         """Flush whenever events are pending, at most once per `tick` from one flush's start to
-        the next's: a flush that took longer (a crowded drop's pass on the fan-out thread) is
-        followed at once by the next, which carries everything committed meanwhile."""
+        the next's. The fan-out thread's jobs are handed over, not waited for: one that comes
+        while the thread is still writing the drop's last reaches the rest of that lap at once
+        (`web/send_thread.py`)."""
         loop = asyncio.get_running_loop()
         while True:
             await self._dirty.wait()
@@ -262,41 +281,46 @@ class Hub:
             pass
 
     async def _flush_all(self) -> None:
-        """The ticker's flush: drops with many subscribers go to the fan-out thread, the others
-        are written here in slices; it returns when both are done, so flushes never overlap."""
+        """The ticker's flush: drops with many subscribers (or with a job still there) go to
+        the fan-out thread, the others are written here in slices."""
         pending = self._take_pending()
-        jobs = []
-        if self._thread is not None and self.thread_above is not None:
+        thread = self._thread
+        if thread is not None and self.thread_above is not None:
             crowded = [
                 drop_id
                 for drop_id in pending
-                if len(self._channels.get(drop_id, ())) > self.thread_above
+                if drop_id in self._threaded
+                or len(self._channels.get(drop_id, ())) > self.thread_above
             ]
-            jobs = [self._to_thread(self._thread, d, pending.pop(d)) for d in crowded]
-        self._threaded += len(jobs)
-        try:
-            await self._flush_in_slices(pending)
-            for job in jobs:
-                await self._settle(job)
-        finally:
-            self._threaded -= len(jobs)
+            for drop_id in crowded:
+                self._to_thread(thread, drop_id, pending.pop(drop_id))
+        await self._flush_in_slices(pending)
 
-    def _to_thread(self, thread: SendThread, drop_id: int, events: list[DropEvent]) -> ThreadJob:
-        """Hand one drop's frames to the fan-out thread at once."""
-        frames, wire, deleted = self._frames_of(events)
+    def _to_thread(self, thread: SendThread, drop_id: int, events: list[DropEvent]) -> None:
+        """Hand one drop's frames to the fan-out thread; they are settled when it is done."""
+        flush = self._frames_of(events)
         subscribers = list(self._channels.get(drop_id, ()))
-        done = thread.write(wire, frames[0][0], frames[-1][0], subscribers)
-        return ThreadJob(frames, subscribers, deleted, done)
+        done = thread.write(drop_id, flush.wired, subscribers, flush.stock)
+        self._threaded[drop_id] = self._threaded.get(drop_id, 0) + 1
+        done.add_done_callback(
+            functools.partial(self._settle, ThreadJob(drop_id, flush, subscribers))
+        )
 
-    @staticmethod
-    async def _settle(job: ThreadJob) -> None:
-        """In the loop, once the thread is done: the frames it could not write go to those
-        subscribers' outboxes; a deleted drop's subscribers are closed."""
-        for subscriber in await job.done:
-            subscriber.settle(job.frames)
-        if job.deleted:
-            for subscriber in job.subscribers:
-                subscriber.close(1000)
+    def _settle(self, job: ThreadJob, done: asyncio.Future[list[Subscriber]]) -> None:
+        """In the loop, once the thread is done with a job (a drop's in the order given): the
+        frames it could not write go to those subscribers' outboxes; a deleted drop's
+        subscribers are closed."""
+        try:
+            if not done.cancelled():
+                for subscriber in done.result():
+                    subscriber.settle(job.flush.frames)
+                if job.flush.deleted:
+                    for subscriber in job.subscribers:
+                        subscriber.close(1000)
+        finally:
+            left = self._threaded.pop(job.drop_id) - 1
+            if left:
+                self._threaded[job.drop_id] = left
 
     async def _flush_in_slices(self, pending: dict[int, list[DropEvent]]) -> None:
         """Write in the loop, handed back to the loop every `slice_seconds` so that HTTP
@@ -349,12 +373,13 @@ class Hub:
             subscribers = self._channels.get(drop_id)
             if not subscribers:
                 continue
-            frames, wire, deleted = self._frames_of(events)
+            flush = self._frames_of(events)
+            frames, wire = flush.frames, flush.wire
             first, last = frames[0][0], frames[-1][0]
             for subscriber in list(subscribers):
                 if not subscriber.write_direct(first, last, wire):
                     subscriber.offer(frames)
-                if deleted:
+                if flush.deleted:
                     subscriber.close(1000)
                 written += 1
                 if written % CLOCK_EVERY == 0 and (now := clock()) >= deadline:
@@ -362,15 +387,19 @@ class Hub:
                     slice_started = clock()
                     deadline = slice_started + self.slice_seconds
 
-    def _frames_of(self, events: list[DropEvent]) -> tuple[list[Frame], bytes, bool]:
+    def _frames_of(self, events: list[DropEvent]) -> Flush:
         """A drop's pending events as frames (each encoded once), the same framed for the
-        wire, and whether the drop was deleted."""
+        wire, the seq of its stock update, and whether the drop was deleted."""
         kept = coalesce(events)
         frames = [(e.seq, encode_event(e, self._view)) for e in kept]
         self._flushes += 1
         self._frames += len(frames)
-        wire = b"".join(wire_frame(payload) for _, payload in frames)
-        return frames, wire, any(isinstance(e, DropDeleted) for e in kept)
+        return Flush(
+            frames,
+            [(seq, wire_frame(payload)) for seq, payload in frames],
+            max((e.seq for e in kept if isinstance(e, StockChanged)), default=0),
+            any(isinstance(e, DropDeleted) for e in kept),
+        )
 
     def resync(self, drop_id: int) -> None:
         """Send every watcher of the drop a fresh snapshot instead of what it has queued, as

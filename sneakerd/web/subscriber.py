@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import os
 import select
 import threading
@@ -20,6 +21,10 @@ Frame = tuple[int, bytes]
 
 DIRECT_WRITE_LIMIT = 64 * 1024
 """Bytes a socket may have waiting in user space and still be written to directly."""
+
+next_serial = itertools.count(1).__next__
+"""Serials for subscribers and the fan-out thread's jobs, from one counter and in the loop, so
+that a job's serial tells which subscribers it was built after (`web/send_thread.py`)."""
 
 
 class Subscriber:
@@ -42,6 +47,7 @@ class Subscriber:
         "broken",
         "busy",
         "closing",
+        "dealt",
         "drop_id",
         "fd",
         "inode",
@@ -80,6 +86,9 @@ class Subscriber:
         self.broken = False
         """The thread wrote part of a frame and the socket never took the rest."""
         self.lock = threading.Lock()
+        self.dealt = next_serial()
+        """The fan-out thread's own: the serial of the last of its jobs it dealt with for this
+        subscriber (written or owed); at first, a serial newer than every job built before."""
 
     def go_live(self, transport: asyncio.Transport | None) -> None:
         """The first snapshot is out: the hub may write to the socket directly from now on."""
@@ -131,12 +140,13 @@ class Subscriber:
             self.last_seq = last_seq
             return True
 
-    def claim(self, first_seq: int) -> bool:
+    def claim(self, first_seq: int, jobs: int = 1) -> bool:
         """The fan-out thread's first step for one job: True if it may write the job's frames
         (whole frames only, and only with nothing buffered in the transport, whose own writes
         run in the loop); the caller then holds `lock` until `finish` or `abandon`, so the
-        loop's `hold` waits out the send. False: the frames are owed to the outbox, and
-        `settle` puts them there, in the loop, before anything newer is written."""
+        loop's `hold` waits out the send. False: the frames are owed to the outbox (those of
+        `jobs` jobs), and `settle` puts them there, in the loop, before anything newer is
+        written."""
         self.lock.acquire()
         writable = False
         try:
@@ -146,11 +156,11 @@ class Subscriber:
             )
         finally:
             if not writable:
-                self.owed += 1
+                self.owed += jobs
                 self.lock.release()
         return writable
 
-    def finish(self, last_seq: int, wire: bytes, sent: int) -> bool:
+    def finish(self, last_seq: int, wire: bytes, sent: int, jobs: int = 1) -> bool:
         """After `claim`: what the send did (bytes taken, or -errno), the rest of a frame
         finished if the socket took part of it; releases `lock`. False: the frames are owed."""
         written = False
@@ -168,21 +178,22 @@ class Subscriber:
             return written
         finally:
             if not written:
-                self.owed += 1
+                self.owed += jobs
             self.lock.release()
 
-    def abandon(self) -> None:
+    def abandon(self, jobs: int = 1) -> None:
         """After `claim`, when the thread failed before `finish`: the frames are owed."""
-        self.owed += 1
+        self.owed += jobs
         self.lock.release()
 
-    def divert(self) -> None:
-        """The thread gives up on this subscriber for one job (its frames are owed)."""
+    def divert(self, jobs: int = 1) -> None:
+        """The thread gives up on this subscriber for `jobs` jobs (their frames are owed)."""
         with self.lock:
-            self.owed += 1
+            self.owed += jobs
 
     def settle(self, frames: Sequence[Frame]) -> None:
-        """In the loop: put frames the thread skipped into the outbox, in job order."""
+        """In the loop: put one job's frames the thread skipped into the outbox (called for
+        each such job, in job order)."""
         with self.lock:
             self.owed -= 1
             broken, transport = self.broken, self.transport

@@ -390,7 +390,7 @@ async def test_the_thread_runs_below_the_loop_by_its_paths_niceness() -> None:
         transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
         subscriber = Subscriber(DROP, 16)
         subscriber.go_live(transport)
-        assert await thread.write(b"x", 1, 1, [subscriber]) == [subscriber]
+        assert await thread.write(DROP, [(1, b"x")], [subscriber]) == [subscriber]
     finally:
         await thread.stop()
         transport.close()
@@ -429,7 +429,7 @@ async def test_the_thread_steps_aside_before_a_batch_while_writes_are_in_flight(
             thread = SendThread(loop, path, in_flight)
             thread.start()
             try:
-                assert await thread.write(b"x", seq, seq, crowd) == []
+                assert await thread.write(DROP, [(seq, b"x")], crowd) == []
             finally:
                 await thread.stop()
             events.append("-")
@@ -449,3 +449,137 @@ async def test_the_thread_steps_aside_before_a_batch_while_writes_are_in_flight(
         "send 44",
         "-",
     ]
+
+
+def held_at_first_send(
+    path: SendPath, sends: list[tuple[bytes, int]], gate: threading.Event
+) -> SendPath:
+    """`path`, recording each call's data and socket count; its first call returns only once
+    `gate` is set (a lap held at its first batch), and says so by `sends` growing."""
+
+    def send_each(data: bytes, fds: array[int], inodes: array[int], out: array[int]) -> int:
+        sends.append((bytes(data), len(fds)))
+        whole = path.send_each(data, fds, inodes, out)
+        if len(sends) == 1:
+            gate.wait(5)
+        return whole
+
+    return SendPath(path.name, send_each, 2, path.nice)
+
+
+def every_socket_takes_it(data: bytes, fds: array[int], inodes: array[int], out: array[int]) -> int:
+    for i in range(len(out)):
+        out[i] = len(data)
+    return len(out)
+
+
+async def until_called(sends: list[tuple[bytes, int]]) -> None:
+    await settle_until(lambda: len(sends) > 0)
+
+
+async def test_a_job_that_comes_mid_lap_reaches_the_rest_of_that_lap() -> None:
+    """Laps roll: a drop's second job, queued while the thread is in the first one's lap, goes
+    to the subscribers that lap has not reached yet in the same send as the first (of the two
+    stock updates only the newer), then a second lap takes it to the ones already passed and
+    to a subscriber who joined after the first job. One who could not be written owes both
+    jobs, and each job's future lists it; the futures resolve in order."""
+    loop = asyncio.get_running_loop()
+    sends: list[tuple[bytes, int]] = []
+    gate = threading.Event()
+    ours, theirs = socket.socketpair()
+    transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+    crowd = [Subscriber(DROP, 16) for _ in range(6)]
+    for subscriber in crowd:
+        subscriber.go_live(transport)
+    busy = crowd[4]
+    busy.hold()  # the loop is writing to it: the thread must not
+    probe = SendPath("probe", every_socket_takes_it, 2)
+    thread = SendThread(loop, held_at_first_send(probe, sends, gate))
+    thread.start()
+    try:
+        one = thread.write(DROP, [(1, b"P1"), (2, b"S2")], crowd, stock=2)
+        await until_called(sends)
+        newcomer = Subscriber(DROP, 16)
+        newcomer.go_live(transport)
+        two = thread.write(DROP, [(3, b"P3"), (4, b"S4")], [*crowd, newcomer], stock=4)
+        order: list[str] = []
+        one.add_done_callback(lambda _: order.append("one"))
+        two.add_done_callback(lambda _: order.append("two"))
+        gate.set()
+        assert await one == [busy]
+        assert await two == [busy]
+        await asyncio.sleep(0)  # (an awaited future already done does not yield)
+        assert order == ["one", "two"]
+    finally:
+        await thread.stop()
+        transport.close()
+        theirs.close()
+    assert sends == [
+        (b"P1S2", 2),  # the first lap's first batch: only the first job is there yet
+        (b"P1P3S4", 2),  # the rest of that lap: both jobs in one send, the stale S2 left out
+        (b"P1P3S4", 1),  # (the busy one is not sent to)
+        (b"P3S4", 2),  # the second lap: the two the first had passed
+        (b"P3S4", 1),  # and the newcomer
+    ]
+    assert [s.last_seq for s in crowd] == [4, 4, 4, 4, 0, 4] and newcomer.last_seq == 4
+    assert busy.owed == 2  # one job each for the hub's settle, in order
+
+
+def held_at_first_wait(path: SendPath, waited: threading.Event, gate: threading.Event) -> SendPath:
+    """`path`, whose first step aside (before a lap's first batch, holding no lock) sets
+    `waited` and lasts until `gate` is set."""
+
+    def wait_while(flag: array[int], longest: float) -> bool:
+        if not waited.is_set():
+            waited.set()
+            gate.wait(5)
+        return False
+
+    return SendPath(path.name, path.send_each, path.batch, path.nice, wait_while)
+
+
+async def test_a_drop_stays_with_the_thread_while_a_job_of_it_is_there(
+    send_path: SendPath,
+) -> None:
+    """A drop whose watchers fall under `thread_above` while the thread still has its last
+    flush is flushed by the thread again, not in the loop: a direct write there would reach
+    watchers the lap has not reached yet before the older frames (which they would then miss)."""
+    loop = asyncio.get_running_loop()
+    waited, gate = threading.Event(), threading.Event()
+    hub = Hub(
+        lambda drop: {"id": drop.id},
+        tick=0.001,
+        thread_above=2,
+        send_path=held_at_first_wait(send_path, waited, gate),
+    )
+    hub.in_flight = array("q", [1])  # a buyer's write in flight: the lap steps aside first
+    pairs = [socket.socketpair() for _ in range(3)]
+    transports = []
+    subscribers = []
+    for ours, theirs in pairs:
+        theirs.setblocking(False)
+        transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+        subscriber = hub.subscribe(DROP)
+        subscriber.go_live(transport)
+        transports.append(transport)
+        subscribers.append(subscriber)
+    hub.start()
+    try:
+        hub.publish([purchase(1)])
+        await settle_until(waited.is_set)  # the lap waits before its first send
+        hub.unsubscribe(subscribers.pop())  # two left: not over thread_above any more
+        hub.publish([purchase(2)])
+        await asyncio.sleep(0.02)  # ticks go by: the loop must not write seq 2 itself
+        gate.set()
+        peers = [Peer(theirs) for _, theirs in pairs[:2]]
+        await read_until(peers, lambda: all(s.last_seq == 2 for s in subscribers))
+        for peer in peers:
+            assert peer.seqs("purchaseCompleted") == [1, 2]
+        assert all(s.owed == 0 and not s.outbox for s in subscribers)
+    finally:
+        gate.set()
+        await hub.stop()
+        for transport in transports:
+            transport.close()
+        for _, theirs in pairs:
+            theirs.close()
