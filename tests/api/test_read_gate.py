@@ -22,6 +22,7 @@ from aiohttp import web
 from sneakerd.domain.model import Role
 from sneakerd.web import keys
 from sneakerd.web.read_gate import ReadGate
+from sneakerd.web.transport import MAX_HELD_BYTES, GuardedHandler
 from tests.api.test_transport import HEAD_END, Reply, parse, start_guarded
 
 
@@ -259,4 +260,29 @@ async def test_many_pipelined_requests_behind_a_refusal_are_all_answered_in_orde
         replies = [await crowd.reply(wait=10) for _ in range(count)]
     assert [r.status for r in replies] == [409 if n % 2 == 0 else 200 for n in range(count)]
     assert shop.gate.waiting == 0
+    crowd.close()
+
+
+async def test_a_held_connection_that_keeps_sending_goes_in_past_the_cap(shop: Shop) -> None:
+    """Held bytes are kept in memory only up to `MAX_HELD_BYTES`: a connection whose transport
+    reads on meanwhile (aiohttp's own flow control can resume it) and sends past that goes in
+    at once, write in flight or not, and every request it sent is answered, in order."""
+    drop_id, token, crowd = await refused_crowd(shop)
+    shop.gate.longest_ms = 60_000  # only the cap can let it in while the write is in flight
+    count = MAX_HELD_BYTES // 40 + 200  # small GETs, past the cap in all
+    with shop.app[keys.SERVICE].other_work():
+        crowd.send("POST", "/api/reservations", {"dropId": drop_id}, token)
+        await shop.until_waiting(1)
+        held = next(iter(shop.gate._held))
+        assert isinstance(held, GuardedHandler) and held.transport is not None
+        held.transport.resume_reading()  # as aiohttp's flow control may
+        for _ in range(count):
+            crowd.send("GET", f"/api/drops/{drop_id}")
+        await crowd.writer.drain()
+        first = await crowd.reply(wait=5)
+        assert first.status == 409
+        # (Its answer, a refusal again, may hold what is left of the pipeline until the end
+        # of the write, as for any refused connection.)
+    replies = [await crowd.reply(wait=10) for _ in range(count)]
+    assert all(r.status == 200 for r in replies)
     crowd.close()
