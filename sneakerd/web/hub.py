@@ -5,7 +5,9 @@ actor never waits on a subscriber. One ticker task (owned by the hub, started an
 the app) flushes the buffers: each event is serialised once (orjson) and the same bytes are
 offered to every subscriber of the drop. Stock updates are coalesced: per flush only the latest
 `stockUpdate` of a drop goes out, and a drop is flushed at most once per `tick` (50 ms), so the
-fan-out cost does not grow with reservations x subscribers.
+fan-out cost does not grow with reservations x subscribers. A drop written by the fan-out
+thread is flushed every `thread_tick` (10 ms) instead: the thread rolls its jobs into the lap
+under way (below), so more of them add no sends, and each waits less for the next.
 
 A flush writes to one socket after another (one `send` each, the bulk of its cost), and to
 10,000 subscribers that is tens of milliseconds. A drop with more than `thread_above`
@@ -14,7 +16,7 @@ without the GIL, beside the loop; the others are written in the loop in slices o
 `slice_seconds`, handing the loop back between them, so HTTP requests interleave with the
 fan-out instead of waiting for it. Frames are built before anything is written. The in-loop
 flushes never overlap (a direct `flush` finishes a sliced one first); the thread's do not wait
-for each other: the ticker hands the thread one job per tick and the thread rolls a drop's
+for each other: the ticker hands the thread one job per thread tick and the thread rolls a drop's
 jobs into its lap, each subscriber sent what it has not had, in seq order. A drop stays with
 the thread while any of its jobs is there, so its frames never take the other road past them.
 
@@ -154,6 +156,7 @@ class Hub:
         view: Callable[[Drop], dict[str, Any]],
         *,
         tick: float = 0.05,
+        thread_tick: float = 0.01,
         outbox_limit: int = 256,
         stuck_seconds: float = 10.0,
         slice_seconds: float = SLICE_SECONDS,
@@ -162,6 +165,7 @@ class Hub:
     ) -> None:
         self._view = view
         self.tick = tick
+        self.thread_tick = thread_tick
         self.slice_seconds = slice_seconds
         self.outbox_limit = outbox_limit
         self.stuck_seconds = stuck_seconds
@@ -254,20 +258,32 @@ class Hub:
     # -- the ticker --------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        """Flush whenever events are pending, at most once per `tick` from one flush's start to
-        the next's. The fan-out thread's jobs are handed over, not waited for: one that comes
-        while the thread is still writing the drop's last reaches the rest of that lap at once
-        (`web/send_thread.py`)."""
+        """Flush whenever events are pending: the fan-out thread's drops at most once per
+        `thread_tick`, the others at most once per `tick`, each from one flush's start to the
+        next's. The thread's jobs are handed over, not waited for: one that comes while the
+        thread is still writing the drop's last reaches the rest of that lap at once
+        (`web/send_thread.py`). A sliced flush that took longer than a tick is followed at once
+        by the next, which carries everything committed meanwhile."""
         loop = asyncio.get_running_loop()
+        slices_at = 0.0
         while True:
             await self._dirty.wait()
-            started = loop.time()
             self._dirty.clear()
+            started = loop.time()
+            slices_due = started >= slices_at
+            if slices_due:
+                slices_at = started + self.tick
             try:
-                await self._flush_all()
+                await self._flush_all(slices_due)
             except Exception:  # a bug must not stop live updates for every drop
                 log.exception("hub flush failed")
-            await asyncio.sleep(max(0.0, self.tick - (loop.time() - started)))
+            now = loop.time()
+            if self._pending:  # the loop's drops wait for their tick
+                self._dirty.set()
+            wait = slices_at - now
+            if self._threaded:  # a crowded drop's fan-out under way: its next job soon
+                wait = min(wait, self.thread_tick - (now - started))
+            await asyncio.sleep(max(0.0, wait))
 
     def flush(self) -> None:
         """Encode each drop's pending events once and offer the frames to its subscribers, all
@@ -280,21 +296,22 @@ class Hub:
         for _ in self._fan_out(self._take_pending()):
             pass
 
-    async def _flush_all(self) -> None:
+    async def _flush_all(self, slices_due: bool = True) -> None:
         """The ticker's flush: drops with many subscribers (or with a job still there) go to
-        the fan-out thread, the others are written here in slices."""
-        pending = self._take_pending()
+        the fan-out thread; the others, when `slices_due`, are written here in slices (else
+        they stay pending for their tick)."""
         thread = self._thread
         if thread is not None and self.thread_above is not None:
             crowded = [
                 drop_id
-                for drop_id in pending
+                for drop_id in self._pending
                 if drop_id in self._threaded
                 or len(self._channels.get(drop_id, ())) > self.thread_above
             ]
             for drop_id in crowded:
-                self._to_thread(thread, drop_id, pending.pop(drop_id))
-        await self._flush_in_slices(pending)
+                self._to_thread(thread, drop_id, self._pending.pop(drop_id))
+        if slices_due:
+            await self._flush_in_slices(self._take_pending())
 
     def _to_thread(self, thread: SendThread, drop_id: int, events: list[DropEvent]) -> None:
         """Hand one drop's frames to the fan-out thread; they are settled when it is done."""

@@ -583,3 +583,43 @@ async def test_a_drop_stays_with_the_thread_while_a_job_of_it_is_there(
             transport.close()
         for _, theirs in pairs:
             theirs.close()
+
+
+async def test_a_crowded_drop_flushes_every_thread_tick_and_the_others_every_tick(
+    send_path: SendPath,
+) -> None:
+    """The thread's drops are flushed every `thread_tick` (their jobs roll into the lap under
+    way, adding no sends); a drop written in the loop still waits for its `tick`."""
+    loop = asyncio.get_running_loop()
+    hub = Hub(
+        lambda drop: {"id": drop.id},
+        tick=1.0,
+        thread_tick=0.01,
+        thread_above=1,
+        send_path=send_path,
+    )
+    crowded, small = DROP, DROP + 1
+    pairs = [socket.socketpair() for _ in range(3)]
+    transports: list[asyncio.Transport] = []
+    subscribers: list[Subscriber] = []
+    for (ours, theirs), drop_id in zip(pairs, (crowded, crowded, small), strict=True):
+        theirs.setblocking(False)
+        transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+        subscriber = hub.subscribe(drop_id)
+        subscriber.go_live(transport)
+        transports.append(transport)
+        subscribers.append(subscriber)
+    hub.start()
+    try:
+        hub.publish([purchase(1), Purchased(small, 1, 1, "buyer")])
+        await settle_until(lambda: all(s.last_seq == 1 for s in subscribers))  # both at once
+        hub.publish([purchase(2), Purchased(small, 2, 2, "buyer")])
+        await settle_until(lambda: all(s.last_seq == 2 for s in subscribers[:2]), seconds=0.5)
+        assert subscribers[2].last_seq == 1  # the loop's drop: not before its tick
+        await settle_until(lambda: subscribers[2].last_seq == 2, seconds=2.0)
+    finally:
+        await hub.stop()
+        for transport in transports:
+            transport.close()
+        for _, theirs in pairs:
+            theirs.close()
