@@ -9,6 +9,7 @@ runs once per send path (`send_path`: the C extension's batches and the os.write
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import random
@@ -525,6 +526,34 @@ async def test_a_job_that_comes_mid_lap_reaches_the_rest_of_that_lap() -> None:
     assert busy.owed == 2  # one job each for the hub's settle, in order
 
 
+@contextlib.asynccontextmanager
+async def watched(
+    hub: Hub, drops: list[int]
+) -> AsyncIterator[tuple[list[Subscriber], list[socket.socket]]]:
+    """One live subscriber of `hub` per item of `drops`, each on a socket pair (the watchers'
+    ends given with them, not reading); the hub runs inside, then stops, and all is closed."""
+    loop = asyncio.get_running_loop()
+    pairs = [socket.socketpair() for _ in drops]
+    transports: list[asyncio.Transport] = []
+    subscribers: list[Subscriber] = []
+    for (ours, theirs), drop_id in zip(pairs, drops, strict=True):
+        theirs.setblocking(False)
+        transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+        subscriber = hub.subscribe(drop_id)
+        subscriber.go_live(transport)
+        transports.append(transport)
+        subscribers.append(subscriber)
+    hub.start()
+    try:
+        yield subscribers, [theirs for _, theirs in pairs]
+    finally:
+        await hub.stop()
+        for transport in transports:
+            transport.close()
+        for _, theirs in pairs:
+            theirs.close()
+
+
 def held_at_first_wait(path: SendPath, waited: threading.Event, gate: threading.Event) -> SendPath:
     """`path`, whose first step aside (before a lap's first batch, holding no lock) sets
     `waited` and lasts until `gate` is set."""
@@ -544,7 +573,6 @@ async def test_a_drop_stays_with_the_thread_while_a_job_of_it_is_there(
     """A drop whose watchers fall under `thread_above` while the thread still has its last
     flush is flushed by the thread again, not in the loop: a direct write there would reach
     watchers the lap has not reached yet before the older frames (which they would then miss)."""
-    loop = asyncio.get_running_loop()
     waited, gate = threading.Event(), threading.Event()
     hub = Hub(
         lambda drop: {"id": drop.id},
@@ -553,36 +581,21 @@ async def test_a_drop_stays_with_the_thread_while_a_job_of_it_is_there(
         send_path=held_at_first_wait(send_path, waited, gate),
     )
     hub.in_flight = array("q", [1])  # a buyer's write in flight: the lap steps aside first
-    pairs = [socket.socketpair() for _ in range(3)]
-    transports = []
-    subscribers = []
-    for ours, theirs in pairs:
-        theirs.setblocking(False)
-        transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
-        subscriber = hub.subscribe(DROP)
-        subscriber.go_live(transport)
-        transports.append(transport)
-        subscribers.append(subscriber)
-    hub.start()
-    try:
-        hub.publish([purchase(1)])
-        await settle_until(waited.is_set)  # the lap waits before its first send
-        hub.unsubscribe(subscribers.pop())  # two left: not over thread_above any more
-        hub.publish([purchase(2)])
-        await asyncio.sleep(0.02)  # ticks go by: the loop must not write seq 2 itself
-        gate.set()
-        peers = [Peer(theirs) for _, theirs in pairs[:2]]
-        await read_until(peers, lambda: all(s.last_seq == 2 for s in subscribers))
-        for peer in peers:
-            assert peer.seqs("purchaseCompleted") == [1, 2]
-        assert all(s.owed == 0 and not s.outbox for s in subscribers)
-    finally:
-        gate.set()
-        await hub.stop()
-        for transport in transports:
-            transport.close()
-        for _, theirs in pairs:
-            theirs.close()
+    async with watched(hub, [DROP] * 3) as (subscribers, theirs):
+        try:
+            hub.publish([purchase(1)])
+            await settle_until(waited.is_set)  # the lap waits before its first send
+            hub.unsubscribe(subscribers.pop())  # two left: not over thread_above any more
+            hub.publish([purchase(2)])
+            await asyncio.sleep(0.02)  # ticks go by: the loop must not write seq 2 itself
+            gate.set()
+            peers = [Peer(sock) for sock in theirs[:2]]
+            await read_until(peers, lambda: all(s.last_seq == 2 for s in subscribers))
+            for peer in peers:
+                assert peer.seqs("purchaseCompleted") == [1, 2]
+            assert all(s.owed == 0 and not s.outbox for s in subscribers)
+        finally:
+            gate.set()  # the thread must not wait on it while the hub stops
 
 
 async def test_a_crowded_drop_flushes_every_thread_tick_and_the_others_every_tick(
@@ -590,7 +603,6 @@ async def test_a_crowded_drop_flushes_every_thread_tick_and_the_others_every_tic
 ) -> None:
     """The thread's drops are flushed every `thread_tick` (their jobs roll into the lap under
     way, adding no sends); a drop written in the loop still waits for its `tick`."""
-    loop = asyncio.get_running_loop()
     hub = Hub(
         lambda drop: {"id": drop.id},
         tick=1.0,
@@ -599,27 +611,10 @@ async def test_a_crowded_drop_flushes_every_thread_tick_and_the_others_every_tic
         send_path=send_path,
     )
     crowded, small = DROP, DROP + 1
-    pairs = [socket.socketpair() for _ in range(3)]
-    transports: list[asyncio.Transport] = []
-    subscribers: list[Subscriber] = []
-    for (ours, theirs), drop_id in zip(pairs, (crowded, crowded, small), strict=True):
-        theirs.setblocking(False)
-        transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
-        subscriber = hub.subscribe(drop_id)
-        subscriber.go_live(transport)
-        transports.append(transport)
-        subscribers.append(subscriber)
-    hub.start()
-    try:
+    async with watched(hub, [crowded, crowded, small]) as (subscribers, _):
         hub.publish([purchase(1), Purchased(small, 1, 1, "buyer")])
         await settle_until(lambda: all(s.last_seq == 1 for s in subscribers))  # both at once
         hub.publish([purchase(2), Purchased(small, 2, 2, "buyer")])
         await settle_until(lambda: all(s.last_seq == 2 for s in subscribers[:2]), seconds=0.5)
         assert subscribers[2].last_seq == 1  # the loop's drop: not before its tick
         await settle_until(lambda: subscribers[2].last_seq == 2, seconds=2.0)
-    finally:
-        await hub.stop()
-        for transport in transports:
-            transport.close()
-        for _, theirs in pairs:
-            theirs.close()
