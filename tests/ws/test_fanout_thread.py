@@ -618,3 +618,32 @@ async def test_a_crowded_drop_flushes_every_thread_tick_and_the_others_every_tic
         await settle_until(lambda: all(s.last_seq == 2 for s in subscribers[:2]), seconds=0.5)
         assert subscribers[2].last_seq == 1  # the loop's drop: not before its tick
         await settle_until(lambda: subscribers[2].last_seq == 2, seconds=2.0)
+
+
+async def test_a_watcher_who_joins_a_crowded_drop_gets_its_next_changes(
+    send_path: SendPath,
+) -> None:
+    """The thread's jobs take the drop's watchers from a list kept between changes of who
+    watches: one who joins is in the next job, one who leaves is not."""
+    loop = asyncio.get_running_loop()
+    hub = Hub(lambda drop: {"id": drop.id}, tick=0.001, thread_above=0, send_path=send_path)
+    async with watched(hub, [DROP] * 2) as (subscribers, _):
+        hub.publish([purchase(1)])
+        await settle_until(lambda: all(s.last_seq == 1 for s in subscribers))
+        ours, late_end = socket.socketpair()
+        late_end.setblocking(False)
+        transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+        try:
+            late = hub.subscribe(DROP)
+            late.go_live(transport)
+            hub.publish([purchase(2)])
+            await settle_until(lambda: late.last_seq == 2 and subscribers[0].last_seq == 2)
+            leaving = subscribers.pop()
+            hub.unsubscribe(leaving)
+            hub.publish([purchase(3)])
+            await settle_until(lambda: late.last_seq == 3 and subscribers[0].last_seq == 3)
+            assert Peer(late_end).seqs("purchaseCompleted") == [2, 3]
+            assert leaving.last_seq == 2
+        finally:
+            transport.close()
+            late_end.close()
