@@ -42,7 +42,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def part(result: FleetResult, start: int, stop: int) -> FleetResult:
-    return FleetResult(result.observations[start:stop], result.close_codes[start:stop], result.lost)
+    reads = result.read_observations
+    return FleetResult(
+        result.observations[start:stop],
+        result.close_codes[start:stop],
+        result.lost,
+        None if reads is None else reads[start:stop],
+    )
 
 
 async def run(args: argparse.Namespace) -> int:
