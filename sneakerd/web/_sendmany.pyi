@@ -9,3 +9,6 @@ def send_each(data: bytes, fds: array[int], inodes: array[int], results: array[i
 def wait_while(flag: array[int], longest: float, /) -> bool:
     """Wait without the GIL while `flag[0]` is not 0, `longest` seconds at most; whether it is
     0 at the end."""
+
+def splits() -> int:
+    """How many batches this process has sent in two halves, the second on the helper thread."""

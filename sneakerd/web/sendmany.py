@@ -3,7 +3,9 @@ the whole batch when the extension (`_sendmany.c`) was built, else with `os.writ
 
 `os.write` releases the GIL for its syscall and takes it back after, and taking it back waits
 while the event loop runs Python: over 10,000 sockets that made a pass 150-320 ms for ~66 ms of
-kernel work. The C loop takes the GIL back once a batch instead of once a socket.
+kernel work. The C loop takes the GIL back once a batch instead of once a socket, and sends the
+second half of a batch of 32 or more on a helper thread of its own, so that a free core takes
+half of the kernel's work (`_sendmany.c` says how; `_sendmany.splits()` counts such batches).
 
 Both paths have the same contract (`Sender`): `send_each(data, fds, inodes, results)` sends all
 of `data` to each descriptor with one non-blocking send, stores what each took (bytes, or

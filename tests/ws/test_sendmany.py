@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import socket
 import threading
 import time
@@ -198,3 +199,97 @@ def test_the_c_wait_refuses_a_flag_of_the_wrong_kind() -> None:
         path.wait_while(array("i", [1]), 0.1)
     with pytest.raises(ValueError):
         path.wait_while(array("q"), 0.1)
+
+
+def test_a_big_batch_is_sent_in_two_halves_each_result_in_its_place(pairs: Pairs) -> None:
+    """The C path hands the second half of a batch of 32 or more to its helper thread: every
+    result lands at its own index, failures in that half included."""
+    from sneakerd.web import _sendmany
+
+    path = c_send_path()
+    pairs.make(40, buffer=4096)
+    fill(pairs.ours[37])  # full: -EAGAIN, in the helper's half
+    fds = array("i", [s.fileno() for s in pairs.ours])
+    inodes = array("Q", [os.fstat(fd).st_ino for fd in fds])
+    inodes[33] = inodes[34]  # names another socket now: -EBADF, in the helper's half
+    inodes[3] = inodes[4]  # and one in the caller's half
+    results = array("q", bytes(8 * 40))
+    before = _sendmany.splits()
+    assert path.send_each(FRAME, fds, inodes, results) == 37
+    assert _sendmany.splits() == before + 1
+    expected = [len(FRAME)] * 40
+    expected[3] = expected[33] = -errno.EBADF
+    expected[37] = -errno.EAGAIN
+    assert list(results) == expected
+    for i, theirs in enumerate(pairs.theirs):
+        if i not in (3, 33, 37):
+            assert receive(theirs, len(FRAME)) == FRAME
+
+
+def test_a_small_batch_is_sent_by_the_caller_alone(pairs: Pairs) -> None:
+    from sneakerd.web import _sendmany
+
+    path = c_send_path()
+    pairs.make(31)
+    before = _sendmany.splits()
+    whole, results = send(path, FRAME, pairs.ours)
+    assert (whole, results) == (31, [len(FRAME)] * 31)
+    assert _sendmany.splits() == before
+
+
+def test_two_callers_at_once_both_get_every_result(pairs: Pairs) -> None:
+    """The helper serves one caller at a time; another meanwhile sends its batch itself."""
+    path = c_send_path()
+    pairs.make(128)
+    halves = [pairs.ours[:64], pairs.ours[64:]]
+    outcomes: list[tuple[int, list[int]]] = []
+    rounds = 50
+
+    def caller(socks: list[socket.socket]) -> None:
+        for _ in range(rounds):
+            outcomes.append(send(path, FRAME, socks))
+
+    threads = [threading.Thread(target=caller, args=(h,)) for h in halves]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes == [(64, [len(FRAME)] * 64)] * (2 * rounds)
+    for theirs in pairs.theirs:
+        assert receive(theirs, len(FRAME) * rounds) == FRAME * rounds
+
+
+def test_a_forked_child_splits_with_a_helper_of_its_own(pairs: Pairs) -> None:
+    """A fork keeps only the forking thread: the child starts its own helper (else its first
+    split would wait for a thread that is not there)."""
+    from sneakerd.web import _sendmany
+
+    path = c_send_path()
+    pairs.make(40)
+    send(path, FRAME, pairs.ours)  # the parent's helper is running
+    for theirs in pairs.theirs:
+        receive(theirs, len(FRAME))
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave at once, whatever happens
+        code = 1
+        try:
+            whole, results = send(path, FRAME, pairs.ours)
+            ok = whole == 40 and results == [len(FRAME)] * 40 and _sendmany.splits() == 1
+            code = 0 if ok else 2
+        finally:
+            os.write(writer, bytes([code]))
+            os._exit(code)
+    os.close(writer)
+    ready: list[int] = []
+    try:
+        ready, _, _ = select.select([reader], [], [], 10.0)
+        assert ready, "the child's split never came back"
+        assert os.read(reader, 1) == b"\x00"
+    finally:
+        os.close(reader)
+        if not ready:
+            os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    for theirs in pairs.theirs:
+        assert receive(theirs, len(FRAME)) == FRAME
