@@ -11,6 +11,7 @@ tests/e2e/browser.py and tests/cluster/conftest.py.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -123,3 +124,21 @@ async def store(store_url: str) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """Put the root logger's level and handlers back after each test. A test that runs the CLI
+    in-process (`cli.main`) configures logging as the command would: it sets the root to INFO and
+    replaces its handlers. Left so, every later test in that worker captured INFO records it
+    never expected (the malformed-request tests saw the hub's start-up line beside their own)."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    yield
+    for handler in list(root.handlers):
+        if handler not in saved[0]:
+            root.removeHandler(handler)
+    for handler in saved[0]:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(saved[1])
