@@ -24,8 +24,8 @@
  * kernel work on one core; with a core free beside it, half of that runs there. The helper is
  * started by the first call that splits, from the caller's thread, so it inherits that
  * thread's niceness (the fan-out thread's 19), and started again in a forked child (a fork
- * keeps only the thread that forked: pthread_atfork resets the child's state). It serves one caller at a time: a second caller while it
- * is busy sends its whole batch itself.
+ * keeps only the thread that forked: pthread_atfork resets the child's state). It serves one
+ * caller at a time: a second caller while it is busy sends its whole batch itself.
  *
  * `wait_while(flag, longest)` lets the fan-out thread step aside for buyers' writes between two
  * batches: it waits, without the GIL, while `flag[0]` (the event loop's count of writes in
@@ -81,7 +81,7 @@ send_range(const char *buf, size_t len, const int *fd, const unsigned long long 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t task_ready = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t task_done = PTHREAD_COND_INITIALIZER;
-static pid_t helper_pid; /* the process the helper was started in (0: none started) */
+static pid_t helper_pid; /* the process the helper was started in (0: none in this one) */
 static int helper_failed; /* it could not be started: every batch is sent whole */
 static int helper_busy;   /* a caller has handed it a task and not collected the result */
 static unsigned long given, taken;
