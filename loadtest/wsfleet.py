@@ -359,7 +359,7 @@ class _Child:
         )
 
     def serve(self) -> None:
-        """Reads in rounds at most `read_gap` apart (the module's docstring says why) and
+        """Reads in rounds at least `read_gap` apart (the module's docstring says why) and
         answers the parent's commands; `connect` reads as fast as it can."""
         while True:
             if not self.command_waiting:
