@@ -1,7 +1,8 @@
 /* The drops table of the operators' page: live counts (polled), pause or unpause, restock.
  *
- * Each row is made once per drop and only its cells change afterwards, so a number being typed
- * into a restock box survives every refresh. A restock asks for `initialStock` + N, which the
+ * Each row is made once per drop and only its cells change afterwards, and a refresh moves a row
+ * only when the order changes, so a number being typed into a restock box (its text and its
+ * focus) survives every refresh. A restock asks for `initialStock` + N, which the
  * drop's actor accepts or refuses against its own committed counts.
  */
 
@@ -105,6 +106,15 @@ function put(drop) {
   entry.pause.disabled = drop.status === "ended";
 }
 
+/** Put `wanted` into `body` in that order, moving only rows out of place: a moved row loses the
+ * focus of the box being typed into, so a refresh that changes nothing moves nothing. */
+function order(body, wanted) {
+  wanted.forEach((row, i) => {
+    if (body.children[i] !== row) body.insertBefore(row, body.children[i] || null);
+  });
+  while (body.children.length > wanted.length) body.lastElementChild.remove();
+}
+
 async function poll() {
   timer = null;
   try {
@@ -118,7 +128,7 @@ async function poll() {
       }
     }
     data.drops.forEach(put);
-    $("drops-body").replaceChildren(...data.drops.map((d) => rows.get(d.id).row));
+    order($("drops-body"), data.drops.map((d) => rows.get(d.id).row));
     $("drops-empty").hidden = data.drops.length > 0;
     $("drops-live").dataset.state = "live";
     $("drops-live").textContent = "Live";
