@@ -26,13 +26,14 @@ that job (its snapshot covers it). A lap is done with every job that was in the 
 began: it visits every subscriber of the newest of them that has not had it, and an older job's
 subscriber that is not in the newest one has gone.
 
-The thread only ever writes whole frames to a subscriber that the loop has lent to it
-(`Subscriber.claim` decides, under the subscriber's lock, with nothing buffered in the
-transport and nothing queued or owed to its outbox; the lock is held until `Subscriber.finish`
-has looked at what the send did). What it cannot write it hands back to the loop, job by job
-and in order, as the frames the subscriber's outbox must carry (`settle`), so a subscriber
-never receives frames out of order and never misses one. A drop's jobs are finished (their
-futures resolved) in the order they were given.
+The thread only ever writes to a subscriber that the loop has lent to it (`Subscriber.claim`
+decides, under the subscriber's lock, with nothing buffered in the transport and nothing queued
+or owed to its outbox; the lock is held until `Subscriber.finish` has looked at what the send
+did). It never waits for a socket: one that takes part of a send keeps the rest for the loop,
+which writes it before anything else goes to that socket. What it cannot write it hands back
+to the loop, job by job and in order, as the frames the subscriber's outbox must carry
+(`settle`), so a subscriber never receives frames out of order and never misses one. A
+drop's jobs are finished (their futures resolved) in the order they were given.
 
 The thread makes room for buyers' writes in flight (a hold, a purchase, a cancel: `in_flight`,
 the service's count). On two cores a lap's sends and the watchers' receives take both, and a
@@ -304,16 +305,14 @@ class SendThread:
 
     def _send_held(self, part: Part, held: dict[int, Subscriber]) -> None:
         """One send call for the claimed subscribers, then `finish` for each (removing it from
-        `held`): whole or failed sends first, so that a partial write's wait for the rest of
-        its frame keeps only its own subscriber locked."""
+        `held`, so that a failure leaves only the ones not finished to abandon)."""
         claimed = list(held.values())
         fds = array("i", [s.fd for s in claimed])
         inodes = array("Q", [s.inode for s in claimed])
         results = array("q", bytes(8 * len(claimed)))
         self.path.send_each(part.wire, fds, inodes, results)
-        size, jobs = len(part.wire), len(part.jobs)
-        partial = [i for i, sent in enumerate(results) if 0 < sent < size]
-        for i in [i for i, sent in enumerate(results) if not 0 < sent < size] + partial:
+        jobs = len(part.jobs)
+        for i in range(len(claimed)):
             subscriber = held.pop(i)
             written = False
             try:

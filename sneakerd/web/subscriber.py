@@ -11,7 +11,6 @@ import asyncio
 import errno
 import itertools
 import os
-import select
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -41,10 +40,16 @@ class Subscriber:
     writer busy (`hold`), to settle what the thread could not write (`settle`) and to retire the
     subscriber, so the thread never writes while the loop does, and every frame it skips is
     owed to the outbox (`owed`) before any later one is written directly.
+
+    A socket that takes part of what the thread sends (its buffer filled mid-frame: a watcher
+    that lags) keeps the rest in `rest`, and the loop hands it to the transport, which writes it
+    as the socket drains, before anything else goes to that socket (`settle`, or `hold` if a
+    loop write comes first). The thread never waits for a slow socket, so one lagging watcher
+    delays nobody else's frames, and a watcher is not cut for lagging: it is cut, as any
+    other, only when its socket takes nothing for `stuck_seconds` (`web/routes/live.py`).
     """
 
     __slots__ = (
-        "broken",
         "busy",
         "closing",
         "dealt",
@@ -56,6 +61,9 @@ class Subscriber:
         "lock",
         "outbox",
         "owed",
+        "rest",
+        "rest_jobs",
+        "rest_seq",
         "resync",
         "resyncs",
         "transport",
@@ -83,8 +91,12 @@ class Subscriber:
         outbox, the reader answering a ping): a direct write then could reorder or interleave."""
         self.owed = 0
         """Frames the thread skipped and the loop has not yet put into the outbox."""
-        self.broken = False
-        """The thread wrote part of a frame and the socket never took the rest."""
+        self.rest: bytes | None = None
+        """What the socket did not take of the thread's last send, for the loop to write first."""
+        self.rest_jobs = 0
+        """Jobs (of those owed) whose frames went in that send: their frames are not queued."""
+        self.rest_seq = 0
+        """The seq of the last frame of that send."""
         self.lock = threading.Lock()
         self.dealt = next_serial()
         """The fan-out thread's own: the serial of the last of its jobs it dealt with for this
@@ -104,11 +116,30 @@ class Subscriber:
         with self.lock:
             self.transport = None
             self.fd = -1
+            self.rest = None
 
     def hold(self) -> None:
-        """The loop is about to write to the socket: wait out a write of the thread's."""
+        """The loop is about to write to the socket: wait out a write of the thread's, and
+        write the rest of a frame the socket took in part first."""
         with self.lock:
             self.busy += 1
+            rest = self._take_rest()
+        self._write(rest)
+
+    def _take_rest(self) -> tuple[asyncio.Transport, bytes] | None:
+        """With `lock` held, in the loop: the rest of the thread's partial send, now the
+        loop's to write (at once: nothing may go to the socket before it)."""
+        rest, self.rest = self.rest, None
+        if rest is None or self.transport is None or self.transport.is_closing():
+            return None
+        self.last_seq = max(self.last_seq, self.rest_seq)
+        return self.transport, rest
+
+    @staticmethod
+    def _write(rest: tuple[asyncio.Transport, bytes] | None) -> None:
+        if rest is not None:
+            transport, data = rest
+            transport.write(data)  # buffered in the transport when the socket is full
 
     def release(self) -> None:
         with self.lock:
@@ -161,18 +192,16 @@ class Subscriber:
         return writable
 
     def finish(self, last_seq: int, wire: bytes, sent: int, jobs: int = 1) -> bool:
-        """After `claim`: what the send did (bytes taken, or -errno), the rest of a frame
-        finished if the socket took part of it; releases `lock`. False: the frames are owed."""
+        """After `claim`: what the send did (bytes taken, or -errno); releases `lock`. False:
+        the jobs are owed, and if the socket took part of `wire`, the rest waits in `rest` for
+        the loop (their frames are then not queued again: `settle`)."""
         written = False
         try:
-            if 0 < sent < len(wire):
-                sent = write_rest(self.fd, wire, sent)
             written = sent == len(wire)
             if written:
                 self.last_seq = last_seq
-            elif sent > 0:  # part of a frame is on the wire and the socket never took the rest
-                self.broken = True
-                self.fd = -1
+            elif sent > 0:  # the socket filled mid-send: the loop writes the rest, first
+                self.rest, self.rest_jobs, self.rest_seq = wire[sent:], jobs, last_seq
             elif sent < 0 and sent != -errno.EAGAIN:  # the peer went away: the reader sees it
                 self.fd = -1
             return written
@@ -193,15 +222,17 @@ class Subscriber:
 
     def settle(self, frames: Sequence[Frame]) -> None:
         """In the loop: put one job's frames the thread skipped into the outbox (called for
-        each such job, in job order)."""
+        each such job, in job order); for a job whose frames went in part, the rest goes to
+        the transport instead (once for all the jobs of that send)."""
         with self.lock:
             self.owed -= 1
-            broken, transport = self.broken, self.transport
-        if broken:  # part of a frame is on the wire: nothing after it could be parsed
-            if transport is not None:
-                transport.abort()
-            return
-        self.offer(frames)
+            sent_in_part = self.rest_jobs > 0
+            if sent_in_part:
+                self.rest_jobs -= 1
+            rest = self._take_rest()
+        self._write(rest)
+        if not sent_in_part:
+            self.offer(frames)
 
     def offer(self, frames: Sequence[Frame]) -> None:
         """Queue frames without ever blocking; on overflow, ask for a snapshot instead."""
@@ -219,25 +250,3 @@ class Subscriber:
     def close(self, code: int) -> None:
         self.closing = code
         self.wakeup.set()
-
-
-PARTIAL_WAIT_MS = 50
-"""How long the thread waits for a socket that took part of a frame to take the rest."""
-
-
-def write_rest(fd: int, data: bytes, written: int) -> int:
-    """Finish a frame a non-blocking socket took part of, waiting up to `PARTIAL_WAIT_MS` each
-    time it stays full; returns the bytes written in all (short only when it stayed full)."""
-    poller = select.poll()
-    poller.register(fd, select.POLLOUT)
-    view = memoryview(data)
-    while written < len(data):
-        if not poller.poll(PARTIAL_WAIT_MS):
-            return written
-        try:
-            written += os.write(fd, view[written:])
-        except BlockingIOError:
-            continue
-        except OSError:
-            return written
-    return written

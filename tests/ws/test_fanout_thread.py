@@ -248,7 +248,7 @@ async def test_a_full_socket_gets_what_the_thread_skipped_through_its_outbox(
     assert 0 < stalled.last_seq < 60
     queued = [seq for seq, _ in stalled.outbox]
     assert stalled.resync or queued == list(range(stalled.last_seq + 1, 61))
-    assert stalled.wakeup.is_set() and not stalled.broken
+    assert stalled.wakeup.is_set() and stalled.rest is None
     for peer in crowd.peers[1:]:
         assert peer.seqs("purchaseCompleted") == list(range(1, 61))
 
@@ -287,45 +287,106 @@ async def read_until(
         await asyncio.sleep(0.001)
 
 
+def drained(crowd: Crowd) -> bool:
+    """Whether every transport has written all it was given (the rest of a frame included):
+    with no writer task here, a frame owed meanwhile would stay in its outbox."""
+    return all(t.get_write_buffer_size() == 0 for t in crowd.transports)
+
+
 def partial(crowd: Crowd) -> bool:
     """Whether the send path ever took part of a frame (the tests below need it to)."""
     return any(0 < sent < 20_000 for sent in crowd.sent)
 
 
-async def test_a_frame_the_socket_takes_in_part_is_finished_by_the_thread(
+async def test_a_frame_the_socket_takes_in_part_is_finished_from_the_loop(
     crowds: Callable[..., object],
 ) -> None:
     crowd: Crowd = await crowds(8, send_buffer=4096)  # type: ignore[misc]
     big = "x" * 40_000  # a frame of ~40 KB: no socket here takes it in one send
     for seq in range(1, 4):
         crowd.hub.publish([Purchased(DROP, seq, seq, big)])
-        await read_until(crowd.peers, lambda s=seq: all(x.last_seq == s for x in crowd.subscribers))
+        await read_until(
+            crowd.peers,
+            lambda s=seq: all(x.last_seq == s for x in crowd.subscribers) and drained(crowd),
+        )
     await read_until(
         crowd.peers, lambda: all(p.buffer == b"" and len(p.messages) == 3 for p in crowd.peers)
     )
     assert partial(crowd)
     for peer, subscriber in zip(crowd.peers, crowd.subscribers, strict=True):
         assert peer.seqs("purchaseCompleted") == [1, 2, 3]
-        assert not subscriber.broken and subscriber.owed == 0 and not subscriber.outbox
+        assert subscriber.rest is None and subscriber.owed == 0 and not subscriber.outbox
 
 
-async def test_a_socket_that_never_takes_the_rest_of_a_frame_is_cut(
+async def test_a_socket_that_takes_part_of_a_frame_and_reads_later_gets_it_whole(
     crowds: Callable[..., object],
 ) -> None:
-    """Part of a frame is on the wire and no later byte could be parsed: the thread waits a
-    little for the rest, then the connection is aborted (its reader then retires it)."""
+    """A watcher that lags (a phone in a tunnel) for longer than a moment, its socket full in
+    the middle of a frame: the thread does not wait for it and does not cut it. The rest of
+    the frame goes to its transport from the loop, which writes it as the socket drains, so
+    once the watcher reads again it gets every frame whole and in order."""
     crowd: Crowd = await crowds(4, send_buffer=4096)  # type: ignore[misc]
-    stalled = crowd.subscribers[0]  # its peer never reads
+    stalled, its_peer = crowd.subscribers[0], crowd.peers[0]
     crowd.hub.publish([Purchased(DROP, 1, 1, "x" * 40_000)])
     others = list(zip(crowd.peers[1:], crowd.subscribers[1:], strict=True))
-    await read_until(
-        crowd.peers[1:], lambda: all(s.last_seq == 1 for _, s in others) and stalled.broken
-    )
+    await read_until(crowd.peers[1:], lambda: all(s.last_seq == 1 for _, s in others))
     await settle_until(lambda: stalled.owed == 0)
     assert partial(crowd)
-    assert crowd.transports[0].is_closing() and stalled.last_seq == 0
+    await asyncio.sleep(0.3)  # far longer than a lap: it still reads nothing
+    assert not crowd.transports[0].is_closing()
+    await read_until(crowd.peers, lambda: len(its_peer.messages) == 1 and drained(crowd))
+    crowd.hub.publish([Purchased(DROP, 2, 2, "y")])  # and it is written to directly again
+    await read_until(crowd.peers, lambda: all(s.last_seq == 2 for s in crowd.subscribers))
+    await read_until([its_peer], lambda: len(its_peer.messages) == 2)
+    assert its_peer.seqs("purchaseCompleted") == [1, 2] and its_peer.buffer == b""
+    assert not stalled.outbox and not crowd.transports[0].is_closing()
     for peer, _ in others:
-        assert peer.seqs("purchaseCompleted") == [1]
+        assert peer.seqs("purchaseCompleted") == [1, 2]
+
+
+async def test_the_rest_of_a_frame_goes_before_the_loops_own_next_write(
+    crowds: Callable[..., object],
+) -> None:
+    """The reader's pong (a loop write) before the loop has settled the thread's job: the rest
+    of the frame the socket took in part goes first, so the pong never lands inside it."""
+    crowd: Crowd = await crowds(2, send_buffer=4096)  # type: ignore[misc]
+    stalled, its_peer, transport = crowd.subscribers[0], crowd.peers[0], crowd.transports[0]
+    thread = crowd.hub._thread
+    assert thread is not None
+    path, arrived, go, sent = thread.path, threading.Event(), threading.Event(), threading.Event()
+
+    def send_each(data: bytes, fds: array[int], inodes: array[int], out: array[int]) -> int:
+        arrived.set()
+        go.wait(5)
+        try:
+            return path.send_each(data, fds, inodes, out)
+        finally:
+            sent.set()
+
+    thread.path = SendPath(path.name, send_each, path.batch, path.nice, path.wait_while)
+    crowd.hub.publish([Purchased(DROP, 1, 1, "x" * 40_000)])
+    await settle_until(arrived.is_set)  # the job is the thread's, at its send
+    go.set()
+    # The loop stays blocked from here on, so the thread's job cannot be settled meanwhile.
+    assert sent.wait(5)
+    threading.Event().wait(0.1)  # the thread is done with `finish` (before: with its wait)
+    assert partial(crowd)
+    stalled.hold()  # what the reader does before it writes a pong
+    try:
+        transport.write(b"\x8a\x00")  # an empty pong frame
+    finally:
+        stalled.release()
+    raw = b""
+    for _ in range(500):
+        with contextlib.suppress(BlockingIOError):
+            raw += its_peer.sock.recv(1 << 16)
+        if raw.endswith(b"\x8a\x00"):
+            break
+        await asyncio.sleep(0.01)
+    assert raw[:2] == b"\x81\x7e", raw[:4]  # one text frame with a 16-bit length
+    size = int.from_bytes(raw[2:4], "big")
+    assert len(raw) == 4 + size + 2, (len(raw), size)
+    assert orjson.loads(raw[4 : 4 + size])["seq"] == 1 and raw[4 + size :] == b"\x8a\x00"
 
 
 async def test_a_socket_closed_by_its_peer_gets_the_rest_by_its_outbox(
@@ -342,7 +403,7 @@ async def test_a_socket_closed_by_its_peer_gets_the_rest_by_its_outbox(
         )
     await settle_until(lambda: gone.owed == 0 and len(gone.outbox) == 2)
     assert -errno.EPIPE in crowd.sent
-    assert gone.fd == -1 and gone.last_seq == 0 and not gone.broken
+    assert gone.fd == -1 and gone.last_seq == 0 and gone.rest is None
     assert [seq for seq, _ in gone.outbox] == [1, 2]  # its writer meets the closed socket
     for i, peer in enumerate(crowd.peers):
         if i != 2:
