@@ -197,6 +197,12 @@ class LeaseLost(Unavailable):
     a retry reaches the new owner."""
 
 
+class PeerUnreachable(Unavailable):
+    """The node that decides the request could not be reached, so the request was never sent:
+    nothing was done. Unlike an `Unavailable` that node answered itself, it says the node may
+    be gone (`cluster/ownership.py` leaves it out of routing until it is heard from)."""
+
+
 class OutcomeUnknown(Unavailable):
     """The request reached the node that decides it, which did not answer: it may have been
     done. A retry with the same Idempotency-Key returns what really happened."""
@@ -204,6 +210,13 @@ class OutcomeUnknown(Unavailable):
 
 class ActorStopped(Unavailable):
     """The drop's actor stopped before it could answer (shutdown, or the drop was deleted)."""
+
+
+class RowRefused(Unavailable):
+    """A constraint refused this caller's own row, found alone after its batch was split in
+    halves: nothing was done. Under an Idempotency-Key the row is most often the key's, which
+    a twin of the request (sent again through another node while the first was still on its
+    way) committed first; the caller then looks the key up again (`web/idempotency.py`)."""
 
 
 class VersionConflict(SneakerdError):

@@ -281,7 +281,7 @@ class DropActor:
             self.stats.row_conflicts += 1
             log.warning("drop %s: a row of a batch of %d was refused", self.drop_id, len(requests))
             if len(requests) <= 1:
-                self._fail(requests, errors.Unavailable("this request could not be recorded"))
+                self._fail(requests, errors.RowRefused("this request could not be recorded"))
                 return
             half = len(requests) // 2
             await self._serve(requests[:half])

@@ -68,7 +68,7 @@ class RemoteDrop:
         drop_id: int,
         url: str,
         forwarder: Forwarder,
-        forget: Callable[[int, str], None],
+        forget: Callable[[int, str, bool], None],
         refusal: Callable[[int], Rejection | None] = lambda _drop_id: None,
     ) -> None:
         self.drop_id = drop_id
@@ -89,8 +89,13 @@ class RemoteDrop:
     async def ask(self, command: Command) -> Reply:
         try:
             return await self._forwarder.ask(self.url, self.drop_id, command)
+        except (errors.PeerUnreachable, errors.OutcomeUnknown):
+            self._forget(self.drop_id, self.url, False)  # the node may be gone
+            raise
         except errors.Unavailable:
-            self._forget(self.drop_id, self.url)  # look the owner up again next time
+            # The owner answered it (its database failed, it is handing the drop over, one
+            # caller's row was refused): it is there, but the drop may have moved.
+            self._forget(self.drop_id, self.url, True)
             raise
 
 
@@ -201,11 +206,15 @@ class ClusterRegistry(Registry):
     def _refusal(self, drop_id: int) -> Rejection | None:
         return self.committed.refusal(drop_id, self._clock.now_ms())
 
-    def _forget_owner(self, drop_id: int, url: str) -> None:
-        """A forward to `url` failed: look the owner up again, and leave that node out of
-        placement until it is heard from again (a dead node's row lingers for a lease time,
-        and the hash would keep sending its drops' requests to it)."""
+    def _forget_owner(self, drop_id: int, url: str, reached: bool) -> None:
+        """A forward to `url` failed: look the owner up again; and if the node was not
+        `reached`, leave it out of placement until it is heard from again (a dead node's row
+        lingers for a lease time, and the hash would keep sending its drops' requests to it).
+        A failure the node answered itself says it is there: leaving it out would fail every
+        other caller's write to its drops for a heartbeat's time."""
         self._owners.pop(drop_id, None)
+        if reached:
+            return
         self._suspects[url] = self._clock.now_ms()
         self._live = [n for n in self._live if n.url != url]
 

@@ -175,7 +175,9 @@ class Peers:
         """The reply of the owner at `url` to `command` for `drop_id`, or the error it raised.
 
         No answer within `timeout_s`, or a connection lost while waiting, is
-        `errors.Unavailable`; its message says whether the request had left this node.
+        `errors.PeerUnreachable` if the request had not left this node and
+        `errors.OutcomeUnknown` if it had; an `Unavailable` the owner answered is raised as
+        it came (the owner was reached).
         """
         if self._closed:
             raise errors.Unavailable("This node is shutting down")
@@ -196,7 +198,7 @@ class Peers:
                 why = f"did not answer within {timeout_s:g} s"
                 if sent:
                     raise errors.OutcomeUnknown(_unknown(url, why)) from None
-                raise errors.Unavailable(_not_sent(url, why)) from None
+                raise errors.PeerUnreachable(_not_sent(url, why)) from None
             if result[0] == "reply":
                 outcome = "reply"
                 return result[1]
@@ -300,7 +302,7 @@ class _Link:
         raised in many tasks would collect all their tracebacks)."""
         for i in list(self._unsent):
             del self._unsent[i]
-            self._resolve(i, ("lost", errors.Unavailable(message)))
+            self._resolve(i, ("lost", errors.PeerUnreachable(message)))
 
     def _fail_sent(self, message: str) -> None:
         for i in [i for i in self._pending if i not in self._unsent]:

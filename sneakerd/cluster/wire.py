@@ -463,6 +463,8 @@ def error_to_json(exc: BaseException) -> dict[str, Json]:
         return body
     if isinstance(exc, errors.ActorStopped):
         return {"kind": "actor_stopped", "message": str(exc)}
+    if isinstance(exc, errors.RowRefused):
+        return {"kind": "row_refused", "message": str(exc)}
     if isinstance(exc, errors.Unavailable):
         return {"kind": "unavailable", "message": str(exc)}
     if isinstance(exc, RemoteFailure):
@@ -482,6 +484,8 @@ def error_from_json(value: Json) -> Exception:
         return cls(message)
     if kind == "actor_stopped":
         return errors.ActorStopped(message)
+    if kind == "row_refused":
+        return errors.RowRefused(message)
     if kind == "unavailable":
         return errors.Unavailable(message)
     if kind == "failure":

@@ -134,6 +134,12 @@ class Idempotency:
                 return await _replay(kept, digest, rebuild)
             try:
                 status, body, recorded = await act(RequestKey(request_line, key, digest))
+            except errors.RowRefused:
+                # Most often the key's own row: a twin through another node recorded it first.
+                kept = await self._kept(user_id, key)
+                if kept is not None:
+                    return await _replay(kept, digest, rebuild)
+                raise
             except Exception as exc:
                 refused = _keepable(exc)
                 if refused is None:

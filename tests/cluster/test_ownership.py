@@ -33,7 +33,7 @@ class Loopback:
 
     async def ask(self, url: str, drop_id: int, command: Command) -> Reply:
         if url in self.down:
-            raise errors.Unavailable("the owner did not answer")
+            raise errors.PeerUnreachable("the owner did not answer")
         actor = await self.nodes[url].take(drop_id)
         return await actor.ask(command)
 
@@ -154,6 +154,34 @@ async def test_a_drop_held_by_a_live_owner_is_not_taken(stores: tuple[Store, Sto
         handle = await b.get(drop_id)
         assert isinstance(handle, RemoteDrop) and handle.url == "loop://a"
         assert handle.refusal(1) is None and handle.state is None
+    finally:
+        await a.stop_all()
+        await b.stop_all()
+
+
+async def test_a_refusal_the_owner_answered_does_not_make_its_node_look_down(
+    stores: tuple[Store, Store],
+) -> None:
+    """A forward that reached the owner and came back with the owner's own failure (here its
+    commit failed: a user the database does not have) says nothing about the owner's
+    reachability. Taking it for a lost owner left that node out of routing until its next
+    heartbeat, so every other caller's write through this node answered 503 meanwhile."""
+    a_store, b_store = stores
+    clock, net = ManualClock(START), Loopback()
+    (drop_id,) = await _drops(a_store, 1)
+    user = await a_store.create_user("u", "u@example.com", "x", Role.CUSTOMER, START)
+    a, b = node(a_store, "a", clock, net), node(b_store, "b", clock, net)
+    try:
+        await a.start()
+        await b.start()
+        owner, other = (a, b) if drop_id in a.owned() else (b, a)
+        assert drop_id in owner.owned()
+        handle = await other.get(drop_id)
+        assert isinstance(handle, RemoteDrop)
+        with pytest.raises(errors.Unavailable):
+            await handle.ask(Reserve(user.id + 1_000))  # no such user: the foreign key refuses
+        hold = await (await other.get(drop_id)).ask(Reserve(user.id))
+        assert isinstance(hold, ReservationRecord) and hold.drop_id == drop_id
     finally:
         await a.stop_all()
         await b.stop_all()

@@ -362,3 +362,33 @@ async def test_a_paused_owner_that_lost_its_lease_commits_nothing_when_it_wakes(
             assert strictly_rising(watcher.seqs()), watcher.seqs()
             await watcher.close()
     db_check(cluster)
+
+
+async def test_one_key_sent_to_both_nodes_at_once_is_one_hold_and_never_a_503(
+    start_cluster: Callable[..., Cluster],
+) -> None:
+    """A client that retries through the load balancer lands its twin on the other node while
+    the first is still on its way: the twin is forwarded to the owner, whose commit finds the
+    key's row already there. It gets the first answer replayed (or 409 request_in_progress),
+    never a 503 that says nothing was done."""
+    cluster = start_cluster(2, LEASE_TTL=str(LEASE), RATE_LIMIT_RESERVE="0")
+    a = cluster.nodes[0]
+    async with aiohttp.ClientSession() as http:
+        boss = await admin(http, a)
+        drop_id = await _drop(http, a, boss, 100)
+        owner, other = _owner_and_other(cluster, drop_id)
+        buyer = await register(http, a)
+        for round_ in range(6):
+            key = f"twin-{round_}-" + uuid.uuid4().hex
+            answers = await asyncio.gather(
+                reserve(http, owner, buyer, drop_id, key=key),
+                reserve(http, other, buyer, drop_id, key=key),
+            )
+            statuses = sorted(s for s, _ in answers)
+            assert 503 not in statuses, answers
+            held = {body["reservation"]["id"] for s, body in answers if s == 201}
+            assert len(held) == 1, answers
+            for status, body in answers:
+                assert status == 201 or body["error"]["code"] == "request_in_progress", body
+    assert len(_holds_in_db(cluster, drop_id)) == 6
+    db_check(cluster)

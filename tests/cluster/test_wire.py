@@ -188,7 +188,7 @@ def test_a_domain_error_comes_back_as_its_own_class(
         assert decoded.field == field
 
 
-@given(st.sampled_from([errors.Unavailable, errors.ActorStopped]), texts)
+@given(st.sampled_from([errors.Unavailable, errors.ActorStopped, errors.RowRefused]), texts)
 def test_unavailable_and_actor_stopped_keep_their_class_and_message(
     cls: type[errors.Unavailable], message: str
 ) -> None:
