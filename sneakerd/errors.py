@@ -197,6 +197,11 @@ class LeaseLost(Unavailable):
     a retry reaches the new owner."""
 
 
+class DatabaseMissing(SneakerdError):
+    """The server is there but has no database by the name asked for, and the caller may not
+    make one (every CLI command but `db init` and `serve`)."""
+
+
 class PeerUnreachable(Unavailable):
     """The node that decides the request could not be reached, so the request was never sent:
     nothing was done. Unlike an `Unavailable` that node answered itself, it says the node may

@@ -49,7 +49,7 @@ async def change_drop(store: Store, drop_id: int, update: UpdateDrop, hold_ms: i
     for _ in range(ATTEMPTS):
         state = await store.load_state(drop_id)
         if state is None or state.drop.deleted:
-            raise CliError(f"no drop {drop_id}")
+            raise CliError(f"no drop {drop_id}", "not_found")
         book = DropBook(state, now=CLOCK.now_ms(), hold_ms=hold_ms, ids=_NoIds())
         reply = book.update(update)
         if isinstance(reply, Rejection):
@@ -96,7 +96,7 @@ async def cmd_purchases_export(args: argparse.Namespace, settings: Settings) -> 
     async def work(store: Store) -> None:
         await require_schema(store)
         if await store.get_drop(args.drop) is None:
-            raise CliError(f"no drop {args.drop}")
+            raise CliError(f"no drop {args.drop}", "not_found")
         if args.json:
             views = [
                 buyer_view(b)

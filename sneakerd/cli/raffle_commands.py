@@ -46,7 +46,7 @@ async def _from_db(settings: Settings, drop_id: int) -> tuple[dict[str, Any], in
         await require_schema(store)
         drop = await store.get_drop(drop_id)
         if drop is None:
-            raise CliError(f"no drop {drop_id}")
+            raise CliError(f"no drop {drop_id}", "not_found")
         if drop.raffle is None:
             raise CliError(f"drop {drop_id} is not a raffle")
         # The same record the API publishes: the seed stays hidden until the draw.

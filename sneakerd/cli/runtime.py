@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from sneakerd import errors
 from sneakerd.clock import SystemClock
 from sneakerd.config import Settings
 from sneakerd.store import Store, open_store
@@ -74,7 +75,10 @@ async def with_store(
     (`db init`) may make a new SQLite file."""
     if not create:
         require_database(settings.database_url)
-    store = await open_store(settings.database_url)
+    try:
+        store = await open_store(settings.database_url, create=create)
+    except errors.DatabaseMissing as exc:
+        raise NoDatabase(str(exc)) from None
     try:
         return await work(store)
     finally:

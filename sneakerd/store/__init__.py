@@ -34,8 +34,10 @@ __all__ = [
 ]
 
 
-async def open_store(url: str) -> Store:
-    """Open the store a `DATABASE_URL` names: `sqlite:///PATH` or `mysql://USER:PASS@HOST/DB`."""
+async def open_store(url: str, *, create: bool = True) -> Store:
+    """Open the store a `DATABASE_URL` names: `sqlite:///PATH` or `mysql://USER:PASS@HOST/DB`.
+    With `create` false, a MySQL database that is not there is `DatabaseMissing` rather than
+    made (the CLI checks a SQLite file itself before it opens it)."""
     if url.startswith("sqlite:"):
         from sneakerd.store.sqlite import SQLiteStore
 
@@ -43,5 +45,5 @@ async def open_store(url: str) -> Store:
     if url.startswith(("mysql:", "mariadb:")):
         from sneakerd.store.mysql import MySQLStore
 
-        return await MySQLStore.open(url)
+        return await MySQLStore.open(url, create=create)
     raise errors.ConfigError(f"DATABASE_URL must start with sqlite:/// or mysql://, not {url!r}")

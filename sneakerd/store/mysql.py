@@ -157,6 +157,7 @@ class MySQLStore(SqlStore):
         read_connections: int = 16,
         connect_timeout: float = 5.0,
         op_timeout: float = 5.0,
+        create: bool = True,
     ) -> MySQLStore:
         params = MySQLParams.from_url(url)
         common: dict[str, Any] = {
@@ -170,7 +171,7 @@ class MySQLStore(SqlStore):
             "pool_recycle": 3600,
         }
         try:
-            await cls._create_database(params, common)
+            await cls._create_database(params, common, create=create)
             # Only the writers may send multi-statement scripts (a batch's commit); readers,
             # which run the queries that carry user input most directly, may not.
             # Every writer connection is opened now, not on first use: otherwise a drop's
@@ -199,8 +200,11 @@ class MySQLStore(SqlStore):
         return cls(params, write_pool, read_pool, op_timeout, compound=compound)
 
     @staticmethod
-    async def _create_database(params: MySQLParams, common: dict[str, Any]) -> None:
-        """Create the database if this user may; a missing right is not an error here."""
+    async def _create_database(
+        params: MySQLParams, common: dict[str, Any], *, create: bool
+    ) -> None:
+        """Create the database if this user may (a missing right is not an error here); with
+        `create` false, `DatabaseMissing` if it is not there."""
         conn = await aiomysql.connect(**{k: v for k, v in common.items() if k != "pool_recycle"})
         try:
             async with conn.cursor() as cur:
@@ -209,6 +213,11 @@ class MySQLStore(SqlStore):
                     (params.db,),
                 )
                 if not await cur.fetchall():
+                    if not create:
+                        raise errors.DatabaseMissing(
+                            f"no database {params.db!r} on {params.host}:{params.port} "
+                            "(make one with `sneakerd db init`)"
+                        )
                     name = params.db.replace("`", "``")
                     await cur.execute(
                         f"CREATE DATABASE IF NOT EXISTS `{name}` "

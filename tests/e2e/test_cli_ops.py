@@ -94,6 +94,33 @@ def test_a_missing_sqlite_file_is_an_error_not_a_new_database(
     assert not missing.exists() and not missing.parent.exists()
 
 
+@pytest.mark.mysql
+@pytest.mark.parametrize("argv", READERS, ids=" ".join)
+def test_a_missing_mysql_database_is_an_error_not_a_new_database(
+    argv: list[str], mysql_url: str
+) -> None:
+    """As with a missing SQLite file: a mistyped database name is exit 3, and no database by
+    that name is left behind (only `db init` and `serve` make one)."""
+    done = sneakerd(*argv, "--db", mysql_url, "--json", stdin="x" * 12 + "\n")
+    assert done.returncode == 3, done.stdout + done.stderr
+    error = json.loads(done.stdout)["error"]
+    name = mysql_url.rsplit("/", 1)[1]
+    assert error["code"] == "no_database" and name in error["message"], error
+    assert not _mysql_database_exists(name)
+
+
+def _mysql_database_exists(name: str) -> bool:
+    from tests.conftest import _admin_connection
+
+    conn = _admin_connection()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,))
+            return bool(cur.fetchall())
+    finally:
+        conn.close()
+
+
 def test_db_init_makes_the_missing_file(tmp_path: Path) -> None:
     made = tmp_path / "new" / "path.db"
     assert sneakerd("db", "init", "--db", f"sqlite:///{made}").returncode == 0
@@ -113,6 +140,9 @@ def test_a_refused_act_exits_1_with_the_json_error(tmp_path: Path) -> None:
     missing = sneakerd("drops", "show", "999", "--db", url, "--json")
     assert missing.returncode == 1
     assert json.loads(missing.stdout) == {"error": {"code": "not_found", "message": "no drop 999"}}
+    for argv in (["drops", "pause", "999"], ["purchases", "export", "--drop", "999"]):
+        also = sneakerd(*argv, "--db", url, "--json")  # one error, one code, whatever the command
+        assert also.returncode == 1 and json.loads(also.stdout)["error"]["code"] == "not_found"
     bad = sneakerd("drops", "create", "--db", url, "--json", "--name", "x", "--price", "1.001",
                    "--stock", "1")  # fmt: skip
     assert bad.returncode == 1 and json.loads(bad.stdout)["error"]["code"] == "refused"
