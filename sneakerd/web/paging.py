@@ -34,6 +34,7 @@ class ListKind(StrEnum):
     BUYERS = "b"
     AUDIT = "a"
     WEBHOOK_DELIVERIES = "wd"
+    WEBHOOKS = "w"
 
 
 class BadCursor(ValueError):

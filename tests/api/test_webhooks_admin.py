@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from loadtest.receiver import Receiver
+from sneakerd.store.base import PageKey
+from sneakerd.web.paging import ListKind, encode_cursor
 from tests.api.conftest import Api
 from tests.api.helpers import ISO_MS, assert_error, assert_validation
 
@@ -128,3 +130,31 @@ async def test_a_delivery_seen_by_the_receiver_and_in_the_list(
 async def test_bad_delivery_queries_are_422(api: Api, admin_token: str, query: str) -> None:
     status, body, _ = await api.call("GET", f"{HOOKS}/deliveries?{query}", token=admin_token)
     assert_error(status, body, 422, "validation_error")
+
+
+async def test_the_webhooks_list_pages_like_every_other_list(api: Api, admin_token: str) -> None:
+    made = []
+    for n in range(3):
+        status, body, _ = await api.call(
+            "POST", HOOKS, token=admin_token, json={"url": f"https://shop.example/h{n}"}
+        )
+        assert status == 201, body
+        made.append(body["webhook"]["id"])
+    seen: list[int] = []
+    cursor: str | None = None
+    for _ in range(4):
+        query = f"?limit=2&cursor={cursor}" if cursor else "?limit=2"
+        status, page, _ = await api.call("GET", HOOKS + query, token=admin_token)
+        assert status == 200 and set(page) == {"webhooks", "nextCursor"}, page
+        assert len(page["webhooks"]) <= 2
+        seen += [w["id"] for w in page["webhooks"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == made  # oldest first, each once, the last page's nextCursor null
+    for bad in ("limit=0", "limit=201", "limit=abc", "cursor=garbage", "cursor=" + "x" * 300):
+        status, answer, _ = await api.call("GET", f"{HOOKS}?{bad}", token=admin_token)
+        assert_validation(status, answer, bad.split("=")[0])
+    other = encode_cursor(ListKind.WEBHOOK_DELIVERIES, PageKey(1_000_000_000_000, 1))
+    status, answer, _ = await api.call("GET", f"{HOOKS}?cursor={other}", token=admin_token)
+    assert_validation(status, answer, "cursor")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 from marshmallow import ValidationError
 
+from sneakerd.store.base import PageKey
 from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, querystring_schema, request_schema, response_schema
 from sneakerd.web.jsonio import json_response, read_object
@@ -20,12 +21,14 @@ from sneakerd.web.schemas.webhooks import (
     DeliveryQuery,
     WebhookCreated,
     WebhookList,
+    WebhookQuery,
     WebhookRequest,
 )
 from sneakerd.webhooks.registrations import BadWebhook, delivery_view, register, webhook_view
 
 WEBHOOK = WebhookRequest()
 DELIVERY_QUERY = DeliveryQuery()
+WEBHOOK_QUERY = WebhookQuery()
 
 
 @docs(
@@ -51,15 +54,24 @@ async def add_webhook(request: web.Request) -> web.Response:
 
 @docs(
     tags=["webhooks"],
-    summary="Every webhook (admin)",
+    summary="The webhooks, oldest first, a page at a time (admin)",
     security=BEARER,
-    responses=errors_doc(401, 403),
+    responses=errors_doc(401, 403, 422),
 )
+@querystring_schema(WebhookQuery)
 @response_schema(WebhookList, 200)
 async def list_webhooks(request: web.Request) -> web.Response:
     admin(request)
+    query = WEBHOOK_QUERY.load(dict(request.query))
+    # A shop has a handful of webhooks: the page is cut from all of them, in id order.
     webhooks = await request.app[keys.STORE].webhooks.registered()
-    return json_response({"webhooks": [webhook_view(w) for w in webhooks]})
+    after: PageKey | None = query.get("cursor")
+    if after is not None:
+        webhooks = [w for w in webhooks if w.id > after.id]
+    page = webhooks[: query["limit"]]
+    last = PageKey(page[-1].created_at, page[-1].id) if len(webhooks) > len(page) else None
+    views = [webhook_view(w) for w in page]
+    return json_response(page_body("webhooks", views, ListKind.WEBHOOKS, last))
 
 
 @docs(

@@ -68,8 +68,13 @@ class WebhookCreated(Schema):
     )
 
 
+class WebhookQuery(PageQuery):
+    cursor = _cursor(ListKind.WEBHOOKS)
+
+
 class WebhookList(Schema):
     webhooks = fields.List(fields.Nested(WebhookOut), required=True)
+    next_cursor = fields.String(data_key="nextCursor", required=True, allow_none=True)
 
 
 class DeliveryOut(Schema):

@@ -27,7 +27,7 @@ export async function loadWebhooks() {
   const note = $("webhooks-note");
   const list = $("webhooks-list");
   try {
-    const { data } = await api("GET", "/api/admin/webhooks", { auth: true });
+    const { data } = await api("GET", "/api/admin/webhooks?limit=200", { auth: true });
     const hooks = (data && data.webhooks) || [];
     list.replaceChildren(...hooks.map(item));
     list.hidden = hooks.length === 0;
