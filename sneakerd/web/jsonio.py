@@ -20,10 +20,11 @@ def json_response(
 
 
 async def read_json(request: web.Request) -> Any:
-    """The request body as JSON; 400 `bad_request` for another content type or bad JSON."""
+    """The request body as JSON; 400 `bad_request` for another content type or bad JSON. The
+    body is read first, so one over `MAX_BODY_BYTES` is a 413 whatever its content type."""
+    raw = await request.read()
     if request.content_type != JSON:
         raise ApiError(400, "bad_request", "Send a JSON body with Content-Type: application/json")
-    raw = await request.read()
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:

@@ -80,6 +80,17 @@ async def test_body_over_max_body_bytes_is_payload_too_large(api: Api) -> None:
     assert_error(status, body, 413, "payload_too_large", headers)
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+async def test_body_over_max_body_bytes_is_too_large_whatever_its_content_type(
+    api: Api, content_type: str
+) -> None:
+    """Too large is the first thing wrong with it: fixing the content type would not help."""
+    status, body, headers = await api.call(
+        "POST", "/api/users/register", data=b"x" * 70_000, headers={"Content-Type": content_type}
+    )
+    assert_error(status, body, 413, "payload_too_large", headers)
+
+
 async def test_large_body_on_an_authenticated_route_is_payload_too_large(
     api: Api, admin_token: str
 ) -> None:
