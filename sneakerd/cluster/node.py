@@ -8,6 +8,7 @@ single node (no REDIS_URL) uses none of them and runs exactly as before.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -31,6 +32,9 @@ from sneakerd.domain.events import DropEvent
 from sneakerd.store import Store
 
 FORWARD_TIMEOUT_S = 10.0
+BUS_START_TIMEOUT_S = 10.0
+"""How long a node waits at start for its events bus. Without it, its watchers would never
+see a change made through another node; so it says which Redis it cannot reach, and exits."""
 """How long a forwarded command may take at its owner before the caller hears 'maybe'."""
 
 
@@ -119,7 +123,16 @@ class ClusterNode:
             resync=resync,
         )
         self.bus.start()
-        await self.bus.wait_subscribed()
+        try:
+            async with asyncio.timeout(BUS_START_TIMEOUT_S):
+                await self.bus.wait_subscribed()
+        except TimeoutError:
+            await self.bus.stop(drain=0)
+            await self.peers.close()
+            raise errors.Unavailable(
+                f"cannot reach Redis at {_where(self._redis_url)} (REDIS_URL): no subscription "
+                f"within {BUS_START_TIMEOUT_S:g} s"
+            ) from None
         self.registry = ClusterRegistry(
             store=store,
             sink=self.bus,
@@ -146,3 +159,11 @@ class ClusterNode:
         for limiter in (self.auth_limit, self.reserve_limit):
             with contextlib.suppress(Exception):
                 await limiter.close()
+
+
+def _where(url: str) -> str:
+    """host:port of a Redis URL, without its password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"

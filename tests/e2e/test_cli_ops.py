@@ -202,3 +202,16 @@ def test_serve_demo_fills_an_empty_database_once(tmp_path: Path) -> None:
     finally:
         again.stop()
     assert "not empty: nothing added" in second and "password" not in second
+
+
+@pytest.mark.mysql
+def test_serve_with_an_unreachable_redis_exits_3_naming_it(mysql_url: str, tmp_path: Path) -> None:
+    """A node that cannot reach its events bus at start would serve watchers who never get a
+    change from another node: it says so and exits, rather than waiting without listening."""
+    assert sneakerd("db", "init", "--db", mysql_url).returncode == 0
+    env = {"REDIS_URL": "redis://127.0.0.1:1/0", "JWT_SECRET": "s" * 40, "NODE_ID": "lonely"}
+    done = sneakerd("serve", "--db", mysql_url, "--host", "127.0.0.1", "--port", "0", env=env,
+                    cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 3, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("sneakerd: error:") and "Redis" in last, done.stderr[-2000:]
