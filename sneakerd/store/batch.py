@@ -21,7 +21,7 @@ from sneakerd.store.rows import (
     marks,
     multi_row_inserts,
 )
-from sneakerd.store.tx import DuplicateKey, Statement
+from sneakerd.store.tx import DuplicateKey, MissingParent, Statement
 
 
 async def commit(db: Adapter, changes: Changes) -> None:
@@ -33,7 +33,7 @@ async def commit(db: Adapter, changes: Changes) -> None:
             script(db, changes),
             f"drop {drop.id} is no longer at version {changes.expected_version}",
         )
-    except DuplicateKey as exc:
+    except (DuplicateKey, MissingParent) as exc:
         raise errors.RowConflict(f"a row of drop {drop.id}'s batch: {exc}") from exc
 
 

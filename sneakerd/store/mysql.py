@@ -23,7 +23,7 @@ from sneakerd import errors
 from sneakerd.clock import from_datetime, sql_datetime
 from sneakerd.store import migrations, schema
 from sneakerd.store.sql import SqlStore
-from sneakerd.store.tx import DuplicateKey, Row, Statement
+from sneakerd.store.tx import DuplicateKey, MissingParent, Row, Statement
 
 STALE_GUARD = (
     "SELECT (SELECT 1 FROM DUAL WHERE ROW_COUNT() = 0 "
@@ -323,6 +323,8 @@ class MySQLStore(SqlStore):
                     await self._rollback(conn)
                     if column is not None:
                         raise DuplicateKey(column) from exc
+                    if isinstance(exc, pymysql.err.IntegrityError) and exc.args[:1] == (1452,):
+                        raise MissingParent("a row's parent is not there") from exc
                     raise errors.Unavailable("the database failed during a transaction") from exc
                 except BaseException:
                     conn.close()

@@ -24,7 +24,7 @@ import aiosqlite
 from sneakerd import errors
 from sneakerd.store import migrations, schema
 from sneakerd.store.sql import SqlStore
-from sneakerd.store.tx import DuplicateKey, Row, Statement
+from sneakerd.store.tx import DuplicateKey, MissingParent, Row, Statement
 
 FOLD_FUNCTION = "sneakerd_fold"
 """A SQL function of one argument: the text case-folded (Unicode), NULL for NULL. SQLite's own
@@ -205,6 +205,8 @@ class SQLiteStore(SqlStore):
                         else ("username" if "users.username" in str(exc) else "key")
                     )
                     raise DuplicateKey(column) from exc
+                if isinstance(exc, sqlite3.IntegrityError) and "FOREIGN KEY" in str(exc):
+                    raise MissingParent("a row's parent is not there") from exc
                 if _lost(exc):
                     raise errors.Unavailable("the database failed during a transaction") from exc
                 raise

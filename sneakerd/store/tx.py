@@ -9,11 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from sneakerd import errors
+
 Row = Sequence[Any]
 
 Statement = tuple[str, Sequence[Any]]
 """One SQL statement, written with `%s` placeholders (the adapters translate them), and its
 parameters."""
+
+
+class MissingParent(errors.Unavailable):
+    """A foreign key refused a row: what it points at (a user, a drop) is not there. To every
+    caller an `Unavailable` as before, but a batch's commit, which refuses that caller alone
+    (`store/batch.py`), as it does a duplicate key."""
 
 
 class DuplicateKey(Exception):

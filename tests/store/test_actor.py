@@ -582,6 +582,29 @@ async def test_one_callers_conflicting_row_fails_only_that_caller(
     assert await store.check(CLOCK.now_ms()) == []
 
 
+async def test_one_callers_row_without_its_parent_fails_only_that_caller(
+    store: Store, registry: Registry
+) -> None:
+    """The same for a row whose parent is missing (here a user the database does not have,
+    which the HTTP edge refuses first, but nothing else does): the others get their holds."""
+    shoppers = await make_users(store, 20)
+    drop_id = await make_drop(store, 100)
+    actor = await registry.get(drop_id)
+    gate = await actor.ask(Reserve(shoppers[0]))
+    assert isinstance(gate, ReservationRecord)
+    ghost = max(shoppers) + 1_000
+    asks = [actor.ask(Reserve(u)) for u in shoppers[1:10]]
+    asks.append(actor.ask(Reserve(ghost)))
+    asks += [actor.ask(Reserve(u)) for u in shoppers[10:]]
+    replies = await asyncio.gather(*asks, return_exceptions=True)
+    assert isinstance(replies[9], errors.RowRefused), replies[9]
+    others = replies[:9] + replies[10:]
+    assert all(isinstance(r, ReservationRecord) for r in others), others
+    drop = await store.get_drop(drop_id)
+    assert drop is not None and drop.reserved == 20
+    assert await store.check(CLOCK.now_ms()) == []
+
+
 async def test_two_commands_with_one_key_in_one_batch_refuse_the_second(
     store: Store, registry: Registry
 ) -> None:
