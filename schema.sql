@@ -146,7 +146,8 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 
 -- Who changed a drop, how, and the drop before and after (JSON text, the API's drop fields).
 -- Written in the commit of the write it records; never updated. No foreign key: an entry
--- outlives anything that happens to its drop.
+-- outlives anything that happens to its drop. drop_id 0: an entry about no drop (a webhook,
+-- an account).
 CREATE TABLE IF NOT EXISTS audit_log (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
   at DATETIME(3) NOT NULL,
@@ -158,7 +159,8 @@ CREATE TABLE IF NOT EXISTS audit_log (
   KEY idx_audit_at (at),
   KEY idx_audit_drop (drop_id, at),
   CONSTRAINT chk_audit_action
-    CHECK (action IN ('create', 'update', 'pause', 'unpause', 'delete', 'restock'))
+    CHECK (action IN ('create', 'update', 'pause', 'unpause', 'delete', 'restock',
+      'add_webhook', 'remove_webhook', 'create_user', 'set_role'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- A drop's waiting room: one ticket per (drop, user). position_key orders the line: a random key

@@ -13,6 +13,7 @@ from typing import Any
 from sneakerd.cli.runtime import CLOCK, CliError, emit, refuse, require_schema, with_store
 from sneakerd.config import Settings
 from sneakerd.domain import accounts
+from sneakerd.domain.audit import CLI_ACTOR
 from sneakerd.domain.model import Role
 from sneakerd.passwords import hash_password_sync
 from sneakerd.store import Store
@@ -50,7 +51,7 @@ async def cmd_users_create_admin(args: argparse.Namespace, settings: Settings) -
     async def work(store: Store) -> Any:
         await require_schema(store)
         return await store.create_user(
-            args.username, email, password_hash, Role.ADMIN, CLOCK.now_ms()
+            args.username, email, password_hash, Role.ADMIN, CLOCK.now_ms(), actor=CLI_ACTOR
         )
 
     user = await with_store(settings, work)
@@ -61,7 +62,9 @@ async def cmd_users_create_admin(args: argparse.Namespace, settings: Settings) -
 async def cmd_users_promote(args: argparse.Namespace, settings: Settings) -> int:
     async def work(store: Store) -> Any:
         await require_schema(store)
-        return await store.set_role(email_identity(args.email), Role.ADMIN)
+        return await store.set_role(
+            email_identity(args.email), Role.ADMIN, actor=CLI_ACTOR, now=CLOCK.now_ms()
+        )
 
     user = await with_store(settings, work)
     if user is None:

@@ -15,6 +15,7 @@ from typing import Any
 from sneakerd.cli.runtime import CLOCK, CliError, emit, require_schema, table, with_store
 from sneakerd.clock import SystemClock
 from sneakerd.config import Settings
+from sneakerd.domain.audit import CLI_ACTOR
 from sneakerd.store import MAX_PAGE, PageKey, Store
 from sneakerd.store.webhook_rows import Delivery
 from sneakerd.webhooks.registrations import BadWebhook, delivery_view, register, webhook_view
@@ -29,7 +30,7 @@ async def cmd_webhooks_add(args: argparse.Namespace, settings: Settings) -> int:
 
     async def work(store: Store) -> Any:
         await require_schema(store)
-        return await register(store.webhooks, args.url, events, CLOCK.now_ms())
+        return await register(store.webhooks, args.url, events, CLOCK.now_ms(), CLI_ACTOR)
 
     try:
         webhook, secret = await with_store(settings, work)
@@ -68,7 +69,7 @@ async def cmd_webhooks_list(args: argparse.Namespace, settings: Settings) -> int
 async def cmd_webhooks_remove(args: argparse.Namespace, settings: Settings) -> int:
     async def work(store: Store) -> Any:
         await require_schema(store)
-        return await store.webhooks.remove(args.id)
+        return await store.webhooks.remove(args.id, actor=CLI_ACTOR, now=CLOCK.now_ms())
 
     if not await with_store(settings, work):
         raise CliError(f"no webhook {args.id}")

@@ -1,4 +1,5 @@
-"""The audit log's entries: who changed a drop, how, and the drop before and after.
+"""The audit log's entries: who changed a drop (or a webhook, or an account), how, and the
+thing before and after.
 
 An operator who finds a drop paused, restocked or gone must be able to tell who did it and
 what it was before. Every admin write through the API and every write of the operator CLI
@@ -9,6 +10,11 @@ when its write does; a new drop's entry is written in the transaction that creat
 `snapshot` is the drop as the entry keeps it: plain JSON values (camelCase keys, ISO times,
 string money), so the log reads like the API's drop object and stays readable after the
 drop itself is gone. Nothing here does I/O.
+
+The writes that are not about a drop (a webhook added or removed, an admin made or promoted
+by the CLI) have entries too, with no drop (`drop_id` None) and the webhook or the account as
+their snapshots; a webhook's secret and an account's password hash are never in them. Each is
+written in the transaction of its write, as a drop's is.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from sneakerd.clock import iso
-from sneakerd.domain.model import Drop
+from sneakerd.domain.model import Drop, User
 
 CLI_ACTOR = "cli"
 """The actor of every write the operator CLI makes."""
@@ -38,6 +44,10 @@ class AuditAction(StrEnum):
     UNPAUSE = "unpause"
     DELETE = "delete"
     RESTOCK = "restock"
+    ADD_WEBHOOK = "add_webhook"
+    REMOVE_WEBHOOK = "remove_webhook"
+    CREATE_USER = "create_user"
+    SET_ROLE = "set_role"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +55,12 @@ class AuditEntry:
     at: int
     actor: str
     action: AuditAction
-    drop_id: int
+    drop_id: int | None
+    """None for a write that is not about a drop."""
     before: Snapshot | None
-    """The drop before the write; None for a create."""
+    """The drop (webhook, account) before the write; None for a create."""
     after: Snapshot | None
-    """The drop as the write left it; None for a delete."""
+    """The drop (webhook, account) as the write left it; None for a delete."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +90,16 @@ def snapshot(drop: Drop) -> Snapshot:
         "endsAt": None if info.ends_at is None else iso(info.ends_at),
         "paused": info.paused,
     }
+
+
+def webhook_snapshot(webhook_id: int, url: str, events: tuple[str, ...], enabled: bool) -> Snapshot:
+    """What an entry keeps of a webhook: where it sends and what (never its secret)."""
+    return {"id": webhook_id, "url": url, "events": list(events), "enabled": enabled}
+
+
+def user_snapshot(user: User) -> Snapshot:
+    """What an entry keeps of an account: who it is and its role (never its password)."""
+    return {"id": user.id, "username": user.username, "email": user.email, "role": user.role.value}
 
 
 def action_of(before: Drop, after: Drop) -> AuditAction:

@@ -19,6 +19,9 @@ from sneakerd.store.keyset import page
 from sneakerd.store.tx import Row, Statement
 
 COLUMNS = "id, at, actor, action, drop_id, before_json, after_json"
+NO_DROP = 0
+"""`drop_id` of an entry that is not about a drop: the column predates such entries and is NOT
+NULL, and no drop has id 0."""
 
 
 def created(drop: Drop, actor: str) -> AuditEntry:
@@ -42,7 +45,7 @@ def insert(db: Adapter, entry: AuditEntry) -> Statement:
             db._time(entry.at),
             entry.actor,
             entry.action.value,
-            entry.drop_id,
+            NO_DROP if entry.drop_id is None else entry.drop_id,
             _json(entry.before),
             _json(entry.after),
         ),
@@ -54,7 +57,7 @@ def _record(db: Adapter, row: Row) -> AuditRecord:
         db._ms(row[1]),
         row[2],
         AuditAction(row[3]),
-        int(row[4]),
+        int(row[4]) or None,
         _unjson(row[5]),
         _unjson(row[6]),
     )

@@ -31,7 +31,7 @@ from sneakerd.store.numbered import BuyerPurchase, Numbered
 if TYPE_CHECKING:
     from sneakerd.store.webhook_rows import WebhookRows
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
@@ -126,9 +126,16 @@ class Store(Protocol):
 
     # users
     async def create_user(
-        self, username: str, email: str, password_hash: str, role: Role, now: int
+        self,
+        username: str,
+        email: str,
+        password_hash: str,
+        role: Role,
+        now: int,
+        actor: str | None = None,
     ) -> User:
-        """Keep `email` as its identity (`domain.accounts.normalize_email`, which raises
+        """With `actor` (an operator's write, not a sign-up), the audit entry goes in the same
+        transaction. Keep `email` as its identity (`domain.accounts.normalize_email`, which raises
         `InvalidEmail`); raise `EmailTaken` for a taken identity or `UsernameTaken` for a
         taken username (case-insensitively)."""
 
@@ -152,8 +159,11 @@ class Store(Protocol):
         """The user whose identity `email` names, and their password hash; None for an email
         that names nobody (also one that cannot be an identity)."""
 
-    async def set_role(self, email: str, role: Role) -> User | None:
-        """The user `email` names, now with `role`; None if it names nobody."""
+    async def set_role(
+        self, email: str, role: Role, actor: str | None = None, now: int = 0
+    ) -> User | None:
+        """The user `email` names, now with `role`; None if it names nobody. With `actor`,
+        the audit entry goes in the same transaction."""
 
     # drops
     async def create_drop(

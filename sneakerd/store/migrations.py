@@ -23,6 +23,11 @@ class Step:
     """Rewrite stored emails to their account identity (`sneakerd.domain.accounts`)."""
 
 
+_ACTIONS = (
+    "('create', 'update', 'pause', 'unpause', 'delete', 'restock', "
+    "'add_webhook', 'remove_webhook', 'create_user', 'set_role')"
+)
+"""Every action an audit entry may have (`domain.audit.AuditAction`), as of version 7."""
 _KEY_COLUMNS = "user_id, idem_key, request, status_code, body, ref_id, created_at"
 # Version 1 wrote HTTP's 201 for a success recorded with its act; version 2 keeps no status for
 # it (the store knows no HTTP), so the copy leaves the status of such a row NULL.
@@ -96,6 +101,16 @@ MYSQL: tuple[Step, ...] = (
     ),
     # Webhooks: three new tables, which the schema script creates; nothing to move.
     Step(6, before=(), after=()),
+    # The audit log's entries about no drop (webhooks, accounts): four more actions. After the
+    # schema script, so the table is there whichever version the database came from.
+    Step(
+        7,
+        before=(),
+        after=(
+            "ALTER TABLE audit_log DROP CONSTRAINT chk_audit_action",
+            f"ALTER TABLE audit_log ADD CONSTRAINT chk_audit_action CHECK (action IN {_ACTIONS})",
+        ),
+    ),
 )
 
 SQLITE: tuple[Step, ...] = (
@@ -145,6 +160,22 @@ SQLITE: tuple[Step, ...] = (
         after=(),
     ),
     Step(6, before=(), after=()),
+    # SQLite cannot change a CHECK in place: the table is made again and its rows moved.
+    Step(
+        7,
+        before=(),
+        after=(
+            "CREATE TABLE audit_log_v7 (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, "
+            f"actor TEXT NOT NULL, action TEXT NOT NULL CHECK (action IN {_ACTIONS}), "
+            "drop_id INTEGER NOT NULL, before_json TEXT NULL, after_json TEXT NULL)",
+            "INSERT INTO audit_log_v7 (id, at, actor, action, drop_id, before_json, after_json) "
+            "SELECT id, at, actor, action, drop_id, before_json, after_json FROM audit_log",
+            "DROP TABLE audit_log",
+            "ALTER TABLE audit_log_v7 RENAME TO audit_log",
+            "CREATE INDEX IF NOT EXISTS idx_audit_at ON audit_log (at)",
+            "CREATE INDEX IF NOT EXISTS idx_audit_drop ON audit_log (drop_id, at)",
+        ),
+    ),
 )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from sneakerd import errors
 from sneakerd.domain.accounts import email_identity_or_none, normalize_email
-from sneakerd.domain.audit import AuditRecord
+from sneakerd.domain.audit import AuditAction, AuditEntry, AuditRecord, user_snapshot
 from sneakerd.domain.holds import HoldTable
 from sneakerd.domain.model import (
     Drop,
@@ -97,7 +97,13 @@ class SqlStore(Adapter):
     # passes, the column holds identities only and is compared byte for byte.
 
     async def create_user(
-        self, username: str, email: str, password_hash: str, role: Role, now: int
+        self,
+        username: str,
+        email: str,
+        password_hash: str,
+        role: Role,
+        now: int,
+        actor: str | None = None,
     ) -> User:
         email = normalize_email(email)
         try:
@@ -110,6 +116,10 @@ class SqlStore(Adapter):
                 rows = await tx.fetchall(
                     f"SELECT {USER_COLUMNS} FROM users WHERE email = %s", (email,)
                 )
+                if actor is not None:
+                    after = user_snapshot(self._user(rows[0]))
+                    entry = AuditEntry(now, actor, AuditAction.CREATE_USER, None, None, after)
+                    await tx.execute(*audit_rows.insert(self, entry))
         except DuplicateKey as exc:
             if exc.column == "email":
                 raise errors.EmailTaken("That email is already registered") from None
@@ -170,14 +180,28 @@ class SqlStore(Adapter):
         )
         return (self._user(rows[0]), rows[0][5]) if rows else None
 
-    async def set_role(self, email: str, role: Role) -> User | None:
+    async def set_role(
+        self, email: str, role: Role, actor: str | None = None, now: int = 0
+    ) -> User | None:
         identity = email_identity_or_none(email)
         if identity is None:
             return None
         email = identity
+        query = f"SELECT {USER_COLUMNS} FROM users WHERE email = %s"
         async with self._transaction() as tx:
+            before = await tx.fetchall(query, (email,))
             await tx.execute("UPDATE users SET role = %s WHERE email = %s", (role.value, email))
-            rows = await tx.fetchall(f"SELECT {USER_COLUMNS} FROM users WHERE email = %s", (email,))
+            rows = await tx.fetchall(query, (email,))
+            if rows and before and actor is not None:
+                entry = AuditEntry(
+                    now,
+                    actor,
+                    AuditAction.SET_ROLE,
+                    None,
+                    user_snapshot(self._user(before[0])),
+                    user_snapshot(self._user(rows[0])),
+                )
+                await tx.execute(*audit_rows.insert(self, entry))
         return self._user(rows[0]) if rows else None
 
     # -- drops -------------------------------------------------------------------------------

@@ -120,7 +120,8 @@ CREATE TABLE IF NOT EXISTS audit_log (
   at INTEGER NOT NULL,
   actor TEXT NOT NULL,
   action TEXT NOT NULL
-    CHECK (action IN ('create', 'update', 'pause', 'unpause', 'delete', 'restock')),
+    CHECK (action IN ('create', 'update', 'pause', 'unpause', 'delete', 'restock',
+      'add_webhook', 'remove_webhook', 'create_user', 'set_role')),
   drop_id INTEGER NOT NULL,
   before_json TEXT NULL,
   after_json TEXT NULL

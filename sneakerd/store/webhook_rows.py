@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sneakerd.domain.audit import AuditAction, AuditEntry, webhook_snapshot
+from sneakerd.store import audit_rows
 from sneakerd.store.adapter import Adapter
 from sneakerd.store.base import Page, PageKey
 from sneakerd.store.keyset import page
@@ -98,7 +100,10 @@ class WebhookRows:
 
     # -- registrations -----------------------------------------------------------------------
 
-    async def add(self, url: str, secret: str, events: Sequence[str], now: int) -> Webhook:
+    async def add(
+        self, url: str, secret: str, events: Sequence[str], now: int, actor: str | None = None
+    ) -> Webhook:
+        """Register a webhook; with `actor`, its audit entry goes in the same transaction."""
         db = self._db
         async with db._transaction() as tx:
             await tx.execute(
@@ -109,8 +114,13 @@ class WebhookRows:
             rows = await tx.fetchall(
                 f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE id = {db.LAST_ID}"
             )
+            webhook = self._webhook(rows[0])
+            if actor is not None:
+                after = _snapshot(webhook)
+                entry = AuditEntry(now, actor, AuditAction.ADD_WEBHOOK, None, None, after)
+                await tx.execute(*audit_rows.insert(db, entry))
         self.live = True
-        return self._webhook(rows[0])
+        return webhook
 
     async def registered(self) -> list[Webhook]:
         rows = await self._db._read(f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks ORDER BY id")
@@ -122,11 +132,20 @@ class WebhookRows:
         )
         return self._webhook(rows[0]) if rows else None
 
-    async def remove(self, webhook_id: int) -> bool:
-        """Forget a webhook and its deliveries; False when there was no such webhook."""
-        async with self._db._transaction() as tx:
+    async def remove(self, webhook_id: int, actor: str | None = None, now: int = 0) -> bool:
+        """Forget a webhook and its deliveries; False when there was no such webhook. With
+        `actor`, its audit entry goes in the same transaction."""
+        db = self._db
+        async with db._transaction() as tx:
+            rows = await tx.fetchall(
+                f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE id = %s", (webhook_id,)
+            )
             await tx.execute("DELETE FROM webhook_deliveries WHERE webhook_id = %s", (webhook_id,))
             removed = await tx.execute("DELETE FROM webhooks WHERE id = %s", (webhook_id,))
+            if removed == 1 and rows and actor is not None:
+                before = _snapshot(self._webhook(rows[0]))
+                entry = AuditEntry(now, actor, AuditAction.REMOVE_WEBHOOK, None, before, None)
+                await tx.execute(*audit_rows.insert(db, entry))
         await self.refresh()
         return removed == 1
 
@@ -371,3 +390,7 @@ def _drops_clause(column: str, drop_ids: Sequence[int] | None) -> tuple[str, lis
     if not drop_ids:
         return " AND 1 = 0", []
     return f" AND {column} IN ({marks(len(drop_ids))})", list(drop_ids)
+
+
+def _snapshot(webhook: Webhook) -> dict[str, Any]:
+    return webhook_snapshot(webhook.id, webhook.url, webhook.events, webhook.enabled)

@@ -60,11 +60,12 @@ def check_events(events: Sequence[str]) -> tuple[str, ...]:
 
 
 async def register(
-    rows: WebhookRows, url: str, events: Sequence[str], now: int
+    rows: WebhookRows, url: str, events: Sequence[str], now: int, actor: str
 ) -> tuple[Webhook, str]:
-    """Store a new webhook with a fresh secret; the secret is returned once, here."""
+    """Store a new webhook with a fresh secret (and its audit entry, by `actor`); the secret is
+    returned once, here."""
     secret = new_secret()
-    webhook = await rows.add(check_url(url), secret, check_events(events), now)
+    webhook = await rows.add(check_url(url), secret, check_events(events), now, actor=actor)
     return webhook, secret
 
 

@@ -239,6 +239,35 @@ async def test_every_admin_write_is_in_the_audit_log_with_before_and_after(
     assert page["entries"][0]["id"] not in {e["id"] for e in rest["entries"]}
 
 
+async def test_webhook_writes_are_in_the_audit_log_without_their_secret(
+    api: Api, admin_token: str
+) -> None:
+    """A webhook is not part of a drop (`dropId` null), but adding or removing one is an admin
+    write like any other: it is in the log, with the webhook before and after, never its
+    secret."""
+    status, made, _ = await api.call(
+        "POST", "/api/admin/webhooks", token=admin_token, json={"url": "https://shop.example/a"}
+    )
+    assert status == 201, made
+    hook = made["webhook"]
+    status, _, _ = await api.call("DELETE", f"/api/admin/webhooks/{hook['id']}", token=admin_token)
+    assert status == 204
+    status, page, _ = await api.call("GET", "/api/admin/audit?limit=200", token=admin_token)
+    assert status == 200, page
+    actor = f"user:{admin_id(admin_token)}"
+    mine = [e for e in page["entries"] if e["action"].endswith("_webhook")]
+    assert [(e["action"], e["actor"]) for e in mine] == [
+        ("remove_webhook", actor),
+        ("add_webhook", actor),
+    ]  # newest first
+    removed, added = mine
+    assert added["dropId"] is None and removed["dropId"] is None
+    assert added["before"] is None and added["after"]["url"] == "https://shop.example/a"
+    assert added["after"]["id"] == hook["id"] and removed["before"] == added["after"]
+    assert removed["after"] is None
+    assert made["secret"] not in str(page)
+
+
 async def test_a_paused_drop_refuses_reserve_and_purchase_and_keeps_the_hold(
     api: Api, admin_token: str
 ) -> None:

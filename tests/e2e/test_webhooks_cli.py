@@ -93,3 +93,36 @@ async def test_the_webhooks_commands(store_url: str, tmp_path: Path) -> None:
     assert run(store_url, tmp_path, "webhooks", "remove", str(hook)).returncode == 0
     listed = json.loads(run(store_url, tmp_path, "webhooks", "list", "--json").stdout)
     assert len(listed["webhooks"]) == 1
+
+
+def test_every_cli_write_is_in_the_audit_log(store_url: str, tmp_path: Path) -> None:
+    """Not only a drop's: adding and removing a webhook, making an admin and promoting a user
+    are CLI writes, each in the log with actor `cli` and `dropId` null."""
+    assert run(store_url, tmp_path, "db", "init").returncode == 0
+    added = json.loads(run(store_url, tmp_path, "webhooks", "add", "https://a.example/h",
+                           "--json").stdout)  # fmt: skip
+    hook = added["webhook"]["id"]
+    assert run(store_url, tmp_path, "webhooks", "remove", str(hook)).returncode == 0
+    admin = subprocess.run(
+        [sys.executable, "-m", "sneakerd", "users", "create-admin", "--email", "boss@example.com",
+         "--username", "boss", "--db", store_url],
+        input="hunter2hunter2\n", capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, "BCRYPT_ROUNDS": "4"},
+    )  # fmt: skip
+    assert admin.returncode == 0, admin.stderr
+    assert run(store_url, tmp_path, "users", "promote", "boss@example.com").returncode == 0
+    done = run(store_url, tmp_path, "audit", "--json")
+    assert done.returncode == 0, done.stderr
+    entries = json.loads(done.stdout)["entries"]
+    assert [(e["action"], e["actor"], e["dropId"]) for e in entries] == [
+        ("set_role", "cli", None),
+        ("create_user", "cli", None),
+        ("remove_webhook", "cli", None),
+        ("add_webhook", "cli", None),
+    ]
+    promoted, created, removed, made = entries
+    assert made["after"]["url"] == "https://a.example/h" and removed["before"] == made["after"]
+    assert created["before"] is None and created["after"]["email"] == "boss@example.com"
+    assert created["after"]["role"] == "admin" and "password" not in str(created)
+    assert promoted["before"]["role"] == promoted["after"]["role"] == "admin"
+    assert "whsec_" not in done.stdout

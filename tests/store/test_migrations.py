@@ -77,3 +77,54 @@ async def test_a_version_1_database_is_upgraded_with_its_rows(store_url: str) ->
         assert await store.check(SystemClock().now_ms()) == []
     finally:
         await store.close()
+
+
+OLD_AUDIT_CHECK = "('create', 'update', 'pause', 'unpause', 'delete', 'restock')"
+
+
+async def test_a_version_6_audit_log_keeps_its_entries_and_takes_the_new_actions(
+    store_url: str,
+) -> None:
+    """Version 7 widens the audit log's action check (entries about webhooks and accounts);
+    a version-6 table, its check as it was, is brought over with its rows."""
+    store = await open_store(store_url)
+    try:
+        assert isinstance(store, SqlStore)
+        await store.init_schema()
+        now = ms(store, SystemClock().now_ms())
+        if store_url.startswith("sqlite"):
+            await sql(store, "DROP TABLE audit_log")
+            await sql(
+                store,
+                "CREATE TABLE audit_log (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, "
+                f"actor TEXT NOT NULL, action TEXT NOT NULL CHECK (action IN {OLD_AUDIT_CHECK}), "
+                "drop_id INTEGER NOT NULL, before_json TEXT NULL, after_json TEXT NULL)",
+            )
+        else:
+            await sql(store, "ALTER TABLE audit_log DROP CONSTRAINT chk_audit_action")
+            await sql(
+                store,
+                "ALTER TABLE audit_log ADD CONSTRAINT chk_audit_action "
+                f"CHECK (action IN {OLD_AUDIT_CHECK})",
+            )
+        await sql(store, "DELETE FROM schema_version WHERE version > 6")
+        await sql(
+            store,
+            "INSERT INTO audit_log (at, actor, action, drop_id, before_json, after_json) "
+            "VALUES (%s, 'cli', 'pause', 5, '{}', '{}')",
+            (now,),
+        )
+        assert await store.schema_version() == 6
+
+        await store.init_schema()
+
+        assert await store.schema_version() == SCHEMA_VERSION
+        await store.webhooks.add("https://a.example/h", "s", (), 1, actor="cli")
+        entries = [r.entry for r in (await store.audit_entries()).items]
+        assert [(e.action.value, e.drop_id) for e in entries] == [  # newest first
+            ("pause", 5),
+            ("add_webhook", None),
+        ]
+        assert await store.check(SystemClock().now_ms()) == []
+    finally:
+        await store.close()

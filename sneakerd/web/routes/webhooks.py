@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 from marshmallow import ValidationError
 
+from sneakerd.domain.audit import user_actor
 from sneakerd.store.base import PageKey
 from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, querystring_schema, request_schema, response_schema
@@ -40,12 +41,16 @@ WEBHOOK_QUERY = WebhookQuery()
 @request_schema(WebhookRequest)
 @response_schema(WebhookCreated, 201)
 async def add_webhook(request: web.Request) -> web.Response:
-    admin(request)
+    who = admin(request)
     data = WEBHOOK.load(await read_object(request))
     app = request.app
     try:
         webhook, secret = await register(
-            app[keys.STORE].webhooks, data["url"], data["events"], app[keys.CLOCK].now_ms()
+            app[keys.STORE].webhooks,
+            data["url"],
+            data["events"],
+            app[keys.CLOCK].now_ms(),
+            user_actor(who.user_id),
         )
     except BadWebhook as exc:
         raise ValidationError({exc.field: [str(exc)]}) from None
@@ -81,8 +86,12 @@ async def list_webhooks(request: web.Request) -> web.Response:
     responses={204: {"description": "Removed"}, **errors_doc(401, 403, 404)},
 )
 async def remove_webhook(request: web.Request) -> web.Response:
-    admin(request)
-    if not await request.app[keys.STORE].webhooks.remove(path_id(request)):
+    who = admin(request)
+    app = request.app
+    removed = await app[keys.STORE].webhooks.remove(
+        path_id(request), actor=user_actor(who.user_id), now=app[keys.CLOCK].now_ms()
+    )
+    if not removed:
         raise ApiError(404, "not_found", "No such webhook")
     return web.Response(status=204, content_type="application/json")
 

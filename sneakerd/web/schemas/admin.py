@@ -61,16 +61,31 @@ class AuditEntryOut(Schema):
         validate=validate.OneOf([a.value for a in AuditAction]),
         metadata={"example": "pause"},
     )
-    drop_id = fields.Integer(data_key="dropId", required=True, metadata={"example": 1})
+    drop_id = fields.Integer(
+        data_key="dropId",
+        required=True,
+        allow_none=True,
+        metadata={
+            "example": 1,
+            "x-nullable": True,
+            "description": "The drop written; null for a webhook's or an account's entry.",
+        },
+    )
     before = fields.Dict(
         required=True,
         allow_none=True,
-        metadata={"x-nullable": True, "description": "The drop before; null for a create."},
+        metadata={
+            "x-nullable": True,
+            "description": "The drop (webhook, account) before; null for a create.",
+        },
     )
     after = fields.Dict(
         required=True,
         allow_none=True,
-        metadata={"x-nullable": True, "description": "The drop after; null for a delete."},
+        metadata={
+            "x-nullable": True,
+            "description": "The drop (webhook, account) after; null for a delete.",
+        },
     )
 
 

@@ -21,7 +21,7 @@ function row(entry) {
     el("td", "", dateTime.format(Date.parse(entry.at))),
     el("td", "", entry.actor),
     el("td", "audit-action", entry.action),
-    el("td", "num", `#${entry.dropId}`),
+    el("td", "num", entry.dropId === null ? "—" : `#${entry.dropId}`),
     el("td", "changes", changes(entry)),
   );
   return tr;
