@@ -32,10 +32,10 @@ from sneakerd.domain.events import DropEvent
 from sneakerd.store import Store
 
 FORWARD_TIMEOUT_S = 10.0
+"""How long a forwarded command may take at its owner before the caller hears 'maybe'."""
 BUS_START_TIMEOUT_S = 10.0
 """How long a node waits at start for its events bus. Without it, its watchers would never
 see a change made through another node; so it says which Redis it cannot reach, and exits."""
-"""How long a forwarded command may take at its owner before the caller hears 'maybe'."""
 
 
 class ClusterNode:

@@ -226,4 +226,4 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 
 INSERT INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1),
   ('raffle_entries', 1) ON DUPLICATE KEY UPDATE name = name;
-INSERT INTO schema_version (version) VALUES (6) ON DUPLICATE KEY UPDATE version = version;
+INSERT INTO schema_version (version) VALUES (7) ON DUPLICATE KEY UPDATE version = version;

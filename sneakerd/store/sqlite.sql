@@ -185,4 +185,4 @@ CREATE INDEX IF NOT EXISTS idx_deliveries_created ON webhook_deliveries (created
 
 INSERT OR IGNORE INTO id_blocks (name, next_id) VALUES ('reservations', 1), ('purchases', 1),
   ('raffle_entries', 1);
-INSERT OR IGNORE INTO schema_version (version) VALUES (6);
+INSERT OR IGNORE INTO schema_version (version) VALUES (7);

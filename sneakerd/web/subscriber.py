@@ -112,34 +112,29 @@ class Subscriber:
             self.fd, self.inode = fd, inode
 
     def retire(self) -> None:
-        """No direct write from here on (the handler is leaving, or the socket closes)."""
+        """No direct write from here on (the handler is leaving, or the socket closes). The
+        rest of a frame the socket took in part goes first, so a close frame after it parses."""
         with self.lock:
+            self._write_rest()
             self.transport = None
             self.fd = -1
-            self.rest = None
 
     def hold(self) -> None:
         """The loop is about to write to the socket: wait out a write of the thread's, and
         write the rest of a frame the socket took in part first."""
         with self.lock:
             self.busy += 1
-            rest = self._take_rest()
-        self._write(rest)
+            self._write_rest()
 
-    def _take_rest(self) -> tuple[asyncio.Transport, bytes] | None:
-        """With `lock` held, in the loop: the rest of the thread's partial send, now the
-        loop's to write (at once: nothing may go to the socket before it)."""
+    def _write_rest(self) -> None:
+        """With `lock` held, in the loop: hand the rest of the thread's partial send to the
+        transport (which buffers what the socket does not take). Under the lock, so that the
+        thread, which may find nothing else owed once this is taken, cannot write between."""
         rest, self.rest = self.rest, None
         if rest is None or self.transport is None or self.transport.is_closing():
-            return None
+            return
         self.last_seq = max(self.last_seq, self.rest_seq)
-        return self.transport, rest
-
-    @staticmethod
-    def _write(rest: tuple[asyncio.Transport, bytes] | None) -> None:
-        if rest is not None:
-            transport, data = rest
-            transport.write(data)  # buffered in the transport when the socket is full
+        self.transport.write(rest)
 
     def release(self) -> None:
         with self.lock:
@@ -229,8 +224,7 @@ class Subscriber:
             sent_in_part = self.rest_jobs > 0
             if sent_in_part:
                 self.rest_jobs -= 1
-            rest = self._take_rest()
-        self._write(rest)
+            self._write_rest()
         if not sent_in_part:
             self.offer(frames)
 

@@ -60,7 +60,7 @@ def check_events(events: Sequence[str]) -> tuple[str, ...]:
 
 
 async def register(
-    rows: WebhookRows, url: str, events: Sequence[str], now: int, actor: str
+    rows: WebhookRows, url: str, events: Sequence[str], now: int, actor: str | None = None
 ) -> tuple[Webhook, str]:
     """Store a new webhook with a fresh secret (and its audit entry, by `actor`); the secret is
     returned once, here."""

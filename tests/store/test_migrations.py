@@ -108,6 +108,7 @@ async def test_a_version_6_audit_log_keeps_its_entries_and_takes_the_new_actions
                 f"CHECK (action IN {OLD_AUDIT_CHECK})",
             )
         await sql(store, "DELETE FROM schema_version WHERE version > 6")
+        await sql(store, "INSERT INTO schema_version (version) VALUES (6)")
         await sql(
             store,
             "INSERT INTO audit_log (at, actor, action, drop_id, before_json, after_json) "
