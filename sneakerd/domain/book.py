@@ -329,6 +329,10 @@ class DropBook(RaffleRules):
                     f"initialStock cannot fall below reserved + sold ({committed})",
                 )
             initial, stock = target, target - committed
+        if info == drop.info and initial == drop.initial_stock and raffle == drop.raffle:
+            # Nothing changes (an empty PUT, the values it has): no version, no event, no
+            # webhook, no audit entry.
+            return drop
         self._drop = dataclasses.replace(
             drop, info=info, initial_stock=initial, stock=stock, updated_at=self._now, raffle=raffle
         )

@@ -79,7 +79,7 @@ async def test_real_frames_match_their_schemas(api: Api) -> None:
         assert status == 201, body
         await until("purchaseCompleted")
         status, body, _ = await api.call(
-            "PUT", f"/api/drops/{drop['id']}", token=admin, json={"description": None}
+            "PUT", f"/api/drops/{drop['id']}", token=admin, json={"description": "Re-stitched"}
         )
         assert status == 200, body
         await until("dropUpdated")

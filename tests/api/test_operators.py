@@ -239,6 +239,18 @@ async def test_every_admin_write_is_in_the_audit_log_with_before_and_after(
     assert page["entries"][0]["id"] not in {e["id"] for e in rest["entries"]}
 
 
+async def test_an_edit_that_changes_nothing_is_answered_and_writes_nothing(
+    api: Api, admin_token: str
+) -> None:
+    drop = await api.drop(admin_token, initialStock=4)
+    path = f"/api/drops/{drop['id']}"
+    for body in ({}, {"name": drop["name"]}, {"paused": False}, {"id": 3, "stock": 9}):
+        status, answer, _ = await api.call("PUT", path, token=admin_token, json=body)
+        assert status == 200, answer
+        assert answer["drop"]["version"] == drop["version"], (body, answer)
+    assert [e["action"] for e in await audit_of(api, admin_token, drop["id"])] == ["create"]
+
+
 async def test_webhook_writes_are_in_the_audit_log_without_their_secret(
     api: Api, admin_token: str
 ) -> None:

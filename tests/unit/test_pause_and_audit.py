@@ -147,3 +147,21 @@ def test_plain_cells_are_kept_and_quoted_as_csv_needs() -> None:
     assert safe_cell("ana@example.com") == "ana@example.com"
     assert safe_cell(Decimal("5.00")) == "5.00"
     assert lines([("a,b", 'say "hi"', "=x")]) == '"a,b","say ""hi""",\'=x\r\n'
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        UpdateDrop(actor="user:9"),  # an empty PUT
+        UpdateDrop(name="x", actor="user:9"),  # the name it already has
+        UpdateDrop(paused=False, actor="user:9"),  # not paused already
+    ],
+)
+def test_an_update_that_changes_nothing_writes_nothing(update: UpdateDrop) -> None:
+    """No version, no event, no webhook, no audit entry: the drop is answered as it is."""
+    start = state(stock=3)
+    b = book(start)
+    reply = b.update(update)
+    assert reply == start.drop
+    outcome = b.finish()
+    assert outcome.changes is None and outcome.events == ()
