@@ -75,7 +75,7 @@ class QueueTicket:
     drop_id: int
     user_id: int
     position: int | None
-    """1 + the users still waiting ahead; 0 once admitted (or done); None before the draw."""
+    """1 + the users still waiting ahead (so 1 once admitted, or done); None before the draw."""
     joined_at: int
     admitted: bool
     """Admitted and not done: the user may reserve (until `admission_expires_at`)."""
@@ -280,7 +280,8 @@ class WaitingRoom:
         if place < self.head:
             admitted = deadline is not None and (now < deadline or user_id in self._holding)
             expires = deadline if admitted else None
-            return QueueTicket(drop_id, user_id, 0, joined_at, admitted, expires, not admitted, 0)
+            # Nobody still waits ahead of a user past the head: 1 + 0.
+            return QueueTicket(drop_id, user_id, 1, joined_at, admitted, expires, not admitted, 0)
         position = place - self.head + 1
         wait = None if capacity <= 0 else -(-position // capacity) * -(-hold_ms // 1000)
         return QueueTicket(drop_id, user_id, position, joined_at, False, None, False, wait)

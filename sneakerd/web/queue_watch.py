@@ -1,7 +1,7 @@
 """Waiting-room positions over the drop's WebSocket, for watchers who said who they are.
 
 A watcher sends `{"type": "auth", "token": "<JWT>"}`; from then on it is sent
-`{"type": "queue", "dropId", "position", "admitted"}` whenever its own ticket's position or
+`{"type": "queue", "dropId", "seq", "position", "admitted"}` whenever its own ticket's position or
 admission changes. The cost is bounded, not one frame per join for every watcher: one ticker
 (owned by the app, started and stopped with it) looks, every `tick`, only at drops whose
 committed version moved since it last looked, reads each authenticated watcher's ticket from the
@@ -76,6 +76,7 @@ class QueueWatch:
             return {
                 "type": "error",
                 "dropId": subscriber.drop_id,
+                "seq": subscriber.last_seq,
                 "error": {"code": exc.code, "message": exc.message},
             }
         drop = self._drops.setdefault(subscriber.drop_id, _Drop())
@@ -145,6 +146,7 @@ class QueueWatch:
         frame = {
             "type": "queue",
             "dropId": ticket.drop_id,
+            "seq": subscriber.last_seq,  # every server message has one: the last it was sent
             "position": ticket.position,
             "admitted": ticket.admitted,
         }

@@ -71,7 +71,8 @@ async def test_one_account_one_place(api: Api, admin_token: str) -> None:
     a = await join(api, first, drop["id"])
     b = await join(api, second, drop["id"])
     again = await join(api, second, drop["id"])
-    assert a["admitted"] is True and a["position"] == 0 and "admissionToken" in a
+    # position: 1 + the users still waiting ahead (none ahead of the admitted first, nor of b).
+    assert a["admitted"] is True and a["position"] == 1 and "admissionToken" in a
     assert b["admitted"] is False and b["position"] == 1
     assert again == b
     assert await mine(api, second, drop["id"]) == b
@@ -128,7 +129,7 @@ async def test_admitted_and_unfinished_never_exceeds_what_stock_allows(
         assert len(await admitted(count)) <= stock
     assert await admitted() == [0, 1, 2]
     positions = [(await mine(api, t, drop["id"]))["position"] for t in tokens]
-    assert positions == [0, 0, 0, 1, 2, 3, 4, 5, 6, 7]
+    assert positions == [1, 1, 1, 1, 2, 3, 4, 5, 6, 7]  # the admitted have nobody waiting ahead
 
     # Each admitted user reserves; one buys, one cancels: the cancel frees a turn.
     holds = []
@@ -162,7 +163,7 @@ async def test_positions_survive_a_restart(start_server: Callable[..., Server], 
     # The order is drawn by the drop's timer at startsAt and the first two are admitted after
     # it; on a loaded machine (two test workers on two cores) both come a little after the
     # clock, and twelve reads one by one can straddle them. Wait until the reads agree.
-    settled = [0, 0, *range(1, 11)]
+    settled = [1, 1, *range(1, 11)]
 
     def drawn(tickets: list[dict[str, Any]]) -> list[int]:
         return sorted(-1 if t["position"] is None else t["position"] for t in tickets)

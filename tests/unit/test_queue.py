@@ -167,7 +167,8 @@ def test_the_draw_admits_at_start_as_stock_allows() -> None:
 def test_reserve_needs_admission_and_a_lapsed_admission_passes_the_turn() -> None:
     room = Harness(stock=1, now=START)
     [first, second] = room.run(JoinQueue(1), JoinQueue(2))
-    assert isinstance(first, QueueTicket) and first.admitted and first.position == 0
+    # 1 + the users still waiting ahead: nobody waits ahead of the admitted first.
+    assert isinstance(first, QueueTicket) and first.admitted and first.position == 1
     assert isinstance(second, QueueTicket) and second.position == 1
     [refused] = room.run(Reserve(1))  # no token shown
     assert isinstance(refused, Rejection) and refused.error is errors.NotAdmitted
@@ -272,13 +273,17 @@ class QueueMachine(RuleBasedStateMachine):
     @invariant()
     def positions_are_the_line(self) -> None:
         tickets = [self.room.ticket(u) for u in range(1, 13)]
-        waiting = sorted(t.position for t in tickets if t is not None and t.position)
+        waiting = sorted(
+            t.position
+            for t in tickets
+            if t is not None and t.position and not t.admitted and not t.done
+        )
         if self.room.now >= START:
             assert waiting == list(range(1, len(waiting) + 1))
         holders = {h.user_id for h in self.room.state.holds.values()}
         for user in holders:
             ticket = self.room.ticket(user)
-            assert ticket is not None and ticket.position == 0
+            assert ticket is not None and ticket.position == 1  # nobody waits ahead of it
 
     @invariant()
     def the_rows_restore_the_room(self) -> None:

@@ -30,11 +30,14 @@ async def test_a_watcher_sees_its_own_position_move(live_server: LiveFactory) ->
     for token in (first, second, third):
         await join(live, token, drop["id"])
     async with live.http.ws_connect(live.url(f"/api/drops/{drop['id']}/ws")) as ws:
-        assert (await next_json(ws))["type"] == "snapshot"
+        snapshot = await next_json(ws)
+        assert snapshot["type"] == "snapshot"
         await ws.send_json({"type": "auth", "token": third})
+        # Every server message has type, dropId and seq (the last one this watcher got).
         assert await queue_frames(ws) == [
-            {"type": "queue", "dropId": drop["id"], "position": 2, "admitted": False}
-        ]
+            {"type": "queue", "dropId": drop["id"], "seq": snapshot["seq"], "position": 2,
+             "admitted": False}
+        ]  # fmt: skip
 
         # Joins behind it move nobody ahead: no frame for this watcher.
         for i in range(20):
@@ -58,9 +61,14 @@ async def test_a_watcher_sees_its_own_position_move(live_server: LiveFactory) ->
             hold = (await resp.json())["reservation"]
         status, _ = await live.call("DELETE", f"/api/reservations/{hold['id']}", first)
         assert status == 200
-        assert await queue_frames(ws) == [
-            {"type": "queue", "dropId": drop["id"], "position": 1, "admitted": False}
-        ]
+        [moved] = await queue_frames(ws)
+        assert moved["seq"] > snapshot["seq"]  # the drop's commits since: the hold, the cancel
+        assert {k: v for k, v in moved.items() if k != "seq"} == {
+            "type": "queue",
+            "dropId": drop["id"],
+            "position": 1,
+            "admitted": False,
+        }
         assert live.app[queue.QUEUE_WATCH].watchers == 1
     # Gone with its socket.
     await drain_until_forgotten(live)
@@ -80,10 +88,12 @@ async def test_a_bad_token_is_an_error_frame(live_server: LiveFactory) -> None:
     live = await live_server()
     drop = await live.drop(queue=True)
     async with live.http.ws_connect(live.url(f"/api/drops/{drop['id']}/ws")) as ws:
-        assert (await next_json(ws))["type"] == "snapshot"
+        snapshot = await next_json(ws)
+        assert snapshot["type"] == "snapshot"
         await ws.send_json({"type": "auth", "token": "not-a-jwt"})
         reply = await next_json(ws)
         assert reply["type"] == "error" and reply["error"]["code"] == "unauthorized"
+        assert reply["dropId"] == drop["id"] and reply["seq"] == snapshot["seq"]
         await ws.send_json({"type": "auth"})
         reply = await next_json(ws)
         assert reply["type"] == "error" and reply["error"]["code"] == "unauthorized"
