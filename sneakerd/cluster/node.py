@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -163,7 +164,5 @@ class ClusterNode:
 
 def _where(url: str) -> str:
     """host:port of a Redis URL, without its password."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
