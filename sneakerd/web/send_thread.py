@@ -208,14 +208,42 @@ class SendThread:
     def _run(self) -> None:
         _lower_priority(self.path.nice)
         while not self._stopping:
-            self._take(self._jobs.get())
-            while self._rolls:
-                self._take_waiting()
-                drop_id, roll = next(iter(self._rolls.items()))
-                self._lap(roll)  # jobs of this drop taken meanwhile joined its chain
-                del self._rolls[drop_id]
-                if roll.chain:  # some came mid-lap: another lap, after the other drops'
-                    self._rolls[drop_id] = roll
+            job = self._jobs.get()
+            try:
+                self._take(job)
+                self._roll()
+            except Exception:  # a bug must not end the thread: what it holds goes by outboxes
+                log.exception("fan-out thread failed between laps")
+                self._give_back(job)
+
+    def _roll(self) -> None:
+        while self._rolls:
+            self._take_waiting()
+            drop_id, roll = next(iter(self._rolls.items()))
+            self._lap(roll)  # jobs of this drop taken meanwhile joined its chain
+            del self._rolls[drop_id]
+            if roll.chain:  # some came mid-lap: another lap, after the other drops'
+                self._rolls[drop_id] = roll
+
+    def _give_back(self, taken: Job | None) -> None:
+        """After a failure outside a lap (no subscriber's lock is held then): every job the
+        thread holds, and `taken` if it never joined a chain, is owed to each subscriber it has
+        not reached, job by job in order, then finished, as a failed lap does for its rest."""
+        rolls, self._rolls = list(self._rolls.values()), {}
+        chains = [roll.chain for roll in rolls]
+        if taken is not None and not any(taken in chain for chain in chains):
+            chains.append([taken])
+        for chain in chains:
+            for job in chain:
+                for subscriber in job.subscribers:
+                    if subscriber.dealt < job.serial:
+                        subscriber.divert()
+                        job.diverted.append(subscriber)
+                last = job.serial
+                for subscriber in job.subscribers:
+                    subscriber.dealt = max(subscriber.dealt, last)
+                with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+                    self._loop.call_soon_threadsafe(_resolve, job)
 
     def _take(self, job: Job | None) -> None:
         if job is None:

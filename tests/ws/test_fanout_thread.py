@@ -708,3 +708,33 @@ async def test_a_watcher_who_joins_a_crowded_drop_gets_its_next_changes(
         finally:
             transport.close()
             late_end.close()
+
+
+async def test_a_failure_between_laps_owes_the_jobs_and_keeps_the_thread(
+    crowds: Callable[..., object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug outside a lap (here in taking the queued jobs) must not end the thread: the jobs
+    it held are owed to their subscribers' outboxes, in order, and later ones are still done.
+    Before, the thread died there, the drop's jobs never finished and its watchers got nothing
+    more (the hub kept waiting on the thread)."""
+    crowd: Crowd = await crowds(20)  # type: ignore[misc]
+    real = SendThread._take_waiting
+    failures = [RuntimeError("a bug between laps")]
+
+    def failing_once(self: SendThread) -> None:
+        if failures:
+            raise failures.pop()
+        real(self)
+
+    monkeypatch.setattr(SendThread, "_take_waiting", failing_once)
+    crowd.hub.publish([purchase(1)])
+    await settle_until(lambda: not failures and not crowd.hub._threaded)
+    crowd.hub.publish([purchase(2)])
+
+    def received(subscriber: Subscriber, peer: Peer) -> list[int]:
+        return peer.seqs("purchaseCompleted") + [seq for seq, _ in subscriber.outbox]
+
+    pairs = list(zip(crowd.subscribers, crowd.peers, strict=True))
+    await settle_until(lambda: all(received(s, p) == [1, 2] for s, p in pairs))
+    await settle_until(lambda: not crowd.hub._threaded)
+    assert all(s.owed == 0 for s in crowd.subscribers)
