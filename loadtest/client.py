@@ -6,6 +6,8 @@ on a 2-core box they share the CPU, so aiohttp's client (~100+ us a request) wou
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +21,11 @@ from loadtest.servers import HOST
 from loadtest.stats import Outcomes
 
 HEAD_END = b"\r\n\r\n"
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+"""Linux's value (asm-generic); Python's socket module does not name it."""
+ANCILLARY = socket.CMSG_SPACE(16)
+READ_SIZE = 1 << 16
+_TIMESPEC = struct.Struct("qq")
 
 
 class HttpConnection(asyncio.Protocol):
@@ -43,23 +50,13 @@ class HttpConnection(asyncio.Protocol):
         waiter = self.waiter
         if waiter is None or waiter.done():
             return
-        buf = self.buffer
-        end = buf.find(HEAD_END)
-        if end < 0:
+        answer = take_answer(self.buffer)
+        if answer is None:
             return
-        head = bytes(buf[:end]).lower()
-        at = head.find(b"\r\ncontent-length:")
-        if at < 0:
-            waiter.set_exception(ValueError("response without Content-Length"))
-            return
-        stop = head.find(b"\r\n", at + 17)
-        length = int(head[at + 17 : stop if stop > 0 else len(head)])
-        total = end + 4 + length
-        if len(buf) < total:
-            return
-        body = bytes(buf[end + 4 : total])
-        del buf[:total]
-        waiter.set_result((int(head[9:12]), body))
+        if isinstance(answer, Exception):
+            waiter.set_exception(answer)
+        else:
+            waiter.set_result(answer)
 
     async def request(self, data: bytes) -> tuple[int, bytes]:
         assert self.transport is not None
@@ -74,10 +71,119 @@ class HttpConnection(asyncio.Protocol):
             self.transport.close()
 
 
-async def connect(port: int) -> HttpConnection:
+def take_answer(buf: bytearray) -> tuple[int, bytes] | Exception | None:
+    """The first whole answer in `buf` (status, body), taken out of it; None while it is not all
+    there; an exception for an answer this client cannot read."""
+    end = buf.find(HEAD_END)
+    if end < 0:
+        return None
+    head = bytes(buf[:end]).lower()
+    at = head.find(b"\r\ncontent-length:")
+    if at < 0:
+        return ValueError("response without Content-Length")
+    stop = head.find(b"\r\n", at + 17)
+    length = int(head[at + 17 : stop if stop > 0 else len(head)])
+    total = end + 4 + length
+    if len(buf) < total:
+        return None
+    body = bytes(buf[end + 4 : total])
+    del buf[:total]
+    return int(head[9:12]), body
+
+
+class StampedConnection:
+    """One keep-alive connection like `HttpConnection`, read with `recvmsg` so that each answer
+    carries the kernel's receive timestamp of its last segment (`SO_TIMESTAMPNS`).
+
+    On two shared cores, the client that times a request is itself a process waiting for a CPU:
+    when the answer is in its socket, it may run only a few milliseconds later, and that wait is
+    the load generator's, not the server's. `request` returns when the client read the answer
+    (as `HttpConnection` does); `arrived` is when the answer reached the socket, what a client on
+    a machine of its own would have seen. The kernel stamps a read with its last segment, so a
+    stamp errs towards later, never earlier."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.closed = False
+        self.arrived = 0.0
+        """Monotonic time the last answer reached the socket (the kernel's stamp)."""
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        while True:
+            try:
+                data, ancillary, _flags, _addr = self.sock.recvmsg(READ_SIZE, ANCILLARY)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self._lost(exc)
+                return
+            if not data:
+                self._lost(None)
+                return
+            offset = time.time() - time.monotonic()
+            stamp = time.monotonic()
+            for level, kind, raw in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(raw) >= 16:
+                    seconds, nanos = _TIMESPEC.unpack_from(raw)
+                    stamp = min(stamp, seconds + nanos * 1e-9 - offset)
+            self.buffer += data
+            answer = take_answer(self.buffer)
+            waiter = self.waiter
+            if answer is not None and waiter is not None and not waiter.done():
+                self.arrived = stamp
+                if isinstance(answer, Exception):
+                    waiter.set_exception(answer)
+                else:
+                    waiter.set_result(answer)
+
+    def _lost(self, exc: Exception | None) -> None:
+        self.close()
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError(f"connection lost: {exc}"))
+
+    async def request(self, data: bytes) -> tuple[int, bytes]:
+        if self.closed:
+            raise ConnectionError("connection closed")
+        self.waiter = self._loop.create_future()
+        try:
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(data):
+            await self._loop.sock_sendall(self.sock, data[sent:])
+        return await self.waiter
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+
+Connection = HttpConnection | StampedConnection
+
+
+async def connect(port: int, *, stamped: bool = False) -> Connection:
+    """A keep-alive connection to the server; `stamped` reads its answers with the kernel's
+    receive timestamps (`StampedConnection`)."""
     loop = asyncio.get_running_loop()
-    _, protocol = await loop.create_connection(HttpConnection, HOST, port)
-    return protocol
+    if not stamped:
+        _, protocol = await loop.create_connection(HttpConnection, HOST, port)
+        return protocol
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    try:
+        await loop.sock_connect(sock, (HOST, port))
+    except OSError:
+        sock.close()
+        raise
+    return StampedConnection(sock)
 
 
 def post_json(port: int, path: str, body: dict[str, Any], token: str | None) -> bytes:
@@ -107,9 +213,19 @@ class Result:
     done: float
     status: int
     body: bytes
+    arrived: float = 0.0
+    """When the answer reached the client's socket, the kernel's stamp, on a stamped connection
+    (`StampedConnection`); 0 on another (`latency` then runs to `done`)."""
+
+    @property
+    def latency(self) -> float:
+        """From the send to the answer's arrival at the socket (see `arrived`)."""
+        return (self.arrived or self.done) - self.sent
 
 
-async def open_connections(port: int, n: int, *, settle: float = 0.3) -> list[HttpConnection]:
+async def open_connections(
+    port: int, n: int, *, settle: float = 0.3, stamped: bool = False
+) -> list[Connection]:
     """Open `n` keep-alive connections, then wait `settle` seconds so that the server has
     accepted them all before any load starts.
 
@@ -117,7 +233,7 @@ async def open_connections(port: int, n: int, *, settle: float = 0.3) -> list[Ht
     accepted the socket: without the wait, a run's first ~70 ms measure 64 accepts queued on the
     server's loop rather than the load (multidrop saw 10-15 ms for every request there). Shoppers
     of a real drop sit on its page with their connections open before it opens."""
-    conns = [await connect(port) for _ in range(n)]
+    conns = [await connect(port, stamped=stamped) for _ in range(n)]
     await asyncio.sleep(settle)
     return conns
 
@@ -130,7 +246,7 @@ async def run_load(
     rate: float = 0.0,
     duration: float = 0.0,
     on_result: Callable[[Result], None] | None = None,
-    connections: list[HttpConnection] | None = None,
+    connections: list[Connection] | None = None,
 ) -> tuple[list[Result], float]:
     """Send `requests` over `concurrency` keep-alive connections, each request once, in order.
 
@@ -169,8 +285,12 @@ async def run_load(
             except (ConnectionError, ValueError) as exc:
                 status, body = 0, str(exc).encode()
                 conn.close()
-                conn = conns[slot] = await connect(port)
-            result = Result(i, sent, time.monotonic(), status, body)
+                conn = conns[slot] = await connect(
+                    port, stamped=isinstance(conn, StampedConnection)
+                )
+            done = time.monotonic()
+            stamped = status != 0 and isinstance(conn, StampedConnection)
+            result = Result(i, sent, done, status, body, conn.arrived if stamped else 0.0)
             results.append(result)
             if on_result is not None:
                 on_result(result)
@@ -197,13 +317,16 @@ def record_results(results: list[Result]) -> None:
             # Error bodies repeat (one per code): decode each distinct one once.
             key = (r.status, r.body)
             label = labels.get(key) or labels.setdefault(key, outcome_of(r.status, r.body))
-        recorder.request(label, r.done - r.sent, r.done)
+        recorder.request(label, r.latency, r.done)
 
 
-def outcomes_of(results: list[Result]) -> Outcomes:
+def outcomes_of(results: list[Result], *, as_read: bool = False) -> Outcomes:
+    """The results by outcome, each timed to its answer's arrival (`Result.latency`), or to when
+    the client read it (`as_read`: adds the client's own lag on a stamped connection)."""
     book = Outcomes()
     for r in results:
-        book.add("error" if r.status == 0 else outcome_of(r.status, r.body), r.done - r.sent)
+        latency = r.done - r.sent if as_read else r.latency
+        book.add("error" if r.status == 0 else outcome_of(r.status, r.body), latency)
     return book
 
 

@@ -71,7 +71,7 @@ async def run(args: argparse.Namespace) -> int:
             t0 = time.monotonic()
             stop_at = t0 + args.max_seconds
             sold_at = 0.0
-            actions: asyncio.Queue[client.HttpConnection] = asyncio.Queue()
+            actions: asyncio.Queue[client.Connection] = asyncio.Queue()
             for _ in range(args.action_connections):
                 actions.put_nowait(await client.connect(server.port))
             tasks: set[asyncio.Task[None]] = set()

@@ -102,8 +102,8 @@ async def run(args: argparse.Namespace) -> int:
             port = server.port
 
             async def request(
-                conn: client.HttpConnection, kind: str, data: bytes
-            ) -> tuple[client.HttpConnection, int, bytes]:
+                conn: client.Connection, kind: str, data: bytes
+            ) -> tuple[client.Connection, int, bytes]:
                 started = time.monotonic()
                 try:
                     status, body = await conn.request(data)

@@ -312,7 +312,7 @@ def summary(t: Trial) -> str:
         return line
     return (
         f"{line}, multidrop quiet p99 {t.md.with_hot.p99 * 1e3:.1f} vs "
-        f"{t.md.alone.p99 * 1e3:.1f} ms ({t.md.ratio:.1f} x)"
+        f"{t.md.alone.p99 * 1e3:.1f} ms ({t.md.ratio:.1f} x; {t.md.read_line()})"
     )
 
 
@@ -364,7 +364,8 @@ async def run(args: argparse.Namespace) -> int:
         if t.md is not None:
             lines += [
                 f"    multidrop quiet p99 {t.md.with_hot.p99 * 1e3:.1f} ms with the hot drop vs "
-                f"{t.md.alone.p99 * 1e3:.1f} alone ({t.md.ratio:.1f} x); hot drop "
+                f"{t.md.alone.p99 * 1e3:.1f} alone ({t.md.ratio:.1f} x; {t.md.read_line()}); "
+                "hot drop "
                 f"{len(t.md.hot) / max(t.md.elapsed[1], 1e-9):,.0f} req/s; cpu with hot: "
                 f"{md_cpu(t.md.meters[0])}{t.md.stall_line()}",
             ]
@@ -386,7 +387,13 @@ async def run(args: argparse.Namespace) -> int:
     if with_md:
         lines += [
             f"  (c) quiet p99 with the hot drop / alone, medians: 1w {med['md'][1]:.1f} x, "
-            f"2w {med['md'][2]:.1f} x (target <= 2 under 2 workers)",
+            f"2w {med['md'][2]:.1f} x (target <= 2 under 2 workers; to each answer's arrival "
+            "at the client's socket)",
+            "      the same as read by the Python client (adds its own wait for a CPU): "
+            + ", ".join(
+                f"{w}w {median([t.md.ratio_read for t in ts if t.md is not None]):.1f} x"
+                for w, ts in by.items()
+            ),
         ]
         clean = {
             w: [t.md.ratio for t in ts if t.md is not None and not t.md.stalled]
