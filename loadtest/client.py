@@ -131,9 +131,11 @@ class StampedConnection:
                     seconds, nanos = _TIMESPEC.unpack_from(raw)
                     stamp = min(stamp, seconds + nanos * 1e-9 - offset)
             self.buffer += data
-            answer = take_answer(self.buffer)
             waiter = self.waiter
-            if answer is not None and waiter is not None and not waiter.done():
+            if waiter is None or waiter.done():
+                continue  # kept for the request it answers, as `HttpConnection` does
+            answer = take_answer(self.buffer)
+            if answer is not None:
                 self.arrived = stamp
                 if isinstance(answer, Exception):
                     waiter.set_exception(answer)
