@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,16 +15,12 @@ from typing import Any, cast
 import aiohttp
 import orjson
 
-from loadtest import record
+from loadtest import record, stamps
 from loadtest.servers import HOST
 from loadtest.stats import Outcomes
 
 HEAD_END = b"\r\n\r\n"
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
-"""Linux's value (asm-generic); Python's socket module does not name it."""
-ANCILLARY = socket.CMSG_SPACE(16)
 READ_SIZE = 1 << 16
-_TIMESPEC = struct.Struct("qq")
 
 
 class HttpConnection(asyncio.Protocol):
@@ -115,7 +110,7 @@ class StampedConnection:
     def _readable(self) -> None:
         while True:
             try:
-                data, ancillary, _flags, _addr = self.sock.recvmsg(READ_SIZE, ANCILLARY)
+                data, ancillary, _flags, _addr = self.sock.recvmsg(READ_SIZE, stamps.ANCILLARY)
             except BlockingIOError:
                 return
             except OSError as exc:
@@ -124,12 +119,7 @@ class StampedConnection:
             if not data:
                 self._lost(None)
                 return
-            offset = time.time() - time.monotonic()
-            stamp = time.monotonic()
-            for level, kind, raw in ancillary:
-                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(raw) >= 16:
-                    seconds, nanos = _TIMESPEC.unpack_from(raw)
-                    stamp = min(stamp, seconds + nanos * 1e-9 - offset)
+            stamp = stamps.arrival(ancillary, time.monotonic(), stamps.offset_now())
             self.buffer += data
             waiter = self.waiter
             if waiter is None or waiter.done():
@@ -179,7 +169,7 @@ async def connect(port: int, *, stamped: bool = False) -> Connection:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setblocking(False)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    stamps.enable(sock)
     try:
         await loop.sock_connect(sock, (HOST, port))
     except OSError:
@@ -291,8 +281,8 @@ async def run_load(
                     port, stamped=isinstance(conn, StampedConnection)
                 )
             done = time.monotonic()
-            stamped = status != 0 and isinstance(conn, StampedConnection)
-            result = Result(i, sent, done, status, body, conn.arrived if stamped else 0.0)
+            arrived = conn.arrived if status and isinstance(conn, StampedConnection) else 0.0
+            result = Result(i, sent, done, status, body, arrived)
             results.append(result)
             if on_result is not None:
                 on_result(result)

@@ -157,22 +157,25 @@ class Round:
         alone = self.alone.p99
         return self.with_hot.p99 / alone if alone else float("nan")
 
+    def _read_p99s(self) -> tuple[float, float]:
+        """The quiet p99s with the hot drop and alone, to when the client read each answer."""
+        return (
+            client.outcomes_of(self.quiet_with_hot, as_read=True).overall().p99,
+            client.outcomes_of(self.quiet_alone, as_read=True).overall().p99,
+        )
+
     @property
     def ratio_read(self) -> float:
-        """The same to when the client read each answer: on two shared cores that adds the
+        """`ratio` to when the client read each answer: on two shared cores that adds the
         Python client's own wait for a CPU, which the saturating hot drop makes long."""
-        alone = client.outcomes_of(self.quiet_alone, as_read=True).overall().p99
-        with_hot = client.outcomes_of(self.quiet_with_hot, as_read=True).overall().p99
+        with_hot, alone = self._read_p99s()
         return with_hot / alone if alone else float("nan")
 
     def read_line(self) -> str:
         """The quiet p99s as the client read them (see `ratio_read`)."""
-        alone = client.outcomes_of(self.quiet_alone, as_read=True).overall().p99
-        with_hot = client.outcomes_of(self.quiet_with_hot, as_read=True).overall().p99
-        return (
-            f"as read by the client {with_hot * 1e3:.1f} vs {alone * 1e3:.1f} ms "
-            f"({self.ratio_read:.1f} x)"
-        )
+        with_hot, alone = self._read_p99s()
+        ratio = with_hot / alone if alone else float("nan")
+        return f"as read by the client {with_hot * 1e3:.1f} vs {alone * 1e3:.1f} ms ({ratio:.1f} x)"
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -45,7 +45,6 @@ import multiprocessing
 import os
 import select
 import socket
-import struct
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -53,18 +52,15 @@ from typing import Any
 
 import orjson
 
+from loadtest import stamps
 from loadtest.servers import HOST
 
 Observation = tuple[float, str, int, int | None]
 """(arrival time, type, seq, stock: newStock of a stockUpdate, drop.stock of a snapshot)."""
 
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
-"""Linux's value (asm-generic); Python's socket module does not name it."""
-ANCILLARY = socket.CMSG_SPACE(16)
 READ_SIZE = 1 << 14
 """Small enough that each read allocates from the heap, not from a fresh mapping (a 256 KiB
 buffer made every read an mmap and a munmap); a bigger arrival is read again by the next poll."""
-_TIMESPEC = struct.Struct("qq")
 READ_GAP = 0.010
 """Seconds from one round of reads to the next, at least (the module's docstring says why)."""
 
@@ -261,7 +257,7 @@ class _Child:
 
     def _receive(self, watcher: Watcher, read: float, offset: float) -> None:
         try:
-            data, ancillary, _flags, _addr = watcher.sock.recvmsg(READ_SIZE, ANCILLARY)
+            data, ancillary, _flags, _addr = watcher.sock.recvmsg(READ_SIZE, stamps.ANCILLARY)
         except BlockingIOError:
             return
         except OSError:
@@ -270,11 +266,7 @@ class _Child:
             watcher.answered = True
             self._drop(watcher, lost=True)
             return
-        arrival = read
-        for level, kind, raw in ancillary:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(raw) >= 16:
-                seconds, nanos = _TIMESPEC.unpack_from(raw)
-                arrival = min(read, seconds + nanos * 1e-9 - offset)
+        arrival = stamps.arrival(ancillary, read, offset)
         was_upgraded = watcher.upgraded
         if not watcher.feed(data, arrival, read):
             self._drop(watcher, lost=False)
@@ -296,7 +288,7 @@ class _Child:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        stamps.enable(sock)
         watcher = Watcher(sock, upgrade_request(port, path), time.monotonic())
         self.by_fd[sock.fileno()] = watcher
         err = sock.connect_ex((HOST, port))

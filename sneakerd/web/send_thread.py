@@ -239,9 +239,8 @@ class SendThread:
                     if subscriber.dealt < job.serial:
                         subscriber.divert()
                         job.diverted.append(subscriber)
-                last = job.serial
                 for subscriber in job.subscribers:
-                    subscriber.dealt = max(subscriber.dealt, last)
+                    subscriber.dealt = max(subscriber.dealt, job.serial)
                 with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
                     self._loop.call_soon_threadsafe(_resolve, job)
 
