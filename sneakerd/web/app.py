@@ -8,7 +8,6 @@ serve; then stop the actors (each commits and answers what it has queued) and cl
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -33,6 +32,7 @@ from sneakerd.views import drop_view
 from sneakerd.web import access, asyncapi, compat, edges, keys, metrics_port, openapi3, socketio
 from sneakerd.web.apidoc import add_swagger_ui, polish
 from sneakerd.web.auth import Tokens
+from sneakerd.web.collector import Collector
 from sneakerd.web.fanout import Fanout
 from sneakerd.web.hub import Hub
 from sneakerd.web.idempotency import Idempotency
@@ -321,6 +321,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     )
     await runner.setup()
     ops_runner: web.AppRunner | None = None
+    collector: Collector | None = None
     try:
         # A drop opens with thousands of connections at once; with aiohttp's default backlog
         # of 128 the kernel drops handshakes whenever the loop is busy, and the clients wait
@@ -342,7 +343,8 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         if metrics_at is not None:
             ops_runner = await metrics_port.start(app[keys.METRICS], metrics_at)
             say(f"sneakerd metrics on http://{metrics_port.METRICS_HOST}:{metrics_at}/metrics")
-        _settle_garbage_collector()
+        collector = _collector(app)
+        collector.start()
         for address in runner.addresses:
             host, port = address[0], address[1]
             say(f"sneakerd listening on http://{host}:{port} (store: {_store_name(settings)})")
@@ -353,22 +355,18 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         await stop.wait()
         say("sneakerd: shutting down")
     finally:
+        if collector is not None:
+            collector.stop()
         if ops_runner is not None:
             await ops_runner.cleanup()
         await runner.cleanup()
 
 
-def _settle_garbage_collector() -> None:
-    """Keep full collections off the burst's latency.
-
-    Everything alive once the server is up (modules, aiohttp, marshmallow, apispec: a few
-    hundred thousand objects) lives for the whole process, yet a full collection would walk it
-    every time, and those passes were the quiet drops' p99 during a burst (loadtest/README.md
-    has the numbers). Freezing moves that heap out of the collector's sight;
-    the younger generations still run, so reference cycles made while serving are still freed.
-    """
-    gc.collect()
-    gc.freeze()
+def _collector(app: web.Application) -> Collector:
+    """The serving process's collection policy (`web/collector.py`): full passes keep off the
+    burst's latency, and complete ones wait for a moment when no buyer's write is in flight."""
+    in_flight = app[keys.SERVICE].in_flight
+    return Collector(app[keys.CLOCK], lambda: in_flight[0] > 0)
 
 
 def _store_name(settings: Settings) -> str:

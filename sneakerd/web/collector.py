@@ -1,0 +1,156 @@
+"""When the garbage collector walks what: full passes in proportion to what is new.
+
+CPython's full (generation-2) collection walks every tracked object that is not frozen, and it
+stops every thread that wants the GIL while it does. `gc.freeze()` once the server is up hides
+the import-time heap, but what the server builds later and keeps is walked again by every full
+pass. Live holds are kept out of the collector's sight (`domain/holds.py`); a watcher cannot be:
+its connection, request, WebSocket reader and writer, tasks and coroutines are ~90 tracked
+objects of aiohttp's and asyncio's. With 10,000 watchers one full pass took 585-790 ms on two
+busy cores, every buyer and every frame waiting behind it, and the watchers' arrival alone set
+off twelve passes, 3.6 s in all (loadtest/README.md, "Tenth session").
+
+So each automatic full pass is followed by `gc.freeze()` (it links the generations' lists onto
+the permanent one: microseconds), and the next one walks only what became long-lived since:
+its pause follows the growth, as the young generations' do, whatever is alive.
+
+What that costs: a frozen object that later becomes part of an unreachable cycle is not freed
+while it is frozen, nor is whatever the cycle holds. A watcher that goes leaves such cycles
+(its connection's exception, traceback and frames: ~45 objects). So a complete pass (unfreeze,
+collect, freeze again) runs once something was frozen since the last one and either the server
+is calm (no buyer's write in flight at any of `CALM_CHECKS` looks, `CHECK_MS` apart: between
+drops) or its memory has grown by `FORCE_GROWTH_BYTES` since (a long busy spell with watchers
+coming and going), and never sooner than `MIN_COMPLETE_MS` after the last one. The complete
+pass stops the loop for as long as the old full passes did; the policy puts it where no buyer
+waits for it.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypeAlias
+
+from sneakerd.clock import Cancellable, Clock
+
+CHECK_MS = 250
+"""How often the collector looks whether a complete pass is due."""
+CALM_CHECKS = 40
+"""Looks in a row with no buyer's write in flight that make the server calm (10 s)."""
+MIN_COMPLETE_MS = 300_000
+"""The least time between two complete passes (and from start-up to the first)."""
+FORCE_GROWTH_BYTES = 256 * 1024 * 1024
+"""Memory growth since the last complete pass after which one runs, calm or not."""
+
+
+Phase: TypeAlias = Literal["start", "stop"]
+GcCallback: TypeAlias = Callable[[Phase, dict[str, int]], object]
+
+
+class Collections(Protocol):
+    """What the policy needs of the `gc` module (a test passes a recording stand-in)."""
+
+    callbacks: list[GcCallback]
+
+    def collect(self, generation: int = 2) -> int: ...
+
+    def freeze(self) -> None: ...
+
+    def unfreeze(self) -> None: ...
+
+
+def resident_bytes() -> int:
+    """This process's resident memory (0 where /proc is not there: no forced passes then)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+@dataclass(slots=True)
+class CollectorStatistics:
+    freezes: int = 0
+    """Automatic full passes whose survivors were frozen."""
+    complete: int = 0
+    """Complete passes (unfreeze, collect, freeze) since start."""
+    forced: int = 0
+    """Of those, the ones that ran because memory grew while the server was busy."""
+
+
+class Collector:
+    """The serving process's collection policy; `start` once the server is up, `stop` at the
+    end (it owns one timer on the injected clock and one entry in `gc.callbacks`)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        busy: Callable[[], bool],
+        *,
+        collections: Collections | None = None,
+        memory: Callable[[], int] = resident_bytes,
+    ) -> None:
+        self._clock = clock
+        self._busy = busy
+        """Whether a buyer's write is in flight now (the service's count)."""
+        self._gc: Collections = collections if collections is not None else gc
+        self._memory = memory
+        self._timer: Cancellable | None = None
+        self._calm = 0
+        self._frozen_since = False
+        self._in_complete = False
+        self._last_complete_ms = 0
+        self._memory_at_complete = 0
+        self.stats = CollectorStatistics()
+
+    def start(self) -> None:
+        """Collect and freeze what start-up built (modules, aiohttp, marshmallow, apispec: a few
+        hundred thousand objects that live as long as the process), then follow the passes."""
+        self._walk()
+        self._gc.callbacks.append(self._after)
+        self._arm()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._after in self._gc.callbacks:
+            self._gc.callbacks.remove(self._after)
+
+    def _after(self, phase: Phase, info: dict[str, int]) -> None:
+        """`gc.callbacks`: after an automatic full pass, freeze its survivors. It may run on
+        any thread (whichever allocation set the pass off); `freeze` only relinks lists."""
+        if phase != "stop" or info.get("generation") != 2 or self._in_complete:
+            return
+        self._gc.freeze()
+        self._frozen_since = True
+        self.stats.freezes += 1
+
+    def _arm(self) -> None:
+        self._timer = self._clock.call_at(self._clock.now_ms() + CHECK_MS, self._check)
+
+    def _check(self) -> None:
+        self._calm = 0 if self._busy() else self._calm + 1
+        if self._frozen_since:
+            since = self._clock.monotonic_ms() - self._last_complete_ms
+            grown = self._memory() - self._memory_at_complete
+            forced = grown >= FORCE_GROWTH_BYTES and self._memory_at_complete > 0
+            if since >= MIN_COMPLETE_MS and (self._calm >= CALM_CHECKS or forced):
+                self.stats.forced += int(self._calm < CALM_CHECKS)
+                self.stats.complete += 1
+                self._walk()
+        self._arm()
+
+    def _walk(self) -> None:
+        """Walk everything once: what died in cycles while frozen is freed here."""
+        self._in_complete = True
+        try:
+            self._gc.unfreeze()
+            self._gc.collect()
+            self._gc.freeze()
+        finally:
+            self._in_complete = False
+        self._frozen_since = False
+        self._last_complete_ms = self._clock.monotonic_ms()
+        self._memory_at_complete = self._memory()
