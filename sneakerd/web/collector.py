@@ -9,9 +9,13 @@ objects of aiohttp's and asyncio's. With 10,000 watchers one full pass took 585-
 busy cores, every buyer and every frame waiting behind it, and the watchers' arrival alone set
 off twelve passes, 3.6 s in all (loadtest/README.md, "Tenth session").
 
-So each automatic full pass is followed by `gc.freeze()` (it links the generations' lists onto
-the permanent one: microseconds), and the next one walks only what became long-lived since:
-its pause follows the growth, as the young generations' do, whatever is alive.
+So each full pass is followed by `gc.freeze()` (it links the generations' lists onto the
+permanent one: microseconds), and the next one walks only what became long-lived since: its
+pause follows the growth, as the young generations' do, whatever is alive. And where objects
+were promoted since the last full pass, the collector runs one itself as soon as no buyer's
+write is in flight at `TIDY_CHECKS` looks in a row (a tidy pass): the watchers who arrive
+before a drop opens are walked then, not in the automatic pass that the 25 % growth rule
+would set off in the middle of the burst.
 
 What that costs: a frozen object that later becomes part of an unreachable cycle is not freed
 while it is frozen, nor is whatever the cycle holds. A watcher that goes leaves such cycles
@@ -35,7 +39,9 @@ from typing import Literal, Protocol, TypeAlias
 from sneakerd.clock import Cancellable, Clock
 
 CHECK_MS = 250
-"""How often the collector looks whether a complete pass is due."""
+"""How often the collector looks whether a pass is due."""
+TIDY_CHECKS = 2
+"""Looks in a row with no buyer's write in flight before a tidy pass."""
 CALM_CHECKS = 40
 """Looks in a row with no buyer's write in flight that make the server calm (10 s)."""
 MIN_COMPLETE_MS = 300_000
@@ -55,6 +61,8 @@ class Collections(Protocol):
 
     def collect(self, generation: int = 2) -> int: ...
 
+    def get_count(self) -> tuple[int, int, int]: ...
+
     def freeze(self) -> None: ...
 
     def unfreeze(self) -> None: ...
@@ -73,6 +81,8 @@ def resident_bytes() -> int:
 class CollectorStatistics:
     freezes: int = 0
     """Automatic full passes whose survivors were frozen."""
+    tidy: int = 0
+    """Full passes the collector ran itself at a calm moment (each walks what is not frozen)."""
     complete: int = 0
     """Complete passes (unfreeze, collect, freeze) since start."""
     forced: int = 0
@@ -132,6 +142,11 @@ class Collector:
 
     def _check(self) -> None:
         self._calm = 0 if self._busy() else self._calm + 1
+        if self._calm >= TIDY_CHECKS and self._gc.get_count()[2] > 0:
+            # Objects were promoted since the last full pass: walk them now, while no buyer
+            # waits, rather than in the automatic pass that would come in the middle of a burst.
+            self._gc.collect()
+            self.stats.tidy += 1
         if self._frozen_since:
             since = self._clock.monotonic_ms() - self._last_complete_ms
             grown = self._memory() - self._memory_at_complete

@@ -20,6 +20,7 @@ from sneakerd.web.collector import (
     CHECK_MS,
     FORCE_GROWTH_BYTES,
     MIN_COMPLETE_MS,
+    TIDY_CHECKS,
     Collector,
     GcCallback,
 )
@@ -31,10 +32,19 @@ class RecordingGc:
     def __init__(self) -> None:
         self.callbacks: list[GcCallback] = []
         self.calls: list[str] = []
+        self.count = (0, 0, 0)
+        """gc.get_count(): its last item, young passes since the last full one."""
 
     def collect(self, generation: int = 2) -> int:
+        """A full pass, as the interpreter runs one when asked: with its callbacks."""
         self.calls.append("collect")
+        self.count = (0, 0, 0)
+        for callback in list(self.callbacks):
+            callback("stop", {"generation": 2, "collected": 0, "uncollectable": 0})
         return 0
+
+    def get_count(self) -> tuple[int, int, int]:
+        return self.count
 
     def freeze(self) -> None:
         self.calls.append("freeze")
@@ -109,6 +119,32 @@ def test_young_passes_and_starts_freeze_nothing(
     fake.callbacks[0](phase, {"generation": generation})
     assert fake.calls == []
     assert policy.stats.freezes == 0
+
+
+def test_a_tidy_pass_walks_what_was_promoted_once_no_write_is_in_flight(
+    policy: Collector, fake: RecordingGc, clock: ManualClock, box: Box
+) -> None:
+    fake.count = (0, 0, 1)  # a young pass promoted objects since the last full one
+    box.busy = True
+    clock.advance(CHECK_MS * 10)
+    assert fake.calls == []
+    box.busy = False
+    clock.advance(CHECK_MS * (TIDY_CHECKS - 1))
+    assert fake.calls == []
+    clock.advance(CHECK_MS)
+    assert fake.calls == ["collect", "freeze"]  # what it walked is frozen too
+    assert (policy.stats.tidy, policy.stats.freezes) == (1, 1)
+    fake.calls.clear()
+    clock.advance(CHECK_MS * 10)
+    assert fake.calls == []  # nothing promoted since
+
+
+def test_no_tidy_pass_when_nothing_was_promoted(
+    policy: Collector, fake: RecordingGc, clock: ManualClock
+) -> None:
+    clock.advance(CHECK_MS * 20)
+    assert fake.calls == []
+    assert policy.stats.tidy == 0
 
 
 def test_a_complete_pass_waits_until_no_write_is_in_flight_for_a_while(
