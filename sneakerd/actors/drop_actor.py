@@ -282,6 +282,10 @@ class DropActor:
             log.warning("drop %s: a row of a batch of %d was refused", self.drop_id, len(requests))
             if len(requests) <= 1:
                 self._fail(requests, errors.RowRefused("this request could not be recorded"))
+                # The holds that came due went back to the deadline queue (`_requeue`), and a
+                # batch of the timer's alone has no caller to bring the actor back: its timer
+                # must (a retry soon, not at once, as the same row may be refused again).
+                self._arm_retry()
                 return
             half = len(requests) // 2
             await self._serve(requests[:half])

@@ -10,6 +10,7 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -678,3 +679,39 @@ async def test_posted_and_asked_commands_share_batches_and_are_answered_after_th
     assert registry.running_here(drop_id) is None
     with pytest.raises(errors.ActorStopped):
         actor.post(Reserve(users[0]), answers)
+
+
+async def test_a_timer_batch_refused_for_a_row_comes_back_for_its_due_holds(
+    store: Store, sink: RecordingSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch that only the timer started (here the expiry of one hold) whose commit is
+    refused for a row gives its due holds back to the deadline queue; the actor must come
+    back for them on its own, since no caller's message may ever arrive to wake it."""
+    clock = ManualClock(CLOCK.now_ms())
+    [user] = await make_users(store, 1)
+    drop_id = await make_drop(store, 1)
+    registry = Registry(store=store, sink=sink, clock=clock, hold_ms=300)
+    commit = store.commit
+    refused: list[object] = []
+
+    async def refuse_the_first_expiry(changes: Any) -> None:
+        if changes.status_changes and not refused:
+            refused.append(changes)
+            raise errors.RowConflict("a row of the expiry batch")
+        await commit(changes)
+
+    try:
+        actor = await registry.get(drop_id)
+        hold = await actor.ask(Reserve(user))
+        assert isinstance(hold, ReservationRecord)
+        monkeypatch.setattr(store, "commit", refuse_the_first_expiry)
+        clock.advance(300)
+        await _until(lambda: bool(refused), "the refused expiry")
+        await _until(lambda: actor.stats.row_conflicts == 1, "the conflict handled")
+        clock.advance(1_000)  # no caller comes: only the actor's own timer can retry
+        await _until(lambda: any(isinstance(e, Expired) for e in sink.events), "the expiry")
+        record = await store.get_reservation(hold.id)
+        assert record is not None and record.status.value == "expired"
+        assert await store.check(clock.now_ms()) == []
+    finally:
+        await registry.stop_all()
