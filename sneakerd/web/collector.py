@@ -80,7 +80,7 @@ def resident_bytes() -> int:
 @dataclass(slots=True)
 class CollectorStatistics:
     freezes: int = 0
-    """Automatic full passes whose survivors were frozen."""
+    """Full passes whose survivors were frozen (the automatic ones and the tidy ones)."""
     tidy: int = 0
     """Full passes the collector ran itself at a calm moment (each walks what is not frozen)."""
     complete: int = 0
@@ -129,8 +129,8 @@ class Collector:
             self._gc.callbacks.remove(self._after)
 
     def _after(self, phase: Phase, info: dict[str, int]) -> None:
-        """`gc.callbacks`: after an automatic full pass, freeze its survivors. It may run on
-        any thread (whichever allocation set the pass off); `freeze` only relinks lists."""
+        """`gc.callbacks`: after a full pass (not a complete one), freeze its survivors. It may
+        run on any thread (whichever allocation set the pass off); `freeze` only relinks lists."""
         if phase != "stop" or info.get("generation") != 2 or self._in_complete:
             return
         self._gc.freeze()
