@@ -147,15 +147,21 @@ class Collector:
             # waits, rather than in the automatic pass that would come in the middle of a burst.
             self._gc.collect()
             self.stats.tidy += 1
-        if self._frozen_since:
-            since = self._clock.monotonic_ms() - self._last_complete_ms
-            grown = self._memory() - self._memory_at_complete
-            forced = grown >= FORCE_GROWTH_BYTES and self._memory_at_complete > 0
-            if since >= MIN_COMPLETE_MS and (self._calm >= CALM_CHECKS or forced):
-                self.stats.forced += int(self._calm < CALM_CHECKS)
+        since = self._clock.monotonic_ms() - self._last_complete_ms
+        if self._frozen_since and since >= MIN_COMPLETE_MS:
+            calm = self._calm >= CALM_CHECKS
+            if calm or self._grown():  # memory is read only once a complete pass may run
+                self.stats.forced += int(not calm)
                 self.stats.complete += 1
                 self._walk()
         self._arm()
+
+    def _grown(self) -> bool:
+        """Whether memory grew by `FORCE_GROWTH_BYTES` since the last complete pass (never
+        where it cannot be read)."""
+        if self._memory_at_complete <= 0:
+            return False
+        return self._memory() - self._memory_at_complete >= FORCE_GROWTH_BYTES
 
     def _walk(self) -> None:
         """Walk everything once: what died in cycles while frozen is freed here."""
