@@ -4,7 +4,8 @@ Each pass (every `poll` seconds, at once again while there is more to do):
 1. refresh whether any webhook exists (what the actors read at batch time), once a second;
 2. fan out events not fanned out yet into one delivery per subscribed webhook;
 3. read the first pending delivery of every (webhook, drop) whose next attempt is due, and
-   start an attempt for each one not already in flight.
+   start an attempt for each one not already in flight (nor landed while it was read: that
+   read may predate its record).
 
 While the outbox grows fast (the actors commit a burst) the deliverer yields: it sends a
 trickle and catches up once the burst is over (`pacing`): a delivery may lag, the burst's
@@ -102,6 +103,9 @@ class Deliverer:
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._in_flight: dict[tuple[int, int], asyncio.Task[None]] = {}
+        self._landed_during_read: set[tuple[int, int]] = set()
+        """Lanes that landed while a pass's `due` read was under way: what that read saw of
+        them may predate their last record, so the pass leaves them to the next one."""
         self._refreshed_at: float | None = None
         self._wake = asyncio.Event()
         """Set when an attempt lands, so that the (webhook, drop)'s next event goes at once."""
@@ -191,10 +195,14 @@ class Deliverer:
             self._retry_at = None  # this pass's query finds it
         fan_limit = self.pacer.share(self._clock.monotonic_ms(), FAN_OUT)
         fanned = await self._rows.fan_out(drops, now, fan_limit)
-        for due in await self._rows.due(drops, now):
+        self._landed_during_read.clear()
+        found = await self._rows.due(drops, now)
+        for due in found:
             key = (due.webhook_id, due.drop_id)
             if key in self._in_flight or len(self._in_flight) >= self._concurrency:
                 continue
+            if key in self._landed_during_read:
+                continue  # read before its lane recorded: it may be sent already
             task = asyncio.create_task(self._lane(due), name=f"webhook-{due.id}")
             self._in_flight[key] = task
             task.add_done_callback(functools.partial(self._landed, key))
@@ -206,6 +214,7 @@ class Deliverer:
 
     def _landed(self, key: tuple[int, int], _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(key, None)
+        self._landed_during_read.add(key)
         if not self._yielding():  # while yielding, the next pass comes at the poll period
             self._wake.set()
 

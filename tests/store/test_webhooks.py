@@ -7,6 +7,7 @@ Deliveries go to a real receiver on loopback; the deliverer is driven pass by pa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -158,6 +159,52 @@ async def test_delivered_once_answered_2xx_signed_and_in_order(
     assert set(payload) == {"id", "type", "createdAt", "data"}
     page = await store.webhooks.deliveries()
     assert {(d.state, d.attempts, d.webhook_id) for d in page.items} == {("delivered", 1, hook.id)}
+
+
+async def test_a_pass_that_read_before_a_lane_landed_does_not_send_its_event_again(
+    store: Store,
+    registry: Registry,
+    clock: ManualClock,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pass reads the due deliveries while a lane for the same (webhook, drop) is still in
+    flight; the lane records its delivery and lands before the read comes back. What the read
+    saw is stale: the pass must not start a second lane that sends the event again."""
+    now = clock.now_ms()
+    [ana] = await _users(store, 1, now)
+    drop_id = await _drop(store, 5, now)
+    _, receiver.secret = await register(store.webhooks, receiver.url, [], now)
+    await (await registry.get(drop_id)).ask(Reserve(ana))
+    rows = store.webhooks
+    deliverer = Deliverer(rows, clock, RetryPolicy(), rand=lambda: 1.0)
+    real_due, real_record = rows.due, rows.record_delivered
+    read = asyncio.Event()
+    calls = 0
+
+    async def due(drop_ids: Any, at: int, limit: int = 256) -> Any:
+        nonlocal calls
+        calls += 1
+        found = await real_due(drop_ids, at, limit)
+        if calls == 2:  # the second pass: its read is done, now let the lane land
+            read.set()
+            await deliverer.wait_idle()
+        return found
+
+    async def record_delivered(sent: Any, *, started: int, now: int) -> None:
+        await read.wait()  # the lane records only after the second pass has read
+        await real_record(sent, started=started, now=now)
+
+    monkeypatch.setattr(rows, "due", due)
+    monkeypatch.setattr(rows, "record_delivered", record_delivered)
+    deliverer.open()
+    try:
+        await deliverer.run_once()  # starts the lane
+        await _pass(deliverer)  # reads while the lane is in flight
+        await _pass(deliverer)
+    finally:
+        await deliverer.stop()
+    assert [r.event_id for r in receiver.got] == [(await _events(store))[0][0]]
 
 
 async def test_failures_back_off_then_die_and_replay_starts_again(
