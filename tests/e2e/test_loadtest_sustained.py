@@ -46,11 +46,16 @@ def test_sustained_runs_and_its_checks_pass(store: str, request: pytest.FixtureR
     assert done.returncode == 0, out + done.stderr
     checks = re.findall(r"^  \[(PASS|FAIL)\] (.*)$", out, re.M)
     assert len(checks) == 7 and all(status == "PASS" for status, _ in checks), out
-    told = re.search(r"every 201 id is an active hold of the drop: ([0-9,]+) ids", out)
-    assert told is not None and int(told.group(1).replace(",", "")) >= 2 * 300, out
     # Two rounds per server, each with a rate and latencies.
     rows = re.findall(r"^ +([12]) +([0-9,]+) +([0-9.]+) +([0-9.]+) +([0-9.]+) ", out, re.M)
     assert [r[0] for r in rows] == ["1", "2", "1", "2"], out
+    # Every 201 of both rounds had its id checked (how many there are depends on the
+    # machine's speed: a round is 1 s, capped at 300 answers).
+    told = re.search(r"every 201 id is an active hold of the drop: ([0-9,]+) ids", out)
+    assert told is not None, out
+    checked = int(told.group(1).replace(",", ""))
+    table = [line.split() for line in out.splitlines() if re.match(r"^ +2 +[0-9,]+ ", line)]
+    assert checked == int(table[0][9].replace(",", "")) > 2 * 4, out
     assert all(float(r[3]) > 0 for r in rows), out
     for ratio in (
         r"round 2 p99 / round 1 p99 = .* = [0-9.]+ x",
