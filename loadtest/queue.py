@@ -59,6 +59,9 @@ def live_state_bytes(users: int) -> tuple[float, float]:
         def purchase(self) -> int:
             raise AssertionError
 
+        def entry(self) -> int:
+            raise AssertionError
+
     now = int(time.time() * 1000)
     info = DropInfo(name="q", price=Decimal("1.00"), starts_at=now + 3_600_000, queue=True)
     state = DropState(Drop(1, info, 100, 100, 0, 0, 1, now, now))

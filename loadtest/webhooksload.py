@@ -100,7 +100,9 @@ async def run(args: argparse.Namespace) -> int:
                 deliverer = _start_deliverer(db.url)
             admin = mint(people.admin, "admin")
             tokens = [mint(u) for u in people.customers]
-            lines, rows, ok = [], {"without": [], "with": []}, True
+            lines: list[str] = []
+            rows: dict[str, list[float]] = {"without": [], "with": []}
+            ok = True
             cpu_lines: list[str] = []
             actor_lines: list[str] = []
             pids: dict[str, int | None] = {
