@@ -259,6 +259,14 @@ async def test_client_abuse_is_closed_and_others_keep_being_served(
         assert (await next_json(calm))["type"] == "error"
         await calm.send_json({"type": "ping"})
         assert (await next_json(calm))["type"] == "pong"
+    async with live.http.ws_connect(url) as edge:  # 4096 bytes is the most a message may be
+        await next_json(edge)
+        ping = '{"type": "ping", "pad": "%s"}'
+        await edge.send_str(ping % ("x" * (4096 - len(ping % ""))))
+        assert (await next_json(edge))["type"] == "pong"
+        await edge.send_str(ping % ("x" * (4097 - len(ping % ""))))
+        message = await asyncio.wait_for(edge.receive(), 2)
+        assert message.type is aiohttp.WSMsgType.CLOSE and message.data == 1009
     async with live.http.ws_connect(url) as binary:
         await next_json(binary)
         await binary.send_bytes(b"\x00\x01")
@@ -308,7 +316,10 @@ async def test_a_quiet_watcher_is_pinged_and_one_that_never_answers_is_dropped(
                 ping = await asyncio.wait_for(mute.receive(), 2)
                 assert ping.type is aiohttp.WSMsgType.PING
                 ended = await asyncio.wait_for(mute.receive(), 2)  # it never answers: cut
-                assert ended.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+                # Cut without a close frame (the client sees 1006): never 1000, which tells
+                # a client that the drop was deleted and that it should stop watching.
+                assert ended.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR), ended
+                assert mute.close_code in (None, 1006), mute.close_code
             await asyncio.sleep(0.6)  # more heartbeats for the one that answers
         finally:
             listener.cancel()

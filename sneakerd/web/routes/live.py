@@ -41,6 +41,7 @@ HEARTBEAT_SECONDS = 20.0
 PONG_WAIT_SECONDS = 10.0
 """...and dropped if it then stays quiet this long."""
 MAX_CLIENT_MESSAGE = 4096
+"""The largest message a client may send, in bytes (a larger one is closed with 1009)."""
 FLOOD_MESSAGES = 30
 FLOOD_WINDOW_MS = 10_000
 SEND_BUFFER = 64 * 1024
@@ -76,7 +77,7 @@ async def _serve(request: web.Request, drop_id: int) -> web.WebSocketResponse:
     app = request.app
     ws = web.WebSocketResponse(
         compress=False,
-        max_msg_size=MAX_CLIENT_MESSAGE,
+        max_msg_size=MAX_CLIENT_MESSAGE + 1,  # aiohttp refuses a message of this size or more
         autoping=False,
         autoclose=False,
     )
@@ -89,8 +90,9 @@ async def _serve(request: web.Request, drop_id: int) -> web.WebSocketResponse:
         _write(request, ws, transport, subscriber, hub), name=f"ws-{drop_id}"
     )
     positions = app[queue.QUEUE_WATCH]
+    gone = False
     try:
-        await _read(ws, subscriber, app[keys.CLOCK], positions)
+        gone = await _read(ws, subscriber, app[keys.CLOCK], positions)
     finally:
         subscriber.retire()
         positions.forget(subscriber)
@@ -98,7 +100,12 @@ async def _serve(request: web.Request, drop_id: int) -> web.WebSocketResponse:
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await writer
-        if not ws.closed:
+        if gone and transport is not None:
+            # No answer to our ping: cut the connection, no close frame. A polite close would
+            # say 1000, which tells a client the drop was deleted (stop watching); a client
+            # that was only asleep (a suspended tab, a phone) must see 1006 and reconnect.
+            transport.abort()
+        elif not ws.closed:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 1.0)
     return ws
@@ -208,13 +215,14 @@ async def _close(
 
 async def _read(
     ws: web.WebSocketResponse, subscriber: Subscriber, clock: Clock, positions: QueueWatch
-) -> None:
-    """Answer pings (JSON and protocol frames) and `auth` (queue positions); ping a quiet
-    client and drop one that does not answer; close a client that floods (1008: every frame
-    counts, pings and pongs too) or sends binary (1003). Every write here goes between `hold`
-    and `release`, as the hub's fan-out thread may be writing to the same socket (which is also
-    why aiohttp's own heartbeat and automatic close reply are off: they would write around the
-    hold)."""
+) -> bool:
+    """Until the connection ends; True when it ended because the client stopped answering
+    (the caller then cuts it). Answer pings (JSON and protocol frames) and `auth` (queue
+    positions); ping a quiet client and give up on one that does not answer; close a client
+    that floods (1008: every frame counts, pings and pongs too) or sends binary (1003). Every
+    write here goes between `hold` and `release`, as the hub's fan-out thread may be writing to
+    the same socket (which is also why aiohttp's own heartbeat and automatic close reply are
+    off: they would write around the hold)."""
     window_start, count = clock.monotonic_ms(), 0
     pinged = False
     while True:
@@ -222,23 +230,23 @@ async def _read(
             message = await ws.receive(timeout=PONG_WAIT_SECONDS if pinged else HEARTBEAT_SECONDS)
         except TimeoutError:
             if pinged:  # no answer to our ping: the peer is gone
-                return
+                return True
             await _reply(subscriber, ws.ping())
             pinged = True
             continue
         pinged = False
         if message.type in _ENDED:
-            return
+            return False
         now = clock.monotonic_ms()
         if now - window_start > FLOOD_WINDOW_MS:
             window_start, count = now, 0
         count += 1
         if count > FLOOD_MESSAGES:
             await _reply(subscriber, ws.close(code=1008, message=b"too many messages"))
-            return
+            return False
         if message.type is WSMsgType.BINARY:
             await _reply(subscriber, ws.close(code=1003, message=b"send JSON text frames"))
-            return
+            return False
         if message.type is WSMsgType.PING:
             await _reply(subscriber, ws.pong(message.data))
         elif message.type is WSMsgType.TEXT:
