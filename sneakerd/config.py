@@ -109,6 +109,13 @@ class Settings:
     """METRICS_PORT: also serve /metrics on 127.0.0.1 at this port (worker N of `--workers`
     at METRICS_PORT + N), for a scraper that must not reach the public port."""
 
+    def __post_init__(self) -> None:
+        # CLIENT_URL names the front-end's origin, which a browser's Origin header writes
+        # without a trailing slash; `http://shop.example/` is the same front-end. Every check
+        # (the native CORS, the /compat mount's, Socket.IO's) compares the bare origin.
+        if self.client_url is not None:
+            object.__setattr__(self, "client_url", self.client_url.rstrip("/") or None)
+
     @classmethod
     def load(
         cls, environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")

@@ -8,6 +8,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from tests.api.conftest import Api
 
 SHOP = "http://shop.example"
@@ -112,10 +114,12 @@ async def test_cors_preflight_from_the_client_url_is_allowed(start_api: Callable
     assert "content-type" in allowed_headers, headers
 
 
+@pytest.mark.parametrize("client_url", [SHOP, SHOP + "/"])
 async def test_cors_simple_request_from_the_client_url_is_allowed(
-    start_api: Callable[..., Api],
+    start_api: Callable[..., Api], client_url: str
 ) -> None:
-    api = start_api(CLIENT_URL=SHOP)
+    """CLIENT_URL may be written with a trailing slash: the browser's Origin has none."""
+    api = start_api(CLIENT_URL=client_url)
     status, body, headers = await api.call("GET", "/api/drops", headers={"Origin": SHOP})
     assert status == 200, body
     assert headers.get("Access-Control-Allow-Origin") == SHOP, headers

@@ -210,10 +210,13 @@ async def test_a_refused_act_emits_nothing(live_server: LiveFactory, listen: Lis
     assert all(payload["dropId"] == other["id"] for _, payload in news)
 
 
+@pytest.mark.parametrize("client_url", ["http://shop.example", "http://shop.example/"])
 async def test_the_client_origin_is_accepted_and_a_foreign_one_refused(
-    live_server: LiveFactory,
+    live_server: LiveFactory, client_url: str
 ) -> None:
-    live = await live_server(client_url="http://shop.example")
+    """CLIENT_URL as an origin (`http://shop.example`) or as a URL with its slash: a browser's
+    Origin never has the slash, and both name the same front-end."""
+    live = await live_server(client_url=client_url)
     handshake = live.url("/socket.io/?EIO=4&transport=polling")
     async with aiohttp.ClientSession() as http:
         async with http.get(handshake, headers={"Origin": "http://shop.example"}) as ok:
