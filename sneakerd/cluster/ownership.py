@@ -302,16 +302,19 @@ class ClusterRegistry(Registry):
         return live
 
     async def _renew(self, now: int) -> None:
-        held = {
-            drop_id: actor.epoch
-            for drop_id, actor in self._actors.items()
-            if actor.running and actor.epoch is not None
-        }
+        # The actors as they are before the wait: one may stop itself meanwhile (a fenced
+        # commit) and leave `_actors`, and a new one may even take its place; a lost lease
+        # stops the actor that held it, found here, never a later one.
+        holders: dict[int, DropActor] = {}
+        held: dict[int, int] = {}
+        for drop_id, actor in self._actors.items():
+            if actor.running and actor.epoch is not None:
+                holders[drop_id], held[drop_id] = actor, actor.epoch
         kept = await self._store.renew_leases(self.node_id, held, now, self.lease_ms)
         for drop_id in set(held) - kept:
             self.cluster_stats.lost += 1
             log.warning("drop %s: lease lost; its actor stops", drop_id)
-            self._actors[drop_id].lose()
+            holders[drop_id].lose()
 
     async def _take_over(self, now: int) -> None:
         """Start the drops that need an actor now (live, upcoming, or holding holds) that the

@@ -185,3 +185,38 @@ async def test_a_refusal_the_owner_answered_does_not_make_its_node_look_down(
     finally:
         await a.stop_all()
         await b.stop_all()
+
+
+async def test_an_actor_that_stops_while_its_lease_is_renewed_does_not_break_the_pass(
+    stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The renewal reads which actors hold leases, then waits on the database. An actor that
+    stops meanwhile (its commit was fenced after a pause) leaves the registry; the renewal
+    then finds its lease gone and must stop what it read, not look the drop up again (that
+    was a KeyError, which skipped the rest of the pass: the other lost drops, take-over)."""
+    a_store, _ = stores
+    clock, net = ManualClock(START), Loopback()
+    first, second = await _drops(a_store, 2)
+    a = node(a_store, "a", clock, net)
+    try:
+        await a.start()
+        gone, other = await a.take(first), await a.take(second)
+        real = a_store.renew_leases
+
+        async def renew(node_id: str, held: dict[int, int], now: int, ttl: int) -> set[int]:
+            await real(node_id, held, now, ttl)
+            gone.lose()  # it stops itself while the renewal waits (as a fenced commit does)
+            for _ in range(100):
+                if first not in a._actors:
+                    break
+                await asyncio.sleep(0.01)
+            assert first not in a._actors
+            return set()  # and both leases turn out lost
+
+        monkeypatch.setattr(a_store, "renew_leases", renew)
+        await a._renew(clock.now_ms())
+        await asyncio.sleep(0.05)  # the other lost one stops as its mailbox closes
+        assert not gone.running and not other.running
+        assert a.cluster_stats.lost == 2
+    finally:
+        await a.stop_all()
