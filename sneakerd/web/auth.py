@@ -88,7 +88,7 @@ class Tokens:
                     algorithms=[ALGORITHM],
                     options={"require": ["sub", "role", "iat", "exp"]},
                 )
-            user_id = int(claims["sub"])
+            user_id = user_id_of(claims["sub"])
             role = Role(claims["role"])
             expires = int(claims["exp"])
         except (jwt.PyJWTError, ValueError, TypeError, KeyError):
@@ -98,6 +98,23 @@ class Tokens:
         if user_id < 1 or self._clock.now_ms() >= expires * 1000:
             raise unauthorized("The token is invalid or has expired")
         return Principal(user_id, role), expires
+
+
+MAX_ID = 2**63 - 1
+"""The largest id either database stores (a signed 64-bit integer)."""
+
+
+def user_id_of(sub: object) -> int:
+    """The user id a `sub` claim names: the decimal digits this server writes (`str(id)`),
+    nothing `int()` would also take (spaces, a sign, full-width digits, underscores), and no
+    number past what the database stores, which it would refuse with an error rather than an
+    empty answer. Raises `ValueError` for anything else (the token is then refused)."""
+    if not isinstance(sub, str) or not (0 < len(sub) <= 19 and sub.isascii() and sub.isdigit()):
+        raise ValueError("not a user id")
+    user_id = int(sub)
+    if not 1 <= user_id <= MAX_ID or sub[0] == "0":
+        raise ValueError("not a user id")
+    return user_id
 
 
 def unauthorized(message: str) -> ApiError:

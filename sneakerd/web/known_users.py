@@ -18,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 from collections import OrderedDict
 
 from sneakerd import errors
 from sneakerd.domain.model import User
 from sneakerd.store import Store
 from sneakerd.web.auth import unauthorized
+
+log = logging.getLogger(__name__)
 
 MAX_LOOKUP = 500
 
@@ -93,7 +96,14 @@ class KnownUsers:
                 except errors.Unavailable as exc:
                     self._settle(batch, exc)
                     continue
-                except BaseException:
+                except Exception:
+                    # Not a database outage but a failure nobody planned for: this batch's
+                    # callers get 503, and the loader goes on. Ending it here left `_loader`
+                    # set, so every later miss waited for an answer that never came.
+                    log.exception("the user lookup failed; its %d callers get 503", len(batch))
+                    self._settle(batch, errors.Unavailable("the user lookup failed"))
+                    continue
+                except BaseException:  # cancelled (stop): its waiters are told, then it ends
                     self._settle(batch, errors.Unavailable("the user lookup failed"))
                     raise
                 for user_id, username in found.items():

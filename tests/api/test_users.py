@@ -304,6 +304,43 @@ async def test_profile_with_token_for_a_user_that_does_not_exist_is_unauthorized
     assert_error(status, body, 401, "unauthorized")
 
 
+@pytest.mark.parametrize(
+    "sub",
+    [
+        "99999999999999999999999999",
+        "9223372036854775808",
+        " 24",
+        "24 ",
+        "\uff12\uff14",
+        "+24",
+        "0x18",
+        "024",
+    ],
+)
+async def test_a_signed_token_whose_sub_is_not_a_plain_user_id_is_unauthorized(
+    api: Api, sub: str
+) -> None:
+    """A `sub` the server signed would never say: too large for an id (the database refused
+    it, a 500), or a digit string `int()` takes but no id is written as (spaces, full-width
+    digits, a sign). Each is 401, and the next shopper's first request is not hurt by it."""
+    token = jwt.encode({**claims(1), "sub": sub}, api.server.jwt_secret, algorithm="HS256")
+    admin = await api.admin()
+    drop = await api.drop(admin)
+    for method, path, body in (
+        ("GET", "/api/users/profile", None),
+        ("GET", "/api/reservations/user", None),
+        ("POST", "/api/reservations", {"dropId": drop["id"]}),
+    ):
+        status, answer, _ = await api.call(method, path, token=token, json=body)
+        assert_error(status, answer, 401, "unauthorized")
+    user, _ = await api.register()
+    fresh = jwt.encode(claims(user["id"]), api.server.jwt_secret, algorithm="HS256")
+    status, answer, _ = await api.call(
+        "POST", "/api/reservations", token=fresh, json={"dropId": drop["id"]}
+    )
+    assert status == 201, answer
+
+
 async def test_profile_with_a_freshly_forged_valid_token_is_accepted(api: Api) -> None:
     """The forging helpers above are sound: the same claims, signed right, do work."""
     user, _ = await api.register()

@@ -59,3 +59,31 @@ async def test_a_stopped_loader_answers_unavailable(store: Store) -> None:
     known = KnownUsers(store)
     with pytest.raises(errors.Unavailable):
         await known.username(1)
+
+
+async def test_an_unexpected_lookup_error_fails_its_batch_and_the_loader_goes_on(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lookup that fails in a way no one planned for (a bug, a driver's odd error) answers
+    its waiters 503 and leaves the loader serving: it used to end the loader task, after which
+    every later first request waited for ever."""
+    user = await store.create_user("kept", "kept@example.com", "x", Role.CUSTOMER, NOW)
+    real = store.usernames_by_ids
+    calls = 0
+
+    async def flaky(ids: list[int]) -> dict[int, str]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return await real(ids)
+
+    monkeypatch.setattr(store, "usernames_by_ids", flaky)
+    known = KnownUsers(store)
+    known.start()
+    try:
+        with pytest.raises(errors.Unavailable):
+            await known.username(user.id)
+        assert await asyncio.wait_for(known.username(user.id), 5) == "kept"
+    finally:
+        await known.stop()
