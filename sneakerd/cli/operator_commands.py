@@ -1,13 +1,13 @@
 """`sneakerd drops pause | unpause`, `purchases export` and `audit`: what an operator does to a
 drop in a hurry, and what they read afterwards.
 
-A pause is decided by the drop's own rules (`DropBook.update`, the same code the drop's actor
+While a server runs, a pause or an unpause goes through it (`server_link`): the drop's actor
+makes it, at once, and tells its watchers, as the /admin page's would. With no server running
+it is decided here by the drop's own rules (`DropBook.update`, the same code the drop's actor
 runs) against the drop as stored, and committed with the same version-checked write, its audit
-entry (actor `cli`) in that commit. If a running server's actor wrote the drop in between, the
-version check refuses this write and it is decided again on the new state. That actor in turn
-finds a pause at its next commit (its version check) and an unpause within a second of the
-next request (`actors.pause_check`), and then tells its watchers. While a server runs, the
-/admin page (or `PUT /api/drops/{id}`) pauses through its actor, at once (docs/operators.md).
+entry (actor `cli`) in that commit; if a writer moved the drop in between, the version check
+refuses this write and it is decided again on the new state. A server started later reads the
+drop as stored.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from sneakerd import buyers_csv, errors
+from sneakerd.cli import server_link
 from sneakerd.cli.runtime import CLOCK, CliError, emit, require_schema, table, with_store
 from sneakerd.config import Settings
 from sneakerd.domain.audit import CLI_ACTOR, AuditRecord
@@ -68,14 +69,20 @@ async def change_drop(store: Store, drop_id: int, update: UpdateDrop, hold_ms: i
 async def _set_paused(args: argparse.Namespace, settings: Settings, paused: bool) -> int:
     update = UpdateDrop(paused=paused, actor=CLI_ACTOR)
 
-    async def work(store: Store) -> Drop:
+    async def work(store: Store) -> dict[str, Any]:
         await require_schema(store)
-        return await change_drop(store, args.id, update, settings.reservation_duration_ms)
+        stored = await store.get_drop(args.id)
+        if stored is None or stored.deleted:
+            raise CliError(f"no drop {args.id}", "not_found")
+        link = await server_link.find(settings, stored, args.server)
+        if link is not None:  # a server runs: its actor makes the change and tells watchers
+            return await server_link.update_drop(link, args.id, {"paused": paused})
+        drop = await change_drop(store, args.id, update, settings.reservation_duration_ms)
+        return drop_view(drop, CLOCK.now_ms())
 
-    drop = await with_store(settings, work)
+    view = await with_store(settings, work)
     word = "paused" if paused else "unpaused"
-    view = drop_view(drop, CLOCK.now_ms())
-    emit(args, {"drop": view}, lambda out: print(f"drop {drop.id} {word}", file=out))
+    emit(args, {"drop": view}, lambda out: print(f"drop {args.id} {word}", file=out))
     return 0
 
 

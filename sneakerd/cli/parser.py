@@ -170,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         flip = drops.add_parser(name, parents=[common], help=says)
         flip.add_argument("id", type=int, help="the drop's id")
+        flip.add_argument(
+            "--server",
+            metavar="URL",
+            help="the running server to make the change through (default: the one HOST and "
+            "PORT name, if it answers; with no server running the change is written directly)",
+        )
         flip.set_defaults(run=run)
 
     purchases = sub.add_parser("purchases", help="a drop's buyers").add_subparsers(

@@ -3,6 +3,11 @@
 Tokens carry docs/API.md's claims: `sub` (the user id as a string), `role`, `iat`, `exp`. Decoding
 pins the algorithm list to HS256, so `alg: none`, RS/HS confusion and other algorithms are
 refused, and requires every claim, so a token without `exp` never validates.
+
+One token is not a user's: the operator CLI's (`sub` and `act` both `cli`, role admin, signed
+with the same secret, minted by `cli/server_link.py`), which changes a drop through this
+server's actor while it runs. It is an admin that is no user (`CLI_USER_ID`), good for admin
+requests only (`routes.common.principal` refuses it elsewhere).
 """
 
 from __future__ import annotations
@@ -21,6 +26,13 @@ from sneakerd.web.problems import ApiError
 ALGORITHM = "HS256"
 
 
+CLI_SUB = "cli"
+"""The `sub` of the operator CLI's tokens: the CLI is no user (see `cli/server_link.py`)."""
+CLI_USER_ID = 0
+"""The CLI's principal's user id: no user has it, so nothing a customer does can be done by
+it (the user check refuses id 0), and an admin write by it is logged as `cli`."""
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     user_id: int
@@ -29,6 +41,11 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+    @property
+    def is_cli(self) -> bool:
+        """The operator CLI, changing a drop through this server's actor."""
+        return self.user_id == CLI_USER_ID
 
 
 class Tokens:
@@ -88,14 +105,17 @@ class Tokens:
                     algorithms=[ALGORITHM],
                     options={"require": ["sub", "role", "iat", "exp"]},
                 )
-            user_id = user_id_of(claims["sub"])
             role = Role(claims["role"])
+            if claims["sub"] == CLI_SUB and claims.get("act") == CLI_SUB and role is Role.ADMIN:
+                user_id = CLI_USER_ID  # the operator CLI (it holds the secret, as we do)
+            else:
+                user_id = user_id_of(claims["sub"])
             expires = int(claims["exp"])
         except (jwt.PyJWTError, ValueError, TypeError, KeyError):
             raise unauthorized("The token is invalid or has expired") from None
         # PyJWT checked `exp` against the system time; the injected clock has the last word,
         # as it has on the fast path and in the cache.
-        if user_id < 1 or self._clock.now_ms() >= expires * 1000:
+        if self._clock.now_ms() >= expires * 1000:
             raise unauthorized("The token is invalid or has expired")
         return Principal(user_id, role), expires
 

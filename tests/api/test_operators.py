@@ -457,3 +457,69 @@ async def test_the_compat_mounts_admin_writes_are_in_the_audit_log(
         ("delete", actor),
     ]
     assert (entries[1]["before"]["initialStock"], entries[1]["after"]["initialStock"]) == (4, 6)
+
+
+async def _frame(ws: Any, kind: str, within: float = 3.0) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {kind} frame within {within} s"
+        message = await asyncio.wait_for(ws.receive_json(), left)
+        if message["type"] == kind:
+            return dict(message)
+
+
+async def test_cli_pause_and_unpause_go_through_the_running_servers_actor(
+    api: Api, admin_token: str, server: Server
+) -> None:
+    """With a server running, a CLI pause is made by the drop's actor: its watchers hear of it
+    at once, with no request in between, and after an unpause the very next reserve is
+    granted (the actor never refuses from a paused memory). Logged as `cli`, as ever."""
+    drop = await api.drop(admin_token, initialStock=5)
+    drop_id = drop["id"]
+    _, token = await api.register()
+    async with api.http.ws_connect(api.server.url + f"/api/drops/{drop_id}/ws") as ws:
+        assert (await _frame(ws, "snapshot"))["drop"]["paused"] is False
+        done = await asyncio.to_thread(
+            run_cli, server, "drops", "pause", str(drop_id), "--server", server.url, "--json"
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["drop"]["paused"] is True
+        assert (await _frame(ws, "dropUpdated"))["drop"]["paused"] is True
+        assert_error(*await reserve_call(api, token, drop_id), 409, "drop_paused")
+        done = await asyncio.to_thread(
+            run_cli, server, "drops", "unpause", str(drop_id), "--server", server.url
+        )
+        assert done.returncode == 0 and done.stdout.strip() == f"drop {drop_id} unpaused"
+        assert (await _frame(ws, "dropUpdated"))["drop"]["paused"] is False
+        status, body = await reserve_call(api, token, drop_id)
+        assert status == 201, body
+    entries = await audit_of(api, admin_token, drop_id)
+    assert [(e["action"], e["actor"]) for e in entries][-2:] == [
+        ("pause", "cli"),
+        ("unpause", "cli"),
+    ]
+    # A server that does not answer, named with --server: an error (exit 3), nothing written.
+    done = await asyncio.to_thread(
+        run_cli, server, "drops", "pause", str(drop_id), "--server", "http://127.0.0.1:9", "--json"
+    )
+    assert done.returncode == 3 and json.loads(done.stdout)["error"]["code"] == "unavailable"
+    assert (await get_drop(api, drop_id))["paused"] is False
+
+
+async def test_the_cli_token_is_for_admin_requests_only(api: Api, server: Server) -> None:
+    from sneakerd.cli.server_link import cli_token
+
+    token = cli_token(server.jwt_secret, int(time.time()))
+    drop = await api.drop(await api.admin())
+    for method, path, body in (
+        ("GET", "/api/users/profile", None),
+        ("POST", "/api/reservations", {"dropId": drop["id"]}),
+        ("GET", "/api/reservations/user", None),
+    ):
+        status, answer, _ = await api.call(method, path, token=token, json=body)
+        assert_error(status, answer, 401, "unauthorized")
+    status, answer, _ = await api.call(
+        "PUT", f"/api/drops/{drop['id']}", token=token, json={"name": "by the cli"}
+    )
+    assert status == 200 and answer["drop"]["name"] == "by the cli", answer

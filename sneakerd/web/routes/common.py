@@ -7,9 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
+from sneakerd.domain.audit import CLI_ACTOR, user_actor
 from sneakerd.web import keys
 from sneakerd.web.apidoc import ERROR_CODES_KEY
-from sneakerd.web.auth import Principal, bearer, forbidden
+from sneakerd.web.auth import Principal, bearer, forbidden, unauthorized
 from sneakerd.web.error_catalog import RETRY_AFTER_CODES, example, status_of
 from sneakerd.web.problems import ApiError
 from sneakerd.web.schemas import MAX_ID, ErrorOut
@@ -89,14 +90,24 @@ def errors_doc(
 
 
 def principal(request: web.Request) -> Principal:
-    return request.app[keys.TOKENS].verify(bearer(request))
+    """Who asks, a user: the operator CLI's token is good for admin requests only."""
+    who = request.app[keys.TOKENS].verify(bearer(request))
+    if who.is_cli:
+        raise unauthorized("The operator CLI's token is good for admin requests only")
+    return who
 
 
 def admin(request: web.Request) -> Principal:
-    who = principal(request)
+    """An admin, or the operator CLI (which changes a drop through this server's actor)."""
+    who = request.app[keys.TOKENS].verify(bearer(request))
     if not who.is_admin:
         raise forbidden()
     return who
+
+
+def actor_of(who: Principal) -> str:
+    """Who an admin write is logged as: `user:<id>`, or `cli` for the operator CLI."""
+    return CLI_ACTOR if who.is_cli else user_actor(who.user_id)
 
 
 def path_id(request: web.Request, name: str = "id") -> int:

@@ -10,7 +10,6 @@ from typing import Any
 
 from aiohttp import web
 
-from sneakerd.domain.audit import user_actor
 from sneakerd.domain.commands import UpdateDrop
 from sneakerd.domain.model import DropInfo, DropMode, DropStatus
 from sneakerd.domain.raffle import DEFAULT_CLAIM_SECONDS
@@ -21,7 +20,7 @@ from sneakerd.web.apidoc import docs, querystring_schema, request_schema, respon
 from sneakerd.web.jsonio import json_response, read_object
 from sneakerd.web.paging import ListKind, page_body
 from sneakerd.web.problems import ApiError
-from sneakerd.web.routes.common import BEARER, admin, errors_doc, path_id
+from sneakerd.web.routes.common import BEARER, actor_of, admin, errors_doc, path_id
 from sneakerd.web.schemas import (
     CREATE_DROP,
     DROP_QUERY,
@@ -111,7 +110,7 @@ async def create_drop(request: web.Request) -> web.Response:
         claim_seconds=data.get("claim_seconds", DEFAULT_CLAIM_SECONDS),
         paused=data.get("paused", False),
     )
-    actor = user_actor(who.user_id)
+    actor = actor_of(who)
     drop = await request.app[keys.SERVICE].create_drop(info, data["initial_stock"], actor)
     return json_response({"drop": drop_view(drop, clock.now_ms())}, 201)
 
@@ -162,7 +161,7 @@ async def update_drop(request: web.Request) -> web.Response:
         # Used only if this change makes the drop a raffle (the actor decides that).
         seed=None if mode is not DropMode.RAFFLE else new_seed(),
         paused=data.get("paused"),
-        actor=user_actor(who.user_id),
+        actor=actor_of(who),
     )
     drop = await app[keys.SERVICE].update_drop(drop_id, update)
     return json_response({"drop": drop_view(drop, app[keys.CLOCK].now_ms())})
@@ -179,7 +178,7 @@ async def update_drop(request: web.Request) -> web.Response:
 )
 async def delete_drop(request: web.Request) -> web.Response:
     who = admin(request)
-    await request.app[keys.SERVICE].delete_drop(path_id(request), user_actor(who.user_id))
+    await request.app[keys.SERVICE].delete_drop(path_id(request), actor_of(who))
     # A 204 has no body; the header only keeps strict OpenAPI checkers from tripping on it.
     return web.Response(status=204, content_type="application/json")
 
