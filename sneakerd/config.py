@@ -262,11 +262,7 @@ class Settings:
             return self
         if not self.embedded:
             raise ConfigError("JWT_SECRET is required with a MySQL DATABASE_URL (32+ bytes)")
-        from sneakerd.store.sqlite import sqlite_path
-
-        path = sqlite_path(self.database_url).with_name(
-            sqlite_path(self.database_url).name + ".jwt-secret"
-        )
+        path = secret_path(self.database_url)
         if path.is_file():
             secret = path.read_text().strip()
         else:
@@ -277,6 +273,14 @@ class Settings:
             log.warning("JWT_SECRET is not set: made one and kept it in %s", path)
         check_secret(secret)
         return self.replace(jwt_secret=secret)
+
+
+def secret_path(database_url: str) -> Path:
+    """Where `serve` keeps the JWT secret it made for an embedded database: beside its file."""
+    from sneakerd.store.sqlite import sqlite_path
+
+    path = sqlite_path(database_url)
+    return path.with_name(path.name + ".jwt-secret")
 
 
 def choice(name: str, raw: str | None, default: str, options: tuple[str, ...]) -> str:

@@ -31,7 +31,7 @@ import jwt
 from sneakerd import errors
 from sneakerd.cli.runtime import CliError
 from sneakerd.clock import iso
-from sneakerd.config import Settings
+from sneakerd.config import Settings, secret_path
 from sneakerd.domain.model import Drop
 
 LOOK_SECONDS = 1.0
@@ -67,10 +67,7 @@ def secret_of(settings: Settings) -> str | None:
         return settings.jwt_secret
     if not settings.embedded:
         return None
-    from sneakerd.store.sqlite import sqlite_path
-
-    path = sqlite_path(settings.database_url)
-    key = path.with_name(path.name + ".jwt-secret")
+    key = secret_path(settings.database_url)
     return key.read_text().strip() if key.is_file() else None
 
 

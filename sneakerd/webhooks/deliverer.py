@@ -196,8 +196,7 @@ class Deliverer:
         fan_limit = self.pacer.share(self._clock.monotonic_ms(), FAN_OUT)
         fanned = await self._rows.fan_out(drops, now, fan_limit)
         self._landed_during_read.clear()
-        found = await self._rows.due(drops, now)
-        for due in found:
+        for due in await self._rows.due(drops, now):
             key = (due.webhook_id, due.drop_id)
             if key in self._in_flight or len(self._in_flight) >= self._concurrency:
                 continue
