@@ -251,3 +251,65 @@ async def test_reservations_refuse_an_unknown_status(api: Api, value: str) -> No
 async def test_a_too_long_search_is_a_validation_error(api: Api) -> None:
     status, body, _ = await api.call("GET", f"/api/drops?q={'a' * 101}")
     assert_validation(status, body, "q")
+
+
+async def _first_cursor(api: Api, path: str, token: str | None = None) -> str:
+    joiner = "&" if "?" in path else "?"
+    status, body, _ = await api.call("GET", f"{path}{joiner}limit=1", token=token)
+    assert status == 200 and body["nextCursor"], body
+    return str(body["nextCursor"])
+
+
+async def test_a_cursor_of_one_users_list_is_refused_in_anothers(
+    api: Api, admin_token: str
+) -> None:
+    drop = await api.drop(admin_token, perUserLimit=2)
+    _, alice = await api.register()
+    _, bob = await api.register()
+    for _ in range(2):
+        await reserve(api, alice, drop["id"])
+    await reserve(api, bob, drop["id"])
+    cursor = await _first_cursor(api, "/api/reservations/user", alice)
+    status, body, _ = await api.call(
+        "GET", f"/api/reservations/user?cursor={quote(cursor)}", token=bob
+    )
+    assert_validation(status, body, "cursor")
+    status, body, _ = await api.call(
+        "GET", f"/api/reservations/user?cursor={quote(cursor)}", token=alice
+    )
+    assert status == 200 and len(body["reservations"]) == 1, body
+
+
+async def test_a_cursor_of_one_drops_list_is_refused_by_anothers(
+    api: Api, admin_token: str
+) -> None:
+    first = await api.drop(admin_token, perUserLimit=2)
+    second = await api.drop(admin_token, perUserLimit=2)
+    _, token = await api.register()
+    for drop in (first, second, first):
+        held = await reserve(api, token, drop["id"])
+        status, body = await purchase_call(api, token, held["id"])
+        assert status == 201, body
+    cursor = await _first_cursor(api, f"/api/purchases/drop/{first['id']}")
+    status, body, _ = await api.call(
+        "GET", f"/api/purchases/drop/{second['id']}?cursor={quote(cursor)}"
+    )
+    assert_validation(status, body, "cursor")
+    status, body, _ = await api.call(
+        "GET", f"/api/purchases/drop/{first['id']}?cursor={quote(cursor)}"
+    )
+    assert status == 200 and len(body["purchases"]) == 1, body
+
+
+async def test_a_cursor_of_a_filtered_list_is_refused_under_another_filter(
+    api: Api, admin_token: str
+) -> None:
+    for _ in range(2):
+        await api.drop(admin_token)
+    cursor = await _first_cursor(api, "/api/drops?status=live")
+    status, body, _ = await api.call("GET", f"/api/drops?status=upcoming&cursor={quote(cursor)}")
+    assert_validation(status, body, "cursor")
+    status, body, _ = await api.call("GET", f"/api/drops?cursor={quote(cursor)}")
+    assert_validation(status, body, "cursor")
+    status, body, _ = await api.call("GET", f"/api/drops?status=live&cursor={quote(cursor)}")
+    assert status == 200 and body["drops"], body

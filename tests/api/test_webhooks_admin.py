@@ -155,6 +155,6 @@ async def test_the_webhooks_list_pages_like_every_other_list(api: Api, admin_tok
     for bad in ("limit=0", "limit=201", "limit=abc", "cursor=garbage", "cursor=" + "x" * 300):
         status, answer, _ = await api.call("GET", f"{HOOKS}?{bad}", token=admin_token)
         assert_validation(status, answer, bad.split("=")[0])
-    other = encode_cursor(ListKind.WEBHOOK_DELIVERIES, PageKey(1_000_000_000_000, 1))
+    other = encode_cursor(ListKind.WEBHOOK_DELIVERIES, PageKey(1_000_000_000_000, 1), "0" * 8)
     status, answer, _ = await api.call("GET", f"{HOOKS}?cursor={other}", token=admin_token)
     assert_validation(status, answer, "cursor")

@@ -16,7 +16,7 @@ from sneakerd.views import audit_view, buyer_view
 from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, querystring_schema, response_schema
 from sneakerd.web.jsonio import json_response
-from sneakerd.web.paging import ListKind, page_body
+from sneakerd.web.paging import ListKind, list_scope, page_body, start_after
 from sneakerd.web.problems import ApiError
 from sneakerd.web.routes.common import BEARER, admin, errors_doc, path_id
 from sneakerd.web.schemas.admin import (
@@ -62,9 +62,10 @@ async def drop_buyers(request: web.Request) -> web.StreamResponse:
         raise ApiError(404, "not_found", "No such drop")
     if wants_csv(request):
         return await _stream_csv(request, drop_id)
-    page = await store.drop_buyers(drop_id, limit=query["limit"], after=query.get("cursor"))
+    scope = list_scope(query, drop_id)
+    page = await store.drop_buyers(drop_id, limit=query["limit"], after=start_after(query, scope))
     views = [buyer_view(b) for b in page.items]
-    return json_response(page_body("purchases", views, ListKind.BUYERS, page.next))
+    return json_response(page_body("purchases", views, ListKind.BUYERS, page.next, scope))
 
 
 async def _stream_csv(request: web.Request, drop_id: int) -> web.StreamResponse:
@@ -107,10 +108,12 @@ async def audit_log(request: web.Request) -> web.Response:
     admin(request)
     query = AUDIT_QUERY.load(dict(request.query))
     page = await request.app[keys.STORE].audit_entries(
-        drop_id=query.get("drop_id"), limit=query["limit"], after=query.get("cursor")
+        drop_id=query.get("drop_id"),
+        limit=query["limit"],
+        after=start_after(query, scope := list_scope(query)),
     )
     views = [audit_view(r) for r in page.items]
-    return json_response(page_body("entries", views, ListKind.AUDIT, page.next))
+    return json_response(page_body("entries", views, ListKind.AUDIT, page.next, scope))
 
 
 def add_routes(app: web.Application) -> None:

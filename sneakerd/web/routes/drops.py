@@ -18,7 +18,7 @@ from sneakerd.views import drop_stats_view, drop_view
 from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, querystring_schema, request_schema, response_schema
 from sneakerd.web.jsonio import json_response, read_object
-from sneakerd.web.paging import ListKind, page_body
+from sneakerd.web.paging import ListKind, list_scope, page_body, start_after
 from sneakerd.web.problems import ApiError
 from sneakerd.web.routes.common import BEARER, actor_of, admin, errors_doc, path_id
 from sneakerd.web.schemas import (
@@ -51,12 +51,12 @@ async def list_drops(request: web.Request) -> web.Response:
     page = await request.app[keys.STORE].list_drops(
         now=now,
         limit=query["limit"],
-        after=query.get("cursor"),
+        after=start_after(query, scope := list_scope(query)),
         q=query.get("q") or None,
         status=None if status is None else DropStatus(status),
     )
     views = [drop_view(d, now) for d in page.items]
-    return json_response(page_body("drops", views, ListKind.DROPS, page.next))
+    return json_response(page_body("drops", views, ListKind.DROPS, page.next, scope))
 
 
 @docs(tags=["drops"], summary="One drop", responses=errors_doc(404))

@@ -13,7 +13,7 @@ from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, querystring_schema, request_schema, response_schema
 from sneakerd.web.idempotency import Answer
 from sneakerd.web.jsonio import json_response
-from sneakerd.web.paging import ListKind, page_body
+from sneakerd.web.paging import ListKind, list_scope, page_body, start_after
 from sneakerd.web.problems import ApiError
 from sneakerd.web.routes.common import (
     BEARER,
@@ -92,10 +92,12 @@ async def my_purchases(request: web.Request) -> web.Response:
     who = principal(request)
     query = PURCHASE_QUERY.load(dict(request.query))
     page = await request.app[keys.STORE].user_purchases(
-        who.user_id, limit=query["limit"], after=query.get("cursor")
+        who.user_id,
+        limit=query["limit"],
+        after=start_after(query, scope := list_scope(query, who.user_id)),
     )
     views = [purchase_view(p) for p in page.items]
-    return json_response(page_body("purchases", views, ListKind.PURCHASES, page.next))
+    return json_response(page_body("purchases", views, ListKind.PURCHASES, page.next, scope))
 
 
 @docs(
@@ -127,9 +129,12 @@ async def drop_purchases(request: web.Request) -> web.Response:
     store = request.app[keys.STORE]
     if await store.get_drop(drop_id) is None:
         raise ApiError(404, "not_found", "No such drop")
-    page = await store.drop_purchases(drop_id, limit=query["limit"], after=query.get("cursor"))
+    scope = list_scope(query, drop_id)
+    page = await store.drop_purchases(
+        drop_id, limit=query["limit"], after=start_after(query, scope)
+    )
     views = [drop_purchase_view(p) for p in page.items]
-    return json_response(page_body("purchases", views, ListKind.DROP_PURCHASES, page.next))
+    return json_response(page_body("purchases", views, ListKind.DROP_PURCHASES, page.next, scope))
 
 
 def add_routes(app: web.Application) -> None:

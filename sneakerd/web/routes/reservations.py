@@ -16,7 +16,7 @@ from sneakerd.web import admission, keys
 from sneakerd.web.apidoc import docs, querystring_schema, request_schema, response_schema
 from sneakerd.web.idempotency import Answer
 from sneakerd.web.jsonio import json_response
-from sneakerd.web.paging import ListKind, page_body
+from sneakerd.web.paging import ListKind, list_scope, page_body, start_after
 from sneakerd.web.problems import ApiError
 from sneakerd.web.routes import queue
 from sneakerd.web.routes.common import (
@@ -118,11 +118,11 @@ async def my_reservations(request: web.Request) -> web.Response:
     page = await request.app[keys.STORE].user_reservations(
         who.user_id,
         limit=query["limit"],
-        after=query.get("cursor"),
+        after=start_after(query, scope := list_scope(query, who.user_id)),
         status=None if status is None else ReservationStatus(status),
     )
     views = [reservation_view(r) for r in page.items]
-    return json_response(page_body("reservations", views, ListKind.RESERVATIONS, page.next))
+    return json_response(page_body("reservations", views, ListKind.RESERVATIONS, page.next, scope))
 
 
 @docs(

@@ -14,7 +14,7 @@ from sneakerd.store.base import PageKey
 from sneakerd.web import keys
 from sneakerd.web.apidoc import docs, querystring_schema, request_schema, response_schema
 from sneakerd.web.jsonio import json_response, read_object
-from sneakerd.web.paging import ListKind, page_body
+from sneakerd.web.paging import ListKind, list_scope, page_body, start_after
 from sneakerd.web.problems import ApiError
 from sneakerd.web.routes.common import BEARER, admin, errors_doc, path_id
 from sneakerd.web.schemas.webhooks import (
@@ -70,13 +70,13 @@ async def list_webhooks(request: web.Request) -> web.Response:
     query = WEBHOOK_QUERY.load(dict(request.query))
     # A shop has a handful of webhooks: the page is cut from all of them, in id order.
     webhooks = await request.app[keys.STORE].webhooks.registered()
-    after: PageKey | None = query.get("cursor")
+    after = start_after(query, scope := list_scope(query))
     if after is not None:
         webhooks = [w for w in webhooks if w.id > after.id]
     page = webhooks[: query["limit"]]
     last = PageKey(page[-1].created_at, page[-1].id) if len(webhooks) > len(page) else None
     views = [webhook_view(w) for w in page]
-    return json_response(page_body("webhooks", views, ListKind.WEBHOOKS, last))
+    return json_response(page_body("webhooks", views, ListKind.WEBHOOKS, last, scope))
 
 
 @docs(
@@ -108,10 +108,14 @@ async def list_deliveries(request: web.Request) -> web.Response:
     admin(request)
     query = DELIVERY_QUERY.load(dict(request.query))
     page = await request.app[keys.STORE].webhooks.deliveries(
-        state=query.get("state"), limit=query["limit"], after=query.get("cursor")
+        state=query.get("state"),
+        limit=query["limit"],
+        after=start_after(query, scope := list_scope(query)),
     )
     views = [delivery_view(d) for d in page.items]
-    return json_response(page_body("deliveries", views, ListKind.WEBHOOK_DELIVERIES, page.next))
+    return json_response(
+        page_body("deliveries", views, ListKind.WEBHOOK_DELIVERIES, page.next, scope)
+    )
 
 
 def add_routes(app: web.Application) -> None:

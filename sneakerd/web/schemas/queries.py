@@ -9,8 +9,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from sneakerd.store import DEFAULT_PAGE, MAX_PAGE, PageKey
-from sneakerd.web.paging import BadCursor, ListKind, decode_cursor
+from sneakerd.store import DEFAULT_PAGE, MAX_PAGE
+from sneakerd.web.paging import BadCursor, ListKind, Position, decode_cursor
 
 STATUSES = ("upcoming", "live", "sold_out", "ended")
 RESERVATION_STATUSES = ("active", "expired", "cancelled", "completed")
@@ -28,13 +28,14 @@ class QueryInt(fields.Integer):
 
 
 class Cursor(fields.String):
-    """The `cursor` a list answered as its `nextCursor`; loads to the store's `PageKey`."""
+    """The `cursor` a list answered as its `nextCursor`; loads to a `Position` (the route checks
+    that it is of its own list: `paging.start_after`)."""
 
     def __init__(self, kind: ListKind, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.kind = kind
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> PageKey:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Position:
         if not isinstance(value, str):
             raise self.make_error("invalid")
         try:
