@@ -15,7 +15,7 @@ import warnings
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp_cors
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp_apispec import setup_aiohttp_apispec
 
 from sneakerd.actors.registry import Registry
@@ -198,6 +198,16 @@ def _setup_cors(app: web.Application, origin: str | None) -> None:
     for route in list(app.router.routes()):
         if route.method != "HEAD":
             cors.add(route)
+    app.on_response_prepare.append(_vary_by_origin)
+
+
+async def _vary_by_origin(request: web.Request, response: web.StreamResponse) -> None:
+    """With CLIENT_URL set, whether an answer carries the CORS headers depends on the request's
+    Origin, so every answer says so (`Vary: Origin`): a shared cache must not hand the shop's
+    browser an answer it cached for another origin or for none. aiohttp-cors does not add it."""
+    vary = response.headers.get(hdrs.VARY, "")
+    if "origin" not in (v.strip().lower() for v in vary.split(",")):
+        response.headers[hdrs.VARY] = f"{vary}, Origin" if vary.strip() else "Origin"
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:

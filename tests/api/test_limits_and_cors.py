@@ -151,3 +151,23 @@ async def test_cors_simple_request_from_another_origin_gets_no_allow_header(
     )
     assert status == 200, body
     assert "Access-Control-Allow-Origin" not in headers, headers
+
+
+async def test_every_cors_governed_answer_varies_by_origin(start_api: Callable[..., Api]) -> None:
+    """Whether an answer carries Access-Control-Allow-Origin depends on the request's Origin,
+    so a shared cache must key it by Origin: else it could hand the shop's browser an answer
+    cached for a request without one (no allow header: the browser refuses it)."""
+    api = start_api(CLIENT_URL=SHOP)
+    for origin in (SHOP, "http://evil.example", None):
+        headers = {"Origin": origin} if origin else {}
+        for path in ("/api/drops", "/api/drops/999999"):
+            status, body, got = await api.call("GET", path, headers=headers)
+            assert status in (200, 404), body
+            vary = [v.strip().lower() for v in got.get("Vary", "").split(",")]
+            assert "origin" in vary, (origin, path, got)
+    _, _, got = await api.call(
+        "OPTIONS",
+        "/api/reservations",
+        headers={"Origin": SHOP, "Access-Control-Request-Method": "POST"},
+    )
+    assert "origin" in got.get("Vary", "").lower(), got
