@@ -22,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from sneakerd import errors
 from sneakerd.actors.registry import Registry
 from sneakerd.domain.queue import QueueTicket
 from sneakerd.web.auth import Tokens
@@ -53,9 +55,17 @@ class _Drop:
     """The drop's committed version when its watchers were last brought up to date."""
 
 
+UserLookup = Callable[[int], Awaitable[str]]
+"""A user's name by id: `ApiError` 401 if there is no such user, `errors.Unavailable` if the store
+cannot say (`KnownUsers.username`)."""
+
+
 class QueueWatch:
-    def __init__(self, tokens: Tokens, registry: Registry, tick: float = TICK_SECONDS) -> None:
+    def __init__(
+        self, tokens: Tokens, registry: Registry, users: UserLookup, tick: float = TICK_SECONDS
+    ) -> None:
         self._tokens = tokens
+        self._users = users
         self._registry = registry
         self._tick = tick
         self._drops: dict[int, _Drop] = {}
@@ -64,21 +74,22 @@ class QueueWatch:
 
     # -- watchers ----------------------------------------------------------------------------
 
-    def auth(self, subscriber: Subscriber, data: dict[str, Any]) -> dict[str, Any] | None:
+    async def auth(self, subscriber: Subscriber, data: dict[str, Any]) -> dict[str, Any] | None:
         """A watcher's `auth` message: the error to answer, or None (its first `queue` frame
-        follows within a tick if it holds a ticket)."""
+        follows within a tick if it holds a ticket). As on HTTP, a validly signed token of a
+        user this database does not have (another environment's, a deleted account's) is
+        refused. The reader awaits this before it reads on, so the watcher cannot have gone
+        (`forget`) before it is registered."""
         token = data.get("token")
         try:
             if not isinstance(token, str):
                 raise ApiError(401, "unauthorized", "Send your token as a string")
             who = self._tokens.verify(token)
+            await self._users(who.user_id)
         except ApiError as exc:
-            return {
-                "type": "error",
-                "dropId": subscriber.drop_id,
-                "seq": subscriber.last_seq,
-                "error": {"code": exc.code, "message": exc.message},
-            }
+            return _error(subscriber, exc.code, exc.message)
+        except errors.Unavailable:
+            return _error(subscriber, "unavailable", "Cannot check the token now; send it again")
         drop = self._drops.setdefault(subscriber.drop_id, _Drop())
         drop.watchers[subscriber] = _Watcher(who.user_id)
         drop.version = -1  # bring the newcomer up to date on the next tick
@@ -157,3 +168,12 @@ class QueueWatch:
             subscriber.release()
         watcher.sent = now
         self.frames_sent += 1
+
+
+def _error(subscriber: Subscriber, code: str, message: str) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "dropId": subscriber.drop_id,
+        "seq": subscriber.last_seq,
+        "error": {"code": code, "message": message},
+    }

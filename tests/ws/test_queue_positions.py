@@ -8,6 +8,8 @@ from typing import Any
 
 import aiohttp
 
+from sneakerd.domain.model import Role, User
+from sneakerd.web import keys
 from sneakerd.web.routes import queue
 from tests.ws.conftest import Live, LiveFactory
 from tests.ws.test_live import drain, next_json
@@ -98,3 +100,25 @@ async def test_a_bad_token_is_an_error_frame(live_server: LiveFactory) -> None:
         reply = await next_json(ws)
         assert reply["type"] == "error" and reply["error"]["code"] == "unauthorized"
         assert live.app[queue.QUEUE_WATCH].watchers == 0
+
+
+async def test_a_signed_token_of_a_user_that_does_not_exist_is_an_error_frame(
+    live_server: LiveFactory,
+) -> None:
+    """As on HTTP (401 for a token whose user does not exist): another environment's token, or
+    a deleted account's, is not a watcher the room knows."""
+    live = await live_server()
+    drop = await live.drop(queue=True)
+    ghost = User(987_654_321, "ghost", "ghost@example.com", Role.CUSTOMER, 0)
+    token = live.app[keys.TOKENS].issue(ghost)
+    async with live.http.ws_connect(live.url(f"/api/drops/{drop['id']}/ws")) as ws:
+        snapshot = await next_json(ws)
+        await ws.send_json({"type": "auth", "token": token})
+        reply = await next_json(ws)
+        assert reply["type"] == "error" and reply["error"]["code"] == "unauthorized", reply
+        assert reply["dropId"] == drop["id"] and reply["seq"] == snapshot["seq"]
+        assert live.app[queue.QUEUE_WATCH].watchers == 0
+        await ws.send_json({"type": "auth", "token": await live.customer("realone")})
+        await ws.send_json({"type": "ping"})
+        assert (await next_json(ws))["type"] == "pong"
+        assert live.app[queue.QUEUE_WATCH].watchers == 1

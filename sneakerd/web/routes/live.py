@@ -250,7 +250,7 @@ async def _read(
         if message.type is WSMsgType.PING:
             await _reply(subscriber, ws.pong(message.data))
         elif message.type is WSMsgType.TEXT:
-            reply = _answer(message.data, subscriber, positions)
+            reply = await _answer(message.data, subscriber, positions)
             if reply is not None:
                 await _reply(subscriber, ws.send_frame(orjson.dumps(reply), WSMsgType.TEXT))
 
@@ -267,7 +267,9 @@ async def _reply(subscriber: Subscriber, write: Coroutine[Any, Any, object]) -> 
         subscriber.release()
 
 
-def _answer(text: str, subscriber: Subscriber, positions: QueueWatch) -> dict[str, Any] | None:
+async def _answer(
+    text: str, subscriber: Subscriber, positions: QueueWatch
+) -> dict[str, Any] | None:
     base = {"dropId": subscriber.drop_id, "seq": subscriber.last_seq}
     try:
         data = orjson.loads(text)
@@ -276,7 +278,7 @@ def _answer(text: str, subscriber: Subscriber, positions: QueueWatch) -> dict[st
     if isinstance(data, dict) and data.get("type") == "ping":
         return {"type": "pong", **base}
     if isinstance(data, dict) and data.get("type") == "auth":
-        return positions.auth(subscriber, data)  # queue positions follow (web/queue_watch.py)
+        return await positions.auth(subscriber, data)  # queue positions follow (web/queue_watch.py)
     return {
         "type": "error",
         **base,

@@ -72,7 +72,9 @@ def add_routes(app: web.Application) -> None:
 
 async def _watch_positions(app: web.Application) -> AsyncIterator[None]:
     """The WebSocket's queue positions: started once the registry is up, stopped before it."""
-    watch = app[QUEUE_WATCH] = QueueWatch(app[keys.TOKENS], app[keys.REGISTRY])
+    watch = app[QUEUE_WATCH] = QueueWatch(
+        app[keys.TOKENS], app[keys.REGISTRY], app[keys.KNOWN_USERS].username
+    )
     watch.start()
     try:
         yield
