@@ -251,7 +251,7 @@ class RedisBus:
             await self._pump(pubsub)
         finally:
             with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]  # (redis-py: untyped)
+                await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # untyped before redis-py 8
             await client.aclose()
 
     async def _pump(self, pubsub: PubSub) -> None:

@@ -19,6 +19,8 @@ Everything else comes from committed events, through `SocketIOFeed`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -171,6 +173,34 @@ def end_polls_on_close(server: Any) -> None:
     server.eio.on("disconnect", disconnect)
 
 
+CLOSE_WAIT_SECONDS = 1.0
+"""How long a shutdown waits for the close packets to be written before it goes on."""
+
+
+async def close_sessions(server: Any) -> None:
+    """At shutdown, tell every client the server is going (Engine.IO's close packet), so each
+    reconnects at once, to another node behind the balancer or to this one restarted.
+
+    `AsyncServer.shutdown` only stops Engine.IO's background tasks: the sessions stay open, so
+    the WebSocket handlers and pending polls held the process for its whole shutdown grace
+    (`SHUTDOWN_GRACE`, 5 s) and the clients learnt of it only when their connections were cut.
+    Each session is closed without waiting for its queue (a polling client that never polls
+    again would hold `close()` for ever); the packets are given `CLOSE_WAIT_SECONDS` to go out."""
+    sessions = list(server.eio.sockets.values())
+    for session in sessions:
+        with contextlib.suppress(Exception):  # one broken session must not keep the others open
+            await session.close(wait=False, reason=server.eio.reason.SERVER_DISCONNECT)
+            # After the close packet: ends the WebSocket writer, which then closes the socket
+            # itself (else the handler waits for the client to, up to a ping interval).
+            session.queue.put_nowait(None)
+    drains = [asyncio.create_task(session.queue.join()) for session in sessions]
+    if drains:
+        _, pending = await asyncio.wait(drains, timeout=CLOSE_WAIT_SECONDS)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
 def setup(app: web.Application, settings: Settings, clock: Clock) -> SocketIOFeed:
     """Attach Socket.IO to `app` and return its feed (an `EventSink` for committed events).
 
@@ -198,7 +228,8 @@ def setup(app: web.Application, settings: Settings, clock: Clock) -> SocketIOFee
             await feed.stop()
 
     async def disconnect_all(_app: web.Application) -> None:
-        await server.shutdown()  # every client is told, so no handler outlives the server
+        await close_sessions(server)
+        await server.shutdown()  # its background tasks (the pings)
 
     app.cleanup_ctx.append(running)
     app.on_shutdown.append(disconnect_all)
