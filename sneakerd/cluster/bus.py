@@ -34,9 +34,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from sneakerd.cluster.wire import WireError
 from sneakerd.cluster.wire_events import decode_events, encode_events
