@@ -22,6 +22,12 @@ PEER_HEADER = "Sneakerd-Peer"
 MAX_SKEW_MS = 30_000
 """How far a peer's clock may be from ours: wide enough for real clocks, narrow enough that a
 header seen on the wire is soon worthless."""
+HEARTBEAT_S = 2.0
+"""A link that heard nothing for this long is pinged, and closed if the pong takes half as
+long again: so a peer that is frozen (SIGSTOP, a stalled VM) but keeps its sockets open is
+found within 3 s, and the writes forwarded to it hear 503 then, not at the forward timeout.
+Half of it (1 s) is still hundreds of times a busy owner's loop turn, so a burst does not
+cut a healthy link."""
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 """A frame carries a whole turn's asks (or replies): far above aiohttp's 4 MiB default, so a
 burst is never split, and still a bound on what one peer can make us buffer."""

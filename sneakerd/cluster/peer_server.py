@@ -30,6 +30,7 @@ from sneakerd.actors.mailbox import ReplyTo
 from sneakerd.clock import Clock, SystemClock
 from sneakerd.cluster import wire
 from sneakerd.cluster.peer_auth import (
+    HEARTBEAT_S,
     MAX_FRAME_BYTES,
     MAX_SKEW_MS,
     PEER_HEADER,
@@ -75,7 +76,7 @@ class PeerServer:
         *,
         clock: Clock | None = None,
         max_skew_ms: int = MAX_SKEW_MS,
-        heartbeat_s: float | None = 5.0,
+        heartbeat_s: float | None = HEARTBEAT_S,
         post: Post | None = None,
         work: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> None:
@@ -311,7 +312,7 @@ def add_routes(
     *,
     clock: Clock | None = None,
     max_skew_ms: int = MAX_SKEW_MS,
-    heartbeat_s: float | None = 5.0,
+    heartbeat_s: float | None = HEARTBEAT_S,
     post: Post | None = None,
     work: Callable[[], AbstractContextManager[None]] | None = None,
 ) -> PeerServer:

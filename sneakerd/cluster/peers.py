@@ -44,6 +44,7 @@ from sneakerd import errors
 from sneakerd.clock import Clock, SystemClock
 from sneakerd.cluster import wire
 from sneakerd.cluster.peer_auth import (
+    HEARTBEAT_S,
     MAX_FRAME_BYTES,
     PEER_HEADER,
     PEER_PATH,
@@ -117,7 +118,7 @@ class Peers:
         connect_timeout_s: float = 2.0,
         backoff_initial_s: float = 0.05,
         backoff_max_s: float = 2.0,
-        heartbeat_s: float | None = 5.0,
+        heartbeat_s: float | None = HEARTBEAT_S,
         observer: PeerObserver | None = None,
     ) -> None:
         self.node_id = node_id

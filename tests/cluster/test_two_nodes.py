@@ -392,3 +392,55 @@ async def test_one_key_sent_to_both_nodes_at_once_is_one_hold_and_never_a_503(
                 assert status == 201 or body["error"]["code"] == "request_in_progress", body
     assert len(_holds_in_db(cluster, drop_id)) == 6
     db_check(cluster)
+
+
+async def _timed_reserve(
+    http: aiohttp.ClientSession, node: Node, token: str, drop_id: int
+) -> tuple[int, dict[str, str], float]:
+    started = time.monotonic()
+    async with http.post(
+        node.url + "/api/reservations",
+        json={"dropId": drop_id},
+        headers={"Authorization": f"Bearer {token}"},
+    ) as resp:
+        await resp.read()
+        return resp.status, dict(resp.headers), time.monotonic() - started
+
+
+async def test_a_write_forwarded_to_a_frozen_owner_is_a_quick_503_not_a_long_hang(
+    start_cluster: Callable[..., Cluster],
+) -> None:
+    """The owner is frozen (SIGSTOP: a stalled VM) and still holds its lease (5 s, the
+    default): a write that reaches the other node cannot be decided until the lease moves.
+    Its caller hears 503 with Retry-After within a few seconds (the peer link's heartbeat
+    finds the silent owner), and the callers after it as fast, not each after a long wait."""
+    cluster = start_cluster(2, LEASE_TTL="5000")
+    async with aiohttp.ClientSession() as http:
+        boss = await admin(http, cluster.nodes[0])
+        drop_id = await _drop(http, cluster.nodes[0], boss, 1_000)
+        owner, other = _owner_and_other(cluster, drop_id)
+        token = await register(http, other)
+        status, _, _ = await _timed_reserve(http, other, token, drop_id)
+        assert status == 201  # the link to the owner is open and answering
+        owner.pause()
+        try:
+            answers = [await _timed_reserve(http, other, token, drop_id) for _ in range(3)]
+        finally:
+            owner.resume()
+        waits = [(status, round(seconds, 2)) for status, _, seconds in answers]
+        assert answers[0][0] == 503, waits  # the lease cannot have moved yet
+        # Was 7.5 s: a heartbeat every 5 s, and half of that for the pong.
+        assert answers[0][2] < 3.5, waits
+        for status, _, seconds in answers[1:]:
+            # Until the lease moves (then the other node sells).
+            assert status in (503, 201), waits
+            assert seconds < 2.5, waits
+        for status, headers, _ in answers:
+            if status == 503:
+                assert int(headers["Retry-After"]) >= 1, headers
+        # Awake again, the owner answers (or the lease has moved): the drop sells on.
+        deadline = time.monotonic() + 15
+        while (await _timed_reserve(http, other, token, drop_id))[0] != 201:
+            assert time.monotonic() < deadline, "the drop never sold again"
+            await asyncio.sleep(0.2)
+    db_check(cluster)
