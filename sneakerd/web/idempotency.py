@@ -110,10 +110,18 @@ class Idempotency:
     ) -> web.Response:
         """`act` does the work (with the key to record a success under); `rebuild` gives the
         body of a recorded success from its `ref_id` again."""
-        key = request.headers.get(KEY_HEADER)
-        if key is None:
+        given = request.headers.getall(KEY_HEADER, [])
+        if not given:
             status, body, _ = await act(None)
             return _response(status, body)
+        if len(given) > 1:  # which answer would it want back? (a proxy would join them)
+            raise ApiError(
+                422,
+                "validation_error",
+                "Send one Idempotency-Key header, not several",
+                {KEY_HEADER: ["Must be sent once."]},
+            )
+        key = given[0]
         if not KEY_PATTERN.fullmatch(key):
             raise ApiError(
                 422,

@@ -164,3 +164,23 @@ async def test_a_token_of_a_missing_user_with_a_key_is_unauthorized_where_the_dr
     for drop_id in (drop["id"], 987654321):
         status, body = await reserve_call(api, token, drop_id, key())
         assert_error(status, body, 401, "unauthorized")
+
+
+async def test_two_idempotency_key_headers_are_a_422_and_nothing_is_done(
+    api: Api, admin_token: str
+) -> None:
+    """A request that names two keys (or the same one twice, as a proxy that joins them
+    would not) cannot say which answer it wants back: it is refused before anything is done,
+    as a malformed key is, rather than acting under the first and ignoring the second."""
+    drop = await api.drop(admin_token, perUserLimit=3)
+    _, token = await api.register()
+    for values in (("a-" + uuid.uuid4().hex, "b-" + uuid.uuid4().hex), ("same",) * 2):
+        headers = [("Authorization", f"Bearer {token}")]
+        headers += [("Idempotency-Key", value) for value in values]
+        async with api.http.post(
+            api.server.url + "/api/reservations", json={"dropId": drop["id"]}, headers=headers
+        ) as resp:
+            status, body = resp.status, await resp.json()
+        assert_error(status, body, 422, "validation_error")
+        assert "Idempotency-Key" in body["error"]["details"], body
+    assert (await get_drop(api, drop["id"]))["reserved"] == 0
