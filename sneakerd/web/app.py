@@ -14,8 +14,7 @@ import signal
 import warnings
 from collections.abc import AsyncIterator, Callable
 
-import aiohttp_cors
-from aiohttp import hdrs, web
+from aiohttp import web
 from aiohttp_apispec import setup_aiohttp_apispec
 
 from sneakerd.actors.registry import Registry
@@ -29,7 +28,17 @@ from sneakerd.passwords import decoy_hash
 from sneakerd.service import DropService
 from sneakerd.store import Store, open_store
 from sneakerd.views import drop_view
-from sneakerd.web import access, asyncapi, compat, edges, keys, metrics_port, openapi3, socketio
+from sneakerd.web import (
+    access,
+    asyncapi,
+    compat,
+    cors,
+    edges,
+    keys,
+    metrics_port,
+    openapi3,
+    socketio,
+)
 from sneakerd.web.apidoc import add_swagger_ui, polish
 from sneakerd.web.auth import Tokens
 from sneakerd.web.collector import Collector
@@ -131,7 +140,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     ):
         module.add_routes(app)
     _setup_docs(app)
-    _setup_cors(app, settings.client_url)
+    cors.setup(app, settings.client_url)
     compat.add_routes(app)  # after the native CORS: the /compat mount answers its own
     app[keys.FEEDS].append(socketio.setup(app, settings, clock))  # after CORS: see setup
     return app
@@ -179,35 +188,6 @@ def _apispec(app: web.Application) -> None:
         consumes=["application/json"],
         produces=["application/json"],
     )
-
-
-def _setup_cors(app: web.Application, origin: str | None) -> None:
-    if not origin:
-        return
-    cors = aiohttp_cors.setup(
-        app,
-        defaults={
-            origin: aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
-                allow_credentials=False,
-                expose_headers=("Retry-After", "Idempotent-Replayed", access.HEADER),
-                allow_headers=("Authorization", "Content-Type", "Idempotency-Key", access.HEADER),
-                allow_methods=["GET", "POST", "PUT", "DELETE"],
-            )
-        },
-    )
-    for route in list(app.router.routes()):
-        if route.method != "HEAD":
-            cors.add(route)
-    app.on_response_prepare.append(_vary_by_origin)
-
-
-async def _vary_by_origin(request: web.Request, response: web.StreamResponse) -> None:
-    """With CLIENT_URL set, whether an answer carries the CORS headers depends on the request's
-    Origin, so every answer says so (`Vary: Origin`): a shared cache must not hand the shop's
-    browser an answer it cached for another origin or for none. aiohttp-cors does not add it."""
-    vary = response.headers.get(hdrs.VARY, "")
-    if "origin" not in (v.strip().lower() for v in vary.split(",")):
-        response.headers[hdrs.VARY] = f"{vary}, Origin" if vary.strip() else "Origin"
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import Api
+from tests.api.helpers import assert_error
 
 SHOP = "http://shop.example"
 
@@ -171,3 +172,34 @@ async def test_every_cors_governed_answer_varies_by_origin(start_api: Callable[.
         headers={"Origin": SHOP, "Access-Control-Request-Method": "POST"},
     )
     assert "origin" in got.get("Vary", "").lower(), got
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Origin": SHOP}],
+    ids=["no-origin", "origin-without-request-method"],
+)
+async def test_an_options_request_that_is_no_preflight_is_a_405_with_allow(
+    start_api: Callable[..., Api], headers: dict[str, str]
+) -> None:
+    """OPTIONS without Origin (curl, a monitoring probe) or without the method a browser's
+    preflight names is no CORS preflight: it gets what it gets without CLIENT_URL, 405 with the
+    route's methods in Allow, not a 403 `forbidden`, which says "your role may not"."""
+    for client_url in (None, SHOP):
+        api = start_api(CLIENT_URL=client_url) if client_url else start_api()
+        status, body, got = await api.call("OPTIONS", "/api/drops", headers=headers)
+        assert_error(status, body, 405, "method_not_allowed")
+        assert set(got["Allow"].split(",")) == {"GET", "HEAD", "POST"}, got
+
+
+async def test_a_refused_preflight_says_why(start_api: Callable[..., Api]) -> None:
+    api = start_api(CLIENT_URL=SHOP)
+    status, body, got = await api.call(
+        "OPTIONS",
+        "/api/reservations",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert_error(status, body, 403, "forbidden")
+    assert "http://evil.example" in body["error"]["message"], body
+    assert "CORS" in body["error"]["message"], body
+    assert "Access-Control-Allow-Origin" not in got, got
