@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from sneakerd import errors
 from sneakerd.domain.commands import UpdateDrop
-from sneakerd.domain.events import DropEvent, DropUpdated
+from sneakerd.domain.events import Cancelled, DropEvent, DropUpdated, Reserved
 from sneakerd.domain.holds import Overlay
 from sneakerd.domain.model import (
     Drop,
@@ -39,6 +39,7 @@ from sneakerd.domain.raffle import (
     entries_digest,
 )
 from sneakerd.domain.rules import Rejection
+from sneakerd.domain.webhook_events import EventType, OutboxNotes
 
 
 def raffle_window_refusal(info: DropInfo) -> Rejection | None:
@@ -46,6 +47,8 @@ def raffle_window_refusal(info: DropInfo) -> Rejection | None:
     the drop ends (the winners' holds come after the close)."""
     if info.mode is not DropMode.RAFFLE:
         return None
+    if info.queue:  # winners are drawn, not admitted: a line's tokens could reserve nothing
+        return Rejection(errors.InvalidDrop, "A raffle cannot have a waiting room", "queue")
     opens, closes = info.entries_open_at, info.entries_close_at
     if opens is None:
         return Rejection(errors.InvalidDrop, "A raffle needs entriesOpenAt", "entriesOpenAt")
@@ -115,13 +118,17 @@ def entry_refusal(drop: Drop, now: int, entered: bool) -> Rejection | None:
 
 def raffle_due_at(drop: Drop, draw_delay_ms: int) -> int | None:
     """When the drop's actor must next act on its own for the raffle: the close, then the
-    draw; None once drawn (pass-downs follow the holds' own deadlines)."""
+    draw; None once drawn (pass-downs follow the holds' own deadlines). The draw gives the
+    winners their holds, and holds are granted from `startsAt` only: entries that close
+    before the drop starts are digested at the close and drawn at the start."""
     raffle, closes = drop.raffle, drop.info.entries_close_at
     if raffle is None or drop.deleted or closes is None or raffle.drawn:
         return None
     if drop.info.mode is not DropMode.RAFFLE:
         return None
-    return closes if raffle.digest is None else closes + draw_delay_ms
+    if raffle.digest is None:
+        return closes
+    return max(closes + draw_delay_ms, drop.info.starts_at)
 
 
 def next_due(deadline: int | None, drop: Drop, draw_delay_ms: int) -> int | None:
@@ -170,6 +177,8 @@ class RaffleRules:
     _new_entries: list[EntryRecord]
     _entered: set[int]
     _events: list[DropEvent]
+    _side: list[Reserved | Cancelled]
+    _outbox: OutboxNotes
 
     def _current(self) -> Drop:
         raise NotImplementedError
@@ -216,9 +225,11 @@ class RaffleRules:
     def pass_down(self) -> None:
         """Give each unit that no hold or sale takes to the next entry in draw order (the
         draw's first winners, then whoever a lapsed or cancelled win passes to)."""
-        raffle = self._drop.raffle
+        raffle, ends_at = self._drop.raffle, self._drop.info.ends_at
         if raffle is None or not raffle.drawn or self._drop.deleted or self._stock <= 0:
             return
+        if ends_at is not None and self._now >= ends_at:
+            return  # holds are granted until `endsAt`: a win lapsing after it goes to no one
         order = self._start.entries.order(raffle.seed)
         users = self._start.entries.users
         winners = raffle.winners
@@ -240,8 +251,13 @@ class RaffleRules:
         self._stock -= 1
         self._reserved += 1
         self._dirty = True
-        self._new_reservations.append(
-            ReservationRecord(
-                reservation_id, self._drop.id, user_id, ReservationStatus.ACTIVE, expires_at, now
-            )
+        record = ReservationRecord(
+            reservation_id, self._drop.id, user_id, ReservationStatus.ACTIVE, expires_at, now
         )
+        self._new_reservations.append(record)
+        # Told as a shopper's hold is: its webhook and Socket.IO's reservationCreated, and
+        # the sold-out moment when it takes the last unit.
+        self._side.append(Reserved(self._drop.id, 0, reservation_id, user_id))
+        self._outbox.reservation(record, now)
+        if self._stock == 0:
+            self._outbox.drop(EventType.DROP_SOLD_OUT, self._drop.id, now)

@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.api.conftest import Api
-from tests.api.helpers import assert_error, purchase_call, reserve_call
+from tests.api.helpers import (
+    assert_error,
+    assert_validation,
+    get_drop,
+    purchase_call,
+    reserve_call,
+)
 from tests.serverproc import Server
 
 TICKET_KEYS = {
@@ -187,3 +193,21 @@ async def _sleep(seconds: float) -> None:
     import asyncio
 
     await asyncio.sleep(seconds)
+
+
+async def test_queue_takes_true_or_false_only(api: Api, admin_token: str) -> None:
+    """As `paused`: `1`, `0` or `"yes"` is a 422, not a waiting room switched on or off."""
+    drop = await api.drop(admin_token)
+    for value in (1, 0, "yes", None):
+        status, body, _ = await api.call(
+            "POST",
+            "/api/drops",
+            token=admin_token,
+            json={"name": api.unique("q"), "price": "10", "initialStock": 1, "queue": value},
+        )
+        assert_validation(status, body, "queue")
+        status, body, _ = await api.call(
+            "PUT", f"/api/drops/{drop['id']}", token=admin_token, json={"queue": value}
+        )
+        assert_validation(status, body, "queue")
+    assert (await get_drop(api, drop["id"]))["queue"] is False

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from loadtest.receiver import Receiver
 from tests.api.conftest import Api
 from tests.api.helpers import assert_error, assert_validation, get_drop, reserve_call
 
@@ -187,3 +188,166 @@ async def test_an_admin_makes_a_drop_a_raffle_and_cannot_move_a_closed_window(
         "PUT", f"/api/drops/{drop['id']}", token=admin_token, json={"entriesCloseAt": _at(60)}
     )
     assert_validation(status, body, "entriesCloseAt")
+
+
+async def _held(api: Api, token: str, drop_id: int) -> list[dict[str, Any]]:
+    status, body, _ = await api.call("GET", "/api/reservations/user?status=active", token=token)
+    assert status == 200, body
+    return [r for r in body["reservations"] if r["dropId"] == drop_id]
+
+
+async def test_a_win_that_lapses_after_the_end_passes_to_no_one(api: Api, admin_token: str) -> None:
+    """Holds are granted until `endsAt`: the first winner's claim runs past the end, and when
+    it lapses the unit stays unsold, rather than becoming a new hold, which could be bought,
+    on a drop that has ended."""
+    (_, first), (_, second) = [await api.register() for _ in range(2)]
+    drop = await api.drop(
+        admin_token,
+        initialStock=1,
+        mode="raffle",
+        entriesOpenAt=_at(-1),
+        entriesCloseAt=_at(60),
+        endsAt=_at(120),
+        claimSeconds=1,
+    )
+    for token in (first, second):
+        status, body, _ = await api.call("POST", f"/api/drops/{drop['id']}/entries", token=token)
+        assert status == 201, body
+    status, body, _ = await api.call(
+        "PUT",
+        f"/api/drops/{drop['id']}",
+        token=admin_token,
+        json={"entriesCloseAt": _at(0.3), "endsAt": _at(0.6)},
+    )
+    assert status == 200, body
+    raffle = await _drawn(api, drop["id"])
+    assert len(raffle["winners"]) == 1, raffle
+    await asyncio.sleep(2.5)  # the win lapsed (1 s), after the end (0.6 s)
+    shown = await get_drop(api, drop["id"])
+    assert shown["status"] == "ended", shown
+    assert (shown["stock"], shown["reserved"], shown["sold"]) == (1, 0, 0), shown
+    raffle = await _drawn(api, drop["id"])
+    assert len(raffle["winners"]) == 1, raffle  # the win passed to no one
+    made = 0
+    for token in (first, second):
+        status, body, _ = await api.call("GET", "/api/reservations/user", token=token)
+        assert status == 200, body
+        made += sum(1 for r in body["reservations"] if r["dropId"] == drop["id"])
+    assert made == 1, "one hold, the first winner's, and none after the end"
+
+
+async def test_the_draw_waits_for_the_drops_start(api: Api, admin_token: str) -> None:
+    """Holds are granted from `startsAt`: entries that close before it are digested at the
+    close, but the winners' holds (and the seed) come at `startsAt`, not before."""
+    _, token = await api.register()
+    drop = await api.drop(
+        admin_token,
+        initialStock=1,
+        mode="raffle",
+        entriesOpenAt=_at(-1),
+        entriesCloseAt=_at(60),
+        startsAt=_at(120),
+        claimSeconds=120,
+    )
+    status, body, _ = await api.call("POST", f"/api/drops/{drop['id']}/entries", token=token)
+    assert status == 201, body
+    status, body, _ = await api.call(
+        "PUT",
+        f"/api/drops/{drop['id']}",
+        token=admin_token,
+        json={"entriesCloseAt": _at(0.3), "startsAt": _at(2.0)},
+    )
+    assert status == 200, body
+    await asyncio.sleep(1.0)
+    shown = await get_drop(api, drop["id"])
+    assert shown["status"] == "upcoming", shown
+    assert shown["raffle"]["entriesDigest"] is not None, "digested at the close"
+    assert shown["raffle"]["seed"] is None and shown["reserved"] == 0, shown
+    assert await _held(api, token, drop["id"]) == []
+    raffle = await _drawn(api, drop["id"])
+    [hold] = await _held(api, token, drop["id"])
+    assert raffle["winners"] == raffle["entries"], raffle  # the one entry won
+    assert hold["createdAt"] >= shown["startsAt"], (hold, shown["startsAt"])
+
+
+async def test_a_raffle_has_no_waiting_room(api: Api, admin_token: str) -> None:
+    """A raffle's winners are drawn, not admitted from a line: `queue` with `mode: raffle`
+    would hand out admission tokens that no reserve could use."""
+    base = {
+        "name": api.unique("r"),
+        "price": "10",
+        "initialStock": 1,
+        "mode": "raffle",
+        "entriesOpenAt": _at(-1),
+        "entriesCloseAt": _at(60),
+    }
+    status, body, _ = await api.call(
+        "POST", "/api/drops", token=admin_token, json={**base, "queue": True}
+    )
+    assert_validation(status, body, "queue")
+    drop = await _raffle(api, admin_token, stock=1, close_in=60)
+    status, body, _ = await api.call(
+        "PUT", f"/api/drops/{drop['id']}", token=admin_token, json={"queue": True}
+    )
+    assert_validation(status, body, "queue")
+    queued = await api.drop(admin_token, queue=True)
+    status, body, _ = await api.call(
+        "PUT",
+        f"/api/drops/{queued['id']}",
+        token=admin_token,
+        json={"mode": "raffle", "entriesOpenAt": _at(-1), "entriesCloseAt": _at(60)},
+    )
+    assert_validation(status, body, "queue")
+    assert (await get_drop(api, queued["id"]))["mode"] == "fcfs"
+
+
+async def test_a_winners_hold_is_announced_to_webhooks_as_any_hold_is(
+    api: Api, admin_token: str
+) -> None:
+    """The draw makes holds: each is a `reservation.created` (before its purchase or
+    expiry), and the last unit taken is a `drop.sold_out`, as when a shopper reserves."""
+    receiver = await Receiver().start()
+    status, made, _ = await api.call(
+        "POST",
+        "/api/admin/webhooks",
+        token=admin_token,
+        json={"url": receiver.url, "events": ["reservation.created", "drop.sold_out"]},
+    )
+    assert status == 201, made
+    receiver.secret = made["secret"]
+    try:
+        people = [await api.register() for _ in range(2)]
+        drop = await _raffle(api, admin_token, stock=1, close_in=60)
+        for _, token in people:
+            status, body, _ = await api.call(
+                "POST", f"/api/drops/{drop['id']}/entries", token=token
+            )
+            assert status == 201, body
+        status, body, _ = await api.call(
+            "PUT", f"/api/drops/{drop['id']}", token=admin_token, json={"entriesCloseAt": _at(0.3)}
+        )
+        assert status == 200, body
+        await _drawn(api, drop["id"])
+
+        def mine() -> list[Any]:
+            return [
+                r
+                for r in receiver.got
+                if (r.payload["data"].get("drop") or r.payload["data"].get("reservation", {})).get(
+                    "id" if "drop" in r.payload["data"] else "dropId"
+                )
+                == drop["id"]
+            ]
+
+        deadline = time.monotonic() + 20
+        while len(mine()) < 2:
+            assert time.monotonic() < deadline, [r.type for r in receiver.got]
+            await asyncio.sleep(0.05)
+        got = mine()
+        assert [r.type for r in got] == ["reservation.created", "drop.sold_out"], got
+        assert all(r.signed for r in got)
+        hold = got[0].payload["data"]["reservation"]
+        assert hold["status"] == "active" and hold["dropId"] == drop["id"], hold
+    finally:
+        await api.call("DELETE", f"/api/admin/webhooks/{made['webhook']['id']}", token=admin_token)
+        await receiver.stop()

@@ -106,9 +106,7 @@ class DropFields(RequestSchema):
         data_key="startsAt",
         metadata={"example": TIME_EXAMPLE, "type": "string", "format": "date-time"},
     )
-    queue = fields.Boolean(
-        truthy={True},
-        falsy={False},
+    queue = StrictBoolean(
         metadata={
             "description": "A waiting room: shoppers join the queue and reserve once "
             "admitted (with their Admission-Token); default false.",
