@@ -7,9 +7,12 @@ things with the same words.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
+
+from yarl import URL
 
 from sneakerd.clock import iso
 from sneakerd.domain.webhook_events import EVENT_TYPES
@@ -37,14 +40,34 @@ def check_url(url: str) -> str:
     try:
         parts = urlsplit(url)
         port = parts.port  # raises for a port that is not a number in range
+        URL(url)  # what the sender parses it with (a backslash in the host, say)
     except ValueError:
         raise BadWebhook("url", "Not a valid URL.") from None
     if parts.scheme not in ("http", "https"):
         raise BadWebhook("url", "The URL must start with http:// or https://.")
-    if not parts.hostname:
+    host = parts.hostname
+    if not host:
         raise BadWebhook("url", "The URL must name a host.")
-    del port
+    if port == 0:
+        raise BadWebhook("url", "Port 0 cannot be connected to.")
+    if parts.username is not None or parts.password is not None:
+        raise BadWebhook(
+            "url",
+            "The URL may not hold a user name or password: it is shown in lists and the audit "
+            "log. Each delivery is signed (Sneakerd-Signature) for the receiver to check.",
+        )
+    if ":" not in host and host.replace(".", "").isdigit() and not _dotted_quad(host):
+        # 127.1, 2130706433, 017.0.0.1: forms the sender refuses, so every delivery would fail.
+        raise BadWebhook("url", "Write an IPv4 address as four decimal numbers (127.0.0.1).")
     return url
+
+
+def _dotted_quad(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)  # four decimal octets, no leading zeros
+    except ValueError:
+        return False
+    return True
 
 
 def check_events(events: Sequence[str]) -> tuple[str, ...]:
