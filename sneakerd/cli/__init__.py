@@ -19,6 +19,8 @@ share; the commands live by what they touch (`store_commands`, `account_commands
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 from collections.abc import Awaitable, Sequence
 from typing import Any
@@ -55,9 +57,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = _run(run(args, settings))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_gone()
     except Exception as exc:
         return _failure(exc, as_json=args.json)
     return int(code)
+
+
+def _reader_gone() -> int:
+    """`sneakerd drops list | head -1`: the reader closed the pipe; what it did not read
+    nobody wants. Stop quietly, with the status of a tool that SIGPIPE ended (128 + 13); stdout
+    goes to /dev/null, or the interpreter's own flush at exit would raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
 
 
 def _failure(exc: Exception, *, as_json: bool) -> int:

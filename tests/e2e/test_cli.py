@@ -386,3 +386,40 @@ def test_the_cli_refuses_the_drops_the_api_refuses_for_the_same_reasons(
     for key, value in body.items():
         argv += [CLI_FLAG[key], str(value)]
     _same_reasons(api, _cli(argv, "", monkeypatch, capsys), field)
+
+
+def test_a_reader_that_goes_away_is_no_traceback(tmp_path: Path) -> None:
+    """`sneakerd drops list | head -1`: the reader closes the pipe before the table is out.
+    The command stops quietly, as a Unix tool does, instead of printing BrokenPipeError's
+    traceback (twice: once more as the interpreter flushes stdout at exit)."""
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    assert sneakerd("db", "init", "--db", url).returncode == 0
+    made = sneakerd(
+        "drops", "create", "--name", "Dunk " + "x" * 60, "--price", "120", "--stock", "5",
+        "--db", url,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    conn = sqlite3.connect(tmp_path / "shop.db")  # 500 copies: a table beyond a pipe's buffer
+    conn.execute(
+        "INSERT INTO drops (name, price, initial_stock, stock, starts_at, created_at, updated_at)"
+        " SELECT name || ' copy ' || d.n, price, initial_stock, stock, starts_at, created_at,"
+        " updated_at FROM drops, (WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c"
+        " WHERE n < 500) SELECT n FROM c) AS d WHERE drops.id = 1"
+    )
+    conn.commit()
+    conn.close()
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB_HOST")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sneakerd", "drops", "list", "--db", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # `head -1` has what it wanted
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert proc.returncode != 0
