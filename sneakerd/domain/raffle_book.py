@@ -73,8 +73,8 @@ def raffle_window_refusal(info: DropInfo) -> Rejection | None:
 
 def raffle_change_refusal(before: Drop, after: DropInfo) -> Rejection | None:
     """What an admin may not change about a raffle: its mode once units are held or sold or
-    anyone entered, and its window or claim time once the entries are closed (the draw's
-    inputs are fixed by then)."""
+    anyone entered, its opening once anyone entered, and its window or claim time once the
+    entries are closed (the draw's inputs are fixed by then)."""
     raffle, info = before.raffle, before.info
     if after.mode is not info.mode:
         if before.reserved or before.sold:
@@ -85,6 +85,14 @@ def raffle_change_refusal(before: Drop, after: DropInfo) -> Rejection | None:
             return Rejection(
                 errors.InvalidDrop, "mode cannot change once the raffle has entries", "mode"
             )
+    if raffle is not None and raffle.entries and after.entries_open_at != info.entries_open_at:
+        # An entry taken before a later opening would predate its own window, and the seed's
+        # commitment, shown from the opening, would be withdrawn.
+        return Rejection(
+            errors.InvalidDrop,
+            "entriesOpenAt cannot change once someone has entered",
+            "entriesOpenAt",
+        )
     if raffle is not None and raffle.digest is not None:
         for name, key in (
             ("entries_open_at", "entriesOpenAt"),

@@ -351,3 +351,27 @@ async def test_a_winners_hold_is_announced_to_webhooks_as_any_hold_is(
     finally:
         await api.call("DELETE", f"/api/admin/webhooks/{made['webhook']['id']}", token=admin_token)
         await receiver.stop()
+
+
+async def test_the_entry_window_cannot_open_later_once_someone_entered(
+    api: Api, admin_token: str
+) -> None:
+    """An entry taken at 10:00 under a window moved to open at 10:05 would predate it, and
+    the commitment already published would be withdrawn: once anyone has entered, the
+    opening stays (the close may still move until it passes)."""
+    _, token = await api.register()
+    drop = await _raffle(api, admin_token, stock=1, close_in=600)
+    status, body, _ = await api.call("POST", f"/api/drops/{drop['id']}/entries", token=token)
+    assert status == 201, body
+    path = f"/api/drops/{drop['id']}"
+    status, body, _ = await api.call(
+        "PUT", path, token=admin_token, json={"entriesOpenAt": _at(30)}
+    )
+    assert_validation(status, body, "entriesOpenAt")
+    shown = await get_drop(api, drop["id"])
+    assert shown["entriesOpenAt"] == drop["entriesOpenAt"], shown
+    assert shown["raffle"]["seedCommitment"] == drop["raffle"]["seedCommitment"]
+    status, body, _ = await api.call(
+        "PUT", path, token=admin_token, json={"entriesCloseAt": _at(300)}
+    )
+    assert status == 200, body
