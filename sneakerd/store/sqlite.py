@@ -139,13 +139,19 @@ class SQLiteStore(SqlStore):
     @staticmethod
     async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(path, isolation_level=None)
-        for pragma in (
-            f"PRAGMA busy_timeout = {int(busy_timeout_ms)}",
-            "PRAGMA foreign_keys = ON",
-            "PRAGMA synchronous = NORMAL",
-        ):
-            await conn.execute_fetchall(pragma)
-        await conn.create_function(FOLD_FUNCTION, 1, _fold, deterministic=True)
+        try:
+            for pragma in (
+                f"PRAGMA busy_timeout = {int(busy_timeout_ms)}",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA synchronous = NORMAL",
+            ):
+                await conn.execute_fetchall(pragma)
+            await conn.create_function(FOLD_FUNCTION, 1, _fold, deterministic=True)
+        except BaseException:
+            # Its thread would keep the process alive after the error was told (a file that
+            # is no database: the CLI said so and never exited).
+            await conn.close()
+            raise
         return conn
 
     async def close(self) -> None:

@@ -423,3 +423,20 @@ def test_a_reader_that_goes_away_is_no_traceback(tmp_path: Path) -> None:
     proc.wait(timeout=60)
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
     assert proc.returncode != 0
+
+
+def test_a_file_that_is_no_database_is_one_line_and_an_exit(tmp_path: Path) -> None:
+    """It said why and then never exited: the connection that failed kept its thread."""
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database\n" * 100)
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB_HOST")}
+    for args in (["drops", "list"], ["db", "init"], ["--json", "stats"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "sneakerd", *args, "--db", f"sqlite:///{garbage}"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env=clean,
+        )
+        assert done.returncode == 3, (args, done.returncode, done.stderr)
+        assert "Traceback" not in done.stderr and "not a database" in done.stdout + done.stderr
