@@ -7,6 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from sneakerd.cli import webhook_commands
 from sneakerd.cli.account_commands import cmd_users_create_admin, cmd_users_promote
+from sneakerd.cli.arg_types import claim_seconds, port_number, record_id, workers_count
 from sneakerd.cli.cluster_commands import cmd_cluster_status
 from sneakerd.cli.drop_commands import cmd_drops_create, cmd_drops_list, cmd_drops_show
 from sneakerd.cli.exits import EPILOG, Parser
@@ -19,19 +20,7 @@ from sneakerd.cli.operator_commands import (
 )
 from sneakerd.cli.raffle_commands import cmd_raffle_verify
 from sneakerd.cli.store_commands import cmd_db_check, cmd_db_init, cmd_serve, cmd_stats
-from sneakerd.config import MAX_WORKERS
 from sneakerd.domain.raffle import DEFAULT_CLAIM_SECONDS
-
-
-def workers_count(raw: str) -> int:
-    """`--workers N`, refused as WORKERS is: a whole number from 1 to MAX_WORKERS."""
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {raw!r}") from None
-    if not 1 <= value <= MAX_WORKERS:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_WORKERS}, not {value}")
-    return value
 
 
 def package_version() -> str:
@@ -75,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", parents=[common], help="run the HTTP server")
     serve.add_argument("--host", default=None, help="listen address (default: HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=None, help="listen port (default: PORT or 5000)")
+    serve.add_argument(
+        "--port", type=port_number, default=None, help="listen port (default: PORT or 5000)"
+    )
     serve.add_argument(
         "--workers",
         type=workers_count,
@@ -134,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     drops.add_parser("list", parents=[common], help="every drop").set_defaults(run=cmd_drops_list)
     show = drops.add_parser("show", parents=[common], help="one drop")
-    show.add_argument("id", type=int, help="the drop's id")
+    show.add_argument("id", type=record_id, help="the drop's id")
     show.set_defaults(run=cmd_drops_show)
     create = drops.add_parser("create", parents=[common], help="create a drop")
     create.add_argument("--name", required=True, help="the drop's name (1-200 characters)")
@@ -161,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--entries-open-at", help="a raffle's entries open (ISO 8601)")
     create.add_argument("--entries-close-at", help="a raffle's entries close (ISO 8601)")
     create.add_argument(
-        "--claim-seconds", type=int, default=DEFAULT_CLAIM_SECONDS, help="a winner's hold"
+        "--claim-seconds", type=claim_seconds, default=DEFAULT_CLAIM_SECONDS, help="a winner's hold"
     )
     create.set_defaults(run=cmd_drops_create)
     for name, run, says in (
@@ -169,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("unpause", cmd_drops_unpause, "open a paused drop's sale again"),
     ):
         flip = drops.add_parser(name, parents=[common], help=says)
-        flip.add_argument("id", type=int, help="the drop's id")
+        flip.add_argument("id", type=record_id, help="the drop's id")
         flip.add_argument(
             "--server",
             metavar="URL",
@@ -184,14 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     export = purchases.add_parser(
         "export", parents=[common], help="every buyer of a drop, with emails (CSV or --json)"
     )
-    export.add_argument("--drop", type=int, required=True, metavar="ID", help="the drop's id")
+    export.add_argument("--drop", type=record_id, required=True, metavar="ID", help="the drop's id")
     export.add_argument("--csv", action="store_true", help="CSV (the default)")
     export.set_defaults(run=cmd_purchases_export)
 
     audit = sub.add_parser(
         "audit", parents=[common], help="the audit log: every admin and CLI write to a drop"
     )
-    audit.add_argument("--drop", type=int, default=None, metavar="ID", help="one drop only")
+    audit.add_argument("--drop", type=record_id, default=None, metavar="ID", help="one drop only")
     audit.set_defaults(run=cmd_audit)
 
     raffle = sub.add_parser("raffle", help="raffle drops").add_subparsers(
@@ -200,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify = raffle.add_parser(
         "verify", parents=[common], help="recompute a draw from its public values (exit 1: no)"
     )
-    verify.add_argument("id", type=int, help="the raffle drop's id")
+    verify.add_argument("id", type=record_id, help="the raffle drop's id")
     verify.add_argument("--url", help="read the record from this server's API instead of --db")
     verify.set_defaults(run=cmd_raffle_verify)
 

@@ -12,6 +12,7 @@ import asyncio
 import signal
 from typing import Any
 
+from sneakerd.cli.arg_types import page_limit, record_id
 from sneakerd.cli.runtime import CLOCK, CliError, emit, require_schema, table, with_store
 from sneakerd.clock import SystemClock
 from sneakerd.config import Settings
@@ -171,19 +172,19 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         run=cmd_webhooks_list
     )
     remove = hooks.add_parser("remove", parents=[common], help="remove a webhook")
-    remove.add_argument("id", type=int, help="the webhook's id (webhooks list)")
+    remove.add_argument("id", type=record_id, help="the webhook's id (webhooks list)")
     remove.set_defaults(run=cmd_webhooks_remove)
     deliveries = hooks.add_parser("deliveries", parents=[common], help="deliveries, newest first")
     deliveries.add_argument(
         "--state", choices=("pending", "delivered", "dead"), help="only deliveries in this state"
     )
-    deliveries.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    deliveries.add_argument("--limit", type=page_limit, default=100, help="at most this many (100)")
     deliveries.set_defaults(run=cmd_webhooks_deliveries)
     replay = hooks.add_parser(
         "replay", parents=[common], help="send a delivery again, or every dead one"
     )
     replay.add_argument(
-        "id", type=int, nargs="?", metavar="DELIVERY_ID", help="the delivery to send again"
+        "id", type=record_id, nargs="?", metavar="DELIVERY_ID", help="the delivery to send again"
     )
     replay.add_argument("--dead", action="store_true", help="every dead delivery")
     replay.set_defaults(run=cmd_webhooks_replay)

@@ -440,3 +440,54 @@ def test_a_file_that_is_no_database_is_one_line_and_an_exit(tmp_path: Path) -> N
         )
         assert done.returncode == 3, (args, done.returncode, done.stderr)
         assert "Traceback" not in done.stderr and "not a database" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["drops", "show", "99999999999999999999999"],
+        ["drops", "show", "0"],
+        ["drops", "pause", "99999999999999999999999"],
+        ["purchases", "export", "--drop", "99999999999999999999999"],
+        ["webhooks", "remove", "99999999999999999999999"],
+        ["webhooks", "deliveries", "--limit", "0"],
+        ["webhooks", "deliveries", "--limit", "201"],
+        ["serve", "--port", "99999"],
+        ["serve", "--port", "65536"],
+        [
+            "drops",
+            "create",
+            "--name",
+            "X",
+            "--price",
+            "10",
+            "--stock",
+            "1",
+            "--claim-seconds",
+            "-5",
+        ],
+        [
+            "drops",
+            "create",
+            "--name",
+            "X",
+            "--price",
+            "10",
+            "--stock",
+            "1",
+            "--claim-seconds",
+            "999999999999",
+        ],
+    ],
+)
+def test_out_of_range_numbers_are_a_usage_error_not_a_traceback(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """A huge id crashed the SQLite driver (OverflowError), a port above 65535 wrapped round
+    to another port, a claim time was taken unchecked: each is refused as the API refuses it."""
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    assert sneakerd("db", "init", "--db", url).returncode == 0
+    for extra in ([], ["--json"]):
+        done = sneakerd(*args, *extra, "--db", url)
+        assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr + done.stdout, done.stderr

@@ -59,7 +59,7 @@ def test_a_usage_error_exits_2_and_says_so_as_json_under_json() -> None:
     done = sneakerd("drops", "show", "not-a-number", "--json")
     assert done.returncode == 2
     error = json.loads(done.stdout)["error"]
-    assert error["code"] == "usage" and "invalid int value" in error["message"]
+    assert error["code"] == "usage" and "not-a-number" in error["message"]
     assert sneakerd("no-such-command").returncode == 2
 
 
