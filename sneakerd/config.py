@@ -283,6 +283,15 @@ def secret_path(database_url: str) -> Path:
     return path.with_name(path.name + ".jwt-secret")
 
 
+def address_path(database_url: str) -> Path:
+    """Where a server on an embedded database writes the address it answers at while it runs
+    (beside the database file), so that the CLI's drop changes find it (`cli/server_link`)."""
+    from sneakerd.store.sqlite import sqlite_path
+
+    path = sqlite_path(database_url)
+    return path.with_name(path.name + ".server")
+
+
 def choice(name: str, raw: str | None, default: str, options: tuple[str, ...]) -> str:
     """One of `options`, matched without regard to case (and spelt as `options` spell it)."""
     if raw is None:

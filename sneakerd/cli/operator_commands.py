@@ -74,7 +74,8 @@ async def _set_paused(args: argparse.Namespace, settings: Settings, paused: bool
         stored = await store.get_drop(args.id)
         if stored is None or stored.deleted:
             raise CliError(f"no drop {args.id}", "not_found")
-        link = await server_link.find(settings, stored, args.server)
+        owner = await server_link.owner_url(store, args.id, CLOCK.now_ms())
+        link = await server_link.find(settings, stored, args.server, owner)
         if link is not None:  # a server runs: its actor makes the change and tells watchers
             return await server_link.update_drop(link, args.id, {"paused": paused})
         drop = await change_drop(store, args.id, update, settings.reservation_duration_ms)

@@ -10,8 +10,9 @@ while a server runs, `drops pause` and `unpause` ask it, through its admin API
 do they write to the database themselves (then there is no actor to go around).
 
 Which server: `--server URL`, else the one the settings name (`HOST`, `PORT`, as `serve` reads
-them; a wildcard host is reached on loopback). It counts only if it serves the same database:
-its answer for the drop must be the stored drop (same id and creation time).
+them; a wildcard host is reached on loopback), and on the embedded database also the address
+its server writes beside the database file while it runs. It counts only if it serves the same
+database: its answer for the drop must be the stored drop (same id and creation time).
 
 How it authenticates: with a short-lived token signed with the server's own `JWT_SECRET`
 (the settings', or the one `serve` keeps beside the embedded database), whose `sub` and `act`
@@ -21,6 +22,7 @@ only, and logs its writes as `cli`, as it logs a CLI write made to the database.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,8 +33,9 @@ import jwt
 from sneakerd import errors
 from sneakerd.cli.runtime import CliError
 from sneakerd.clock import iso
-from sneakerd.config import Settings, secret_path
+from sneakerd.config import Settings, address_path, secret_path
 from sneakerd.domain.model import Drop
+from sneakerd.store import Store
 
 LOOK_SECONDS = 1.0
 """How long the CLI waits for a server to answer before writing to the database itself."""
@@ -76,15 +79,50 @@ def cli_token(secret: str, now_s: int) -> str:
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-async def find(settings: Settings, drop: Drop, given: str | None) -> ServerLink | None:
+def candidates(settings: Settings, given: str | None, owner: str | None = None) -> list[str]:
+    """Where to look for the server: `--server` alone when given; else the address of the
+    node that holds the drop's lease (`owner`, among several nodes), the settings' address,
+    then the one a server on the embedded database wrote beside it (`address_path`)."""
+    if given:
+        return [server_url(settings, given)]
+    found = [owner.rstrip("/")] if owner else []
+    if server_url(settings, None) not in found:
+        found.append(server_url(settings, None))
+    if settings.embedded:
+        with contextlib.suppress(OSError, ValueError):
+            written = address_path(settings.database_url).read_text().strip()
+            if written.startswith("http://") and written not in found:
+                found.append(written)
+    return found
+
+
+async def owner_url(store: Store, drop_id: int, now_ms: int) -> str | None:
+    """The address of the node whose lease on the drop is live, if nodes share the database."""
+    lease = await store.lease_of(drop_id)
+    if lease is None or not lease.owner or lease.until < now_ms:
+        return None
+    return next((node.url for node in await store.nodes() if node.id == lease.owner), None)
+
+
+async def find(
+    settings: Settings, drop: Drop, given: str | None, owner: str | None = None
+) -> ServerLink | None:
     """The running server that owns `drop`'s database, or None when none answers. With
     `--server` (`given`) a server must answer: its absence is an error, not a fallback."""
-    url = server_url(settings, given)
     secret = secret_of(settings)
     if secret is None:
         if given:
             raise CliError("no JWT_SECRET for the server: set it as the server has it")
         return None
+    for url in candidates(settings, given, owner):
+        link = await _look(url, drop, secret, given)
+        if link is not None:
+            return link
+    return None
+
+
+async def _look(url: str, drop: Drop, secret: str, given: str | None) -> ServerLink | None:
+    """A link to the server at `url` if it serves `drop`'s database (see `find`)."""
     try:
         timeout = aiohttp.ClientTimeout(total=LOOK_SECONDS)
         async with (

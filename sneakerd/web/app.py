@@ -8,11 +8,13 @@ serve; then stop the actors (each commits and answers what it has queued) and cl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import warnings
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp_apispec import setup_aiohttp_apispec
@@ -23,7 +25,7 @@ from sneakerd.cluster.busy_board import BusyBoard, board_path
 from sneakerd.cluster.node import ClusterNode
 from sneakerd.cluster.ownership import ClusterRegistry
 from sneakerd.cluster.workers import SUPERVISOR_PID, say
-from sneakerd.config import Settings
+from sneakerd.config import Settings, address_path
 from sneakerd.passwords import decoy_hash
 from sneakerd.service import DropService
 from sneakerd.store import Store, open_store
@@ -312,6 +314,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     await runner.setup()
     ops_runner: web.AppRunner | None = None
     collector: Collector | None = None
+    address: tuple[Path, str] | None = None
     try:
         # A drop opens with thousands of connections at once; with aiohttp's default backlog
         # of 128 the kernel drops handshakes whenever the loop is busy, and the clients wait
@@ -338,6 +341,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         for address in runner.addresses:
             host, port = address[0], address[1]
             say(f"sneakerd listening on http://{host}:{port} (store: {_store_name(settings)})")
+        address = _announce_address(settings, runner)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -345,11 +349,38 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         await stop.wait()
         say("sneakerd: shutting down")
     finally:
+        if address is not None:
+            _withdraw_address(address)
         if collector is not None:
             collector.stop()
         if ops_runner is not None:
             await ops_runner.cleanup()
         await runner.cleanup()
+
+
+def _announce_address(settings: Settings, runner: web.AppRunner) -> tuple[Path, str] | None:
+    """On the embedded database, write where this server answers beside the database file:
+    a CLI drop change finds it there and goes through the drop's actor (`cli/server_link`).
+    A server that died leaves it behind; the CLI then finds nobody answering there, or a
+    server of another database, and writes to the database itself."""
+    if not settings.embedded or not runner.addresses:
+        return None
+    port = runner.addresses[0][1]
+    path = address_path(settings.database_url)
+    url = f"http://127.0.0.1:{port}"  # the CLI runs on this machine
+    try:
+        path.write_text(url + "\n")
+    except OSError as exc:
+        log.warning("could not write this server's address to %s (%s)", path, exc)
+        return None
+    return path, url
+
+
+def _withdraw_address(address: tuple[Path, str]) -> None:
+    path, url = address
+    with contextlib.suppress(OSError):
+        if path.read_text().strip() == url:  # not another server's that started since
+            path.unlink()
 
 
 def _collector(app: web.Application) -> Collector:

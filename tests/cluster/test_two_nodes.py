@@ -444,3 +444,36 @@ async def test_a_write_forwarded_to_a_frozen_owner_is_a_quick_503_not_a_long_han
             assert time.monotonic() < deadline, "the drop never sold again"
             await asyncio.sleep(0.2)
     db_check(cluster)
+
+
+async def test_a_cli_pause_goes_through_the_node_that_owns_the_drop(
+    start_cluster: Callable[..., Cluster],
+) -> None:
+    """No --server, no PORT: the CLI finds the owner from the drop's lease, and the owner's
+    actor makes the change, so the watchers on both nodes hear of it at once (written around
+    it, they heard only after the next shopper's request)."""
+    cluster = start_cluster(2)
+    async with aiohttp.ClientSession() as http:
+        boss = await admin(http, cluster.nodes[0])
+        drop_id = await _drop(http, cluster.nodes[0], boss, 10)
+        owner, other = _owner_and_other(cluster, drop_id)
+        watchers = [
+            Watcher(await http.ws_connect(f"{node.url}/api/drops/{drop_id}/ws"))
+            for node in (owner, other)
+        ]
+        env = {k: v for k, v in owner.server.env.items() if k not in ("PORT", "HOST")}
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "sneakerd", "drops", "pause", str(drop_id),
+             "--db", cluster.db_url],
+            capture_output=True, text=True, timeout=60, env=env, cwd=cluster.workdir,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        for watcher in watchers:
+            await watcher.wait_for(
+                lambda w=watcher: any(
+                    f["type"] == "dropUpdated" and f["drop"]["paused"] for f in w.frames
+                ),
+                within=3,
+            )
+            await watcher.close()

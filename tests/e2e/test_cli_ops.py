@@ -215,3 +215,39 @@ def test_serve_with_an_unreachable_redis_exits_3_naming_it(mysql_url: str, tmp_p
     assert done.returncode == 3, done.stderr[-2000:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("sneakerd: error:") and "Redis" in last, done.stderr[-2000:]
+
+
+async def test_a_pause_finds_the_embedded_server_on_its_own(tmp_path: Path) -> None:
+    """The server runs on the embedded database at a port the CLI was not told (no --server,
+    no PORT): the pause still goes through the drop's actor, so its watcher hears of it at
+    once, instead of being written around the server (the watcher told only after the next
+    shopper's request, the actor refusing from memory meanwhile)."""
+    import asyncio
+
+    import aiohttp
+
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    server = Server(url, {"JWT_SECRET": ""}, tmp_path).start()
+    try:
+        server.admin_token_cli("boss@example.com", "boss", "hunter2hunter2")
+        made = sneakerd(
+            "drops", "create", "--name", "Dunk", "--price", "100", "--stock", "3", "--json",
+            "--db", url,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        drop_id = json.loads(made.stdout)["drop"]["id"]
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(f"{server.url}/api/drops/{drop_id}/ws") as ws,
+        ):
+            assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
+            done = await asyncio.to_thread(
+                sneakerd, "drops", "pause", str(drop_id), "--db", url, cwd=tmp_path,
+                env={"PORT": "", "HOST": "", "JWT_SECRET": ""},
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            frame = await ws.receive_json(timeout=3)
+            assert frame["type"] == "dropUpdated" and frame["drop"]["paused"] is True, frame
+    finally:
+        server.stop()
+    assert not (tmp_path / "shop.db.server").exists(), "a stopped server leaves no address"
