@@ -234,5 +234,10 @@ class RowConflict(SneakerdError):
     halves until the caller whose row it is stands alone, and only that caller is refused."""
 
 
+class SchemaTooNew(SneakerdError):
+    """The database was made or migrated by a newer sneakerd than this one: its tables may
+    hold what this code does not know, so it neither migrates nor serves it."""
+
+
 class ConfigError(SneakerdError):
     """A setting that cannot work (a short JWT secret, an unknown database URL, ...)."""

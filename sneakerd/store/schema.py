@@ -49,6 +49,11 @@ async def init_schema(db: Adapter, *, progress: Callable[[str], None] = _quiet) 
     step's version as it completes. `progress` is told of each stage as it starts (`sneakerd
     db migrate` prints them: an ALTER of a big table can take minutes)."""
     version = await schema_version(db)
+    if version is not None and version > SCHEMA_VERSION:
+        raise errors.SchemaTooNew(
+            f"the database is at schema version {version}, newer than this sneakerd's "
+            f"{SCHEMA_VERSION}: upgrade sneakerd instead"
+        )
     if version == SCHEMA_VERSION:
         # Already current: no DDL at all, so many processes starting at once on one database
         # (serve --workers N) never run CREATE statements against each other.

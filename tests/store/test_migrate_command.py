@@ -78,3 +78,38 @@ async def test_db_migrate_refuses_a_database_without_a_schema(store_url: str) ->
     code, out, _ = await _sneakerd("db", "migrate", "--db", store_url, "--json")
     assert code == 1
     assert "run `sneakerd db init`" in json.loads(out)["error"]["message"]
+
+
+async def test_a_database_newer_than_this_sneakerd_is_refused_by_init_and_serve(
+    store_url: str,
+) -> None:
+    """A database a newer sneakerd made (after a downgrade of the code, say): `db init` said
+    "schema ready (version 99)" and ran this version's DDL against it, and `serve` served it.
+    Both now refuse in one line, as `db migrate` does, and change nothing."""
+    store = await open_store(store_url)
+    try:
+        await store.init_schema()
+        assert isinstance(store, SqlStore)
+        async with store._transaction() as tx:
+            await tx.execute("INSERT INTO schema_version (version) VALUES (%s)", (99,))
+    finally:
+        await store.close()
+    code, out, _ = await _sneakerd("db", "init", "--db", store_url, "--json")
+    assert code == 1, out
+    assert "upgrade sneakerd" in json.loads(out)["error"]["message"], out
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB_HOST")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sneakerd", "serve", "--port", "0", "--db", store_url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**env, "JWT_SECRET": "x" * 40},
+    )  # fmt: skip
+    out_b, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1, out_b.decode()
+    assert "upgrade sneakerd" in out_b.decode() and "Traceback" not in out_b.decode()
+    store = await open_store(store_url)
+    try:
+        assert await store.schema_version() == 99
+        rows = await store._read("SELECT version FROM schema_version ORDER BY version")
+        assert [r[0] for r in rows] == [SCHEMA_VERSION, 99]
+    finally:
+        await store.close()
