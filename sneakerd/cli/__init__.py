@@ -53,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 settings = settings.replace(port=args.port)
             if args.workers is not None:
                 settings = settings.replace(workers=args.workers)
+        prepare = getattr(args, "prepare", None)
+        if prepare is not None:  # what must not run inside the loop (a password prompt)
+            prepare(args)
         run: Command = args.run
         code = _run(run(args, settings))
     except KeyboardInterrupt:

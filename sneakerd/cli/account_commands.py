@@ -21,15 +21,28 @@ from sneakerd.views import user_view
 
 
 def read_password() -> str:
-    """The password from stdin when it is not a terminal, else prompted twice."""
-    if not sys.stdin.isatty():
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Password again: ") != password:
-            raise CliError("the two passwords differ")
+    """The password from stdin when it is not a terminal, else prompted twice. Ctrl-D at the
+    prompt (or an empty stdin) is a refusal; Ctrl-C is the KeyboardInterrupt `main` ends on."""
+    try:
+        if not sys.stdin.isatty():
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = getpass.getpass("Password: ")
+            if getpass.getpass("Password again: ") != password:
+                raise CliError("the two passwords differ")
+    except EOFError:
+        raise CliError("no password given") from None
     refuse("the password", accounts.new_password_problems(password))
     return password
+
+
+def ask_password(args: argparse.Namespace) -> None:
+    """`create-admin`'s part before the event loop starts (`Command.prepare`): a prompt that
+    blocked inside the loop could not be interrupted, as the loop only asks its task to
+    stop when Ctrl-C comes, and a task blocked in a read never hears it."""
+    refuse("the username", accounts.username_problems(args.username))
+    refuse(f"the email {args.email!r}", accounts.address_problems(email_identity(args.email)))
+    args.password = read_password()
 
 
 def email_identity(raw: str) -> str:
@@ -41,11 +54,11 @@ def email_identity(raw: str) -> str:
 
 
 async def cmd_users_create_admin(args: argparse.Namespace, settings: Settings) -> int:
-    refuse("the username", accounts.username_problems(args.username))
+    if getattr(args, "password", None) is None:  # called without `main` (its prepare step)
+        ask_password(args)
     email = email_identity(args.email)
-    refuse(f"the email {args.email!r}", accounts.address_problems(email))
     password_hash = await asyncio.to_thread(
-        hash_password_sync, read_password(), settings.bcrypt_rounds
+        hash_password_sync, args.password, settings.bcrypt_rounds
     )
 
     async def work(store: Store) -> Any:

@@ -6,7 +6,11 @@ import argparse
 from importlib.metadata import PackageNotFoundError, version
 
 from sneakerd.cli import webhook_commands
-from sneakerd.cli.account_commands import cmd_users_create_admin, cmd_users_promote
+from sneakerd.cli.account_commands import (
+    ask_password,
+    cmd_users_create_admin,
+    cmd_users_promote,
+)
 from sneakerd.cli.arg_types import claim_seconds, port_number, record_id, workers_count
 from sneakerd.cli.cluster_commands import cmd_cluster_status
 from sneakerd.cli.drop_commands import cmd_drops_create, cmd_drops_list, cmd_drops_show
@@ -108,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     admin.add_argument("--email", required=True, help="the admin's email (their login)")
     admin.add_argument("--username", required=True, help="3-32 letters, digits, '_', '.' or '-'")
-    admin.set_defaults(run=cmd_users_create_admin)
+    admin.set_defaults(run=cmd_users_create_admin, prepare=ask_password)
     promote = users.add_parser("promote", parents=[common], help="make a user an admin")
     promote.add_argument("email", help="the email of the account to make an admin")
     promote.set_defaults(run=cmd_users_promote)

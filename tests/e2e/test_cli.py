@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -491,3 +492,57 @@ def test_out_of_range_numbers_are_a_usage_error_not_a_traceback(
         done = sneakerd(*args, *extra, "--db", url)
         assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
         assert "Traceback" not in done.stderr + done.stdout, done.stderr
+
+
+def _at_the_prompt(url: str, key: bytes) -> tuple[int, str]:
+    """`users create-admin` on a terminal: wait for its password prompt, press `key`, and
+    return how it exited (its status, or -1 if it did not within 10 s) and what it printed."""
+    import pty
+    import select
+
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB_HOST")}
+    argv = [sys.executable, "-m", "sneakerd", "users", "create-admin", "--email",
+            "boss@example.com", "--username", "boss", "--db", url]  # fmt: skip
+    pid, master = pty.fork()
+    if pid == 0:  # the child: its own session, the pty its controlling terminal
+        os.execve(sys.executable, argv, clean)
+    seen = b""
+    deadline = time.monotonic() + 20
+    try:
+        while b"Password:" not in seen:
+            assert time.monotonic() < deadline, seen
+            if select.select([master], [], [], 0.2)[0]:
+                seen += os.read(master, 4096)
+        os.write(master, key)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                with contextlib.suppress(OSError):
+                    while select.select([master], [], [], 0.1)[0]:
+                        seen += os.read(master, 4096)
+                return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+            with contextlib.suppress(OSError):
+                if select.select([master], [], [], 0.1)[0]:
+                    seen += os.read(master, 4096)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return -1, seen.decode(errors="replace")
+    finally:
+        os.close(master)
+
+
+@pytest.mark.parametrize(("key", "code"), [(b"\x03", 130), (b"\x04", 1)], ids=["ctrl-c", "ctrl-d"])
+def test_ctrl_c_or_ctrl_d_at_the_password_prompt_ends_the_command(
+    tmp_path: Path, key: bytes, code: int
+) -> None:
+    """Ctrl-C was ignored (the prompt blocked the event loop, which only asks the command to
+    stop), and Ctrl-D printed EOFError's traceback and hung; now each ends it, nothing made."""
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    assert sneakerd("db", "init", "--db", url).returncode == 0
+    status, printed = _at_the_prompt(url, key)
+    assert status == code, (status, printed)
+    assert "Traceback" not in printed, printed
+    assert json.loads(sneakerd("drops", "list", "--json", "--db", url).stdout)["drops"] == []
+    with sqlite3.connect(tmp_path / "shop.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM users").fetchone() == (0,)
