@@ -62,9 +62,15 @@ class MySQLParams:
         db = parts.path.lstrip("/")
         if parts.scheme not in ("mysql", "mariadb") or not db:
             raise errors.ConfigError(f"not a mysql://USER:PASS@HOST:PORT/DB URL: {url!r}")
+        try:
+            port = parts.port  # raises for one that is not a number from 0 to 65535
+        except ValueError:
+            raise errors.ConfigError(  # not the URL itself: it may hold the password
+                "the port of the database URL must be a number from 1 to 65535"
+            ) from None
         return cls(
             host=parts.hostname or "127.0.0.1",
-            port=parts.port or 3306,
+            port=port or 3306,
             user=unquote(parts.username or "root"),
             password=unquote(parts.password or ""),
             db=db,

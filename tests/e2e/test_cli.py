@@ -546,3 +546,10 @@ def test_ctrl_c_or_ctrl_d_at_the_password_prompt_ends_the_command(
     assert json.loads(sneakerd("drops", "list", "--json", "--db", url).stdout)["drops"] == []
     with sqlite3.connect(tmp_path / "shop.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM users").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("port", ["abc", "99999", "-1"])
+def test_a_database_url_with_a_bad_port_is_one_line(port: str) -> None:
+    done = sneakerd("drops", "list", "--db", f"mysql://root@127.0.0.1:{port}/x")
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr and "port" in done.stderr.lower(), done.stderr
