@@ -163,7 +163,7 @@ class Store(Protocol):
         self, email: str, role: Role, actor: str | None = None, now: int = 0
     ) -> User | None:
         """The user `email` names, now with `role`; None if it names nobody. With `actor`,
-        the audit entry goes in the same transaction."""
+        the audit entry goes in the same transaction (none when the user had `role` already)."""
 
     # drops
     async def create_drop(

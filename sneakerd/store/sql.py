@@ -190,6 +190,8 @@ class SqlStore(Adapter):
         query = f"SELECT {USER_COLUMNS} FROM users WHERE email = %s"
         async with self._transaction() as tx:
             before = await tx.fetchall(query, (email,))
+            if before and self._user(before[0]).role is role:
+                return self._user(before[0])  # nothing changes, so nothing is logged
             await tx.execute("UPDATE users SET role = %s WHERE email = %s", (role.value, email))
             rows = await tx.fetchall(query, (email,))
             if rows and before and actor is not None:

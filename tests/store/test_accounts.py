@@ -132,3 +132,14 @@ async def test_update_user_changes_what_is_given(store: Store) -> None:
     found = await store.user_by_email("alice@example.com")
     assert found is not None and found[1] == "$2b$04$other"  # nothing of a refused update
     assert await store.update_user(999_999, username="ghost") is None
+
+
+async def test_a_role_given_again_changes_nothing_and_logs_nothing(store: Store) -> None:
+    """`sneakerd users promote` on an admin said "is now an admin" and logged a change whose
+    before and after were the same, once per call."""
+    await make(store, "alice", "alice@example.com")
+    first = await store.set_role("alice@example.com", Role.ADMIN, actor="cli", now=1)
+    again = await store.set_role("alice@example.com", Role.ADMIN, actor="cli", now=2)
+    assert first is not None and again is not None and again.role is Role.ADMIN
+    page = await store.audit_entries()
+    assert [e.entry.action.value for e in page.items] == ["set_role"], page.items
