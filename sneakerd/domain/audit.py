@@ -25,6 +25,7 @@ from typing import Any
 
 from sneakerd.clock import iso
 from sneakerd.domain.model import Drop, User
+from sneakerd.domain.webhook_events import EVENT_TYPES
 
 CLI_ACTOR = "cli"
 """The actor of every write the operator CLI makes."""
@@ -93,8 +94,15 @@ def snapshot(drop: Drop) -> Snapshot:
 
 
 def webhook_snapshot(webhook_id: int, url: str, events: tuple[str, ...], enabled: bool) -> Snapshot:
-    """What an entry keeps of a webhook: where it sends and what (never its secret)."""
-    return {"id": webhook_id, "url": url, "events": list(events), "enabled": enabled}
+    """What an entry keeps of a webhook: where it sends and what (never its secret), the
+    events as the webhook's own view shows them (no filter: every type, `allEvents`)."""
+    return {
+        "id": webhook_id,
+        "url": url,
+        "events": list(events) or list(EVENT_TYPES),
+        "allEvents": not events,
+        "enabled": enabled,
+    }
 
 
 def user_snapshot(user: User) -> Snapshot:

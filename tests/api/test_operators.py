@@ -278,6 +278,9 @@ async def test_webhook_writes_are_in_the_audit_log_without_their_secret(
     assert added["after"]["id"] == hook["id"] and removed["before"] == added["after"]
     assert removed["after"] is None
     assert made["secret"] not in str(page)
+    # All events, as the webhook itself shows them (it logged `events: []`).
+    assert added["after"]["events"] == hook["events"] and len(hook["events"]) == 6
+    assert added["after"]["allEvents"] is True and hook["allEvents"] is True
 
 
 async def test_a_paused_drop_refuses_reserve_and_purchase_and_keeps_the_hold(
