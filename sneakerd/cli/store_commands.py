@@ -95,6 +95,10 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
             "sold": s.drop.sold,
             "price": money(s.drop.info.price),
             "expiringNextMinute": s.expiring_soon,
+            # The REST stats' names too (GET /api/drops/{id}/stats), for scripts that read both.
+            "dropId": s.drop.id,
+            "initialStock": s.drop.initial_stock,
+            "holdsExpiringNextMinute": s.expiring_soon,
         }
         for s in stats
     ]

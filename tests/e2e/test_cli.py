@@ -184,6 +184,9 @@ def test_users_drops_and_stats_commands(store_url: str) -> None:
     assert shown["drop"] == drop
     stats = json.loads(sneakerd("stats", "--db", store_url, "--json").stdout)
     assert stats["drops"][0]["expiringNextMinute"] == 0
+    row = stats["drops"][0]  # also under the REST stats' names
+    assert row["holdsExpiringNextMinute"] == 0 and row["dropId"] == row["id"]
+    assert row["initialStock"] == row["stock"] + row["reserved"] + row["sold"]
     bad_prices = ("abc", "1.001", "1e3", "-0", "1_000", "\u0663", " 12 ")
     for bad in [["--price", price] for price in bad_prices] + [["--stock", "-1"]]:
         args = ["drops", "create", "--db", store_url, "--name", "x", "--price", "1", "--stock", "1"]
