@@ -44,8 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.load()
         logs.configure(settings.log_level, settings.log_format)
-        if getattr(args, "db", None):
-            settings = settings.replace(database_url=args.db)
+        db = getattr(args, "db", None)
+        if db is not None:
+            if not db.strip():  # `--db "$URL"` with URL unset: not the default database
+                raise errors.ConfigError("--db is empty: give sqlite:///PATH or mysql://...")
+            settings = settings.replace(database_url=db)
         if args.command == "serve":
             if args.host:
                 settings = settings.replace(host=args.host)

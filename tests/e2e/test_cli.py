@@ -556,3 +556,10 @@ def test_a_database_url_with_a_bad_port_is_one_line(port: str) -> None:
     done = sneakerd("drops", "list", "--db", f"mysql://root@127.0.0.1:{port}/x")
     assert done.returncode == 1, (done.returncode, done.stderr)
     assert "Traceback" not in done.stderr and "port" in done.stderr.lower(), done.stderr
+
+
+def test_an_empty_db_flag_is_refused_not_the_default_database(tmp_path: Path) -> None:
+    """`--db "$URL"` with URL unset fell back to sqlite:///sneakerd.db in the current folder."""
+    done = sneakerd("drops", "list", "--db", "", cwd=tmp_path)
+    assert done.returncode == 1 and "--db" in done.stderr, (done.returncode, done.stderr)
+    assert not (tmp_path / "sneakerd.db").exists()
