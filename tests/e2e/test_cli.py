@@ -563,3 +563,21 @@ def test_an_empty_db_flag_is_refused_not_the_default_database(tmp_path: Path) ->
     done = sneakerd("drops", "list", "--db", "", cwd=tmp_path)
     assert done.returncode == 1 and "--db" in done.stderr, (done.returncode, done.stderr)
     assert not (tmp_path / "sneakerd.db").exists()
+
+
+def test_db_check_names_a_row_it_cannot_read(tmp_path: Path) -> None:
+    """A price set to 'abc' by hand (SQLite keeps what it is given) crashed `db check` with
+    decimal.InvalidOperation, hiding every other breach; it is named as a breach."""
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    assert sneakerd("db", "init", "--db", url).returncode == 0
+    for name in ("Samba", "Gazelle"):
+        made = sneakerd("drops", "create", "--name", name, "--price", "90", "--stock", "5",
+                        "--db", url)  # fmt: skip
+        assert made.returncode == 0, made.stderr
+    corrupt(url, "UPDATE drops SET price = 'abc' WHERE id = 1")
+    corrupt(url, "UPDATE drops SET stock = stock + 1 WHERE id = 2")
+    done = sneakerd("db", "check", "--json", "--db", url)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    breaches = json.loads(done.stdout)["breaches"]
+    assert any(b.startswith("drop 1: a row that cannot be read") for b in breaches), breaches
+    assert any(b.startswith("drop 2 (Gazelle): stock 6") for b in breaches), breaches
