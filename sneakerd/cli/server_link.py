@@ -9,10 +9,11 @@ while a server runs, `drops pause` and `unpause` ask it, through its admin API
 (`PUT /api/drops/{id}`), to make the change with the drop's actor; only when no server answers
 do they write to the database themselves (then there is no actor to go around).
 
-Which server: `--server URL`, else the one the settings name (`HOST`, `PORT`, as `serve` reads
-them; a wildcard host is reached on loopback), and on the embedded database also the address
-its server writes beside the database file while it runs. It counts only if it serves the same
-database: its answer for the drop must be the stored drop (same id and creation time).
+Which server: `--server URL`, else in turn the node that holds the drop's lease (several nodes
+on one database), the one the settings name (`HOST`, `PORT`, as `serve` reads them; a wildcard
+host is reached on loopback), and on the embedded database the address its server writes
+beside the database file while it runs. One counts only if it serves the same database: its
+answer for the drop must be the stored drop (same id and creation time).
 
 How it authenticates: with a short-lived token signed with the server's own `JWT_SECRET`
 (the settings', or the one `serve` keeps beside the embedded database), whose `sub` and `act`
