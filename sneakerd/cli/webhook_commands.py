@@ -73,7 +73,7 @@ async def cmd_webhooks_remove(args: argparse.Namespace, settings: Settings) -> i
         return await store.webhooks.remove(args.id, actor=CLI_ACTOR, now=CLOCK.now_ms())
 
     if not await with_store(settings, work):
-        raise CliError(f"no webhook {args.id}")
+        raise CliError(f"no webhook {args.id}", "not_found")
     emit(args, {"removed": args.id}, lambda out: print(f"webhook {args.id} removed", file=out))
     return 0
 
@@ -123,7 +123,7 @@ async def cmd_webhooks_replay(args: argparse.Namespace, settings: Settings) -> i
 
     count = await with_store(settings, work)
     if args.id is not None and count == 0:
-        raise CliError(f"no delivery {args.id}")
+        raise CliError(f"no delivery {args.id}", "not_found")
     emit(
         args,
         {"replayed": count},

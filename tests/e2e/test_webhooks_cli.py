@@ -125,3 +125,14 @@ def test_every_cli_write_is_in_the_audit_log(store_url: str, tmp_path: Path) -> 
     assert created["before"] is None and created["after"]["email"] == "boss@example.com"
     assert created["after"]["role"] == "admin" and "password" not in str(created)
     assert "whsec_" not in done.stdout
+
+
+def test_an_unknown_webhook_or_delivery_is_not_found_as_an_unknown_drop_is(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    assert run(url, tmp_path, "db", "init").returncode == 0
+    for args in (["webhooks", "remove", "99999"], ["webhooks", "replay", "99999"]):
+        done = run(url, tmp_path, *args, "--json")
+        assert done.returncode == 1, (args, done.stderr)
+        assert json.loads(done.stdout)["error"]["code"] == "not_found", done.stdout
