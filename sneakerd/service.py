@@ -42,7 +42,7 @@ from sneakerd.domain.model import (
     ReservationStatus,
 )
 from sneakerd.domain.queue import QueueTicket
-from sneakerd.domain.raffle_book import raffle_window_refusal
+from sneakerd.domain.raffle_book import raffle_creation_refusal
 from sneakerd.domain.rules import Rejection, window_refusal
 from sneakerd.pacer import RefusalPacer
 from sneakerd.store import DropStats, Store
@@ -234,8 +234,9 @@ class DropService:
         """A new drop, its actor started; raises `InvalidDrop` for a window that cannot be.
         With an `actor`, the audit log's `create` entry commits with the drop's row."""
         _expect(window_refusal(info.starts_at, info.ends_at), NoneType)
-        _expect(raffle_window_refusal(info), NoneType)
-        drop = await self.store.create_drop(info, initial_stock, self.clock.now_ms(), actor)
+        now = self.clock.now_ms()
+        _expect(raffle_creation_refusal(info, now), NoneType)
+        drop = await self.store.create_drop(info, initial_stock, now, actor)
         self.registry.announce([DropCreated(drop.id, drop.version, drop)])  # committed: say so
         await self.registry.get(drop.id)
         return drop

@@ -14,7 +14,7 @@ from sneakerd.domain import listing
 from sneakerd.domain.audit import CLI_ACTOR
 from sneakerd.domain.model import Drop, DropInfo, DropMode
 from sneakerd.domain.money import PriceError, parse_price
-from sneakerd.domain.raffle_book import raffle_window_refusal
+from sneakerd.domain.raffle_book import raffle_creation_refusal
 from sneakerd.domain.rules import window_refusal
 from sneakerd.store import MAX_PAGE, PageKey, Store
 from sneakerd.views import drop_view
@@ -114,7 +114,7 @@ def _drop_info(args: argparse.Namespace, now: int) -> DropInfo:
         claim_seconds=args.claim_seconds,
         queue=args.queue,
     )
-    raffle = raffle_window_refusal(info)
+    raffle = raffle_creation_refusal(info, CLOCK.now_ms())
     if raffle is not None:
         raise CliError(f"{_FLAGS.get(raffle.field or '', '--mode')} is refused: {raffle.message}")
     return info
@@ -124,6 +124,7 @@ _FLAGS = {
     "entriesOpenAt": "--entries-open-at",
     "entriesCloseAt": "--entries-close-at",
     "claimSeconds": "--claim-seconds",
+    "queue": "--queue",
 }
 
 

@@ -71,6 +71,22 @@ def raffle_window_refusal(info: DropInfo) -> Rejection | None:
     return None
 
 
+def raffle_creation_refusal(info: DropInfo, now: int) -> Rejection | None:
+    """`raffle_window_refusal`, and for a new raffle entries that close after `now`: one whose
+    entries have closed already would draw at once with no entry, and its units could never
+    be sold (a reserve on a raffle is `raffle_only`)."""
+    refused = raffle_window_refusal(info)
+    if refused is not None or info.mode is not DropMode.RAFFLE:
+        return refused
+    if info.entries_close_at is not None and info.entries_close_at <= now:
+        return Rejection(
+            errors.InvalidDrop,
+            "entriesCloseAt must be in the future for a new raffle",
+            "entriesCloseAt",
+        )
+    return None
+
+
 def raffle_change_refusal(before: Drop, after: DropInfo) -> Rejection | None:
     """What an admin may not change about a raffle: its mode once units are held or sold or
     anyone entered, its opening once anyone entered, and its window or claim time once the

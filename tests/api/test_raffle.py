@@ -375,3 +375,25 @@ async def test_the_entry_window_cannot_open_later_once_someone_entered(
         "PUT", path, token=admin_token, json={"entriesCloseAt": _at(300)}
     )
     assert status == 200, body
+
+
+async def test_a_new_raffle_whose_entries_have_already_closed_is_refused(
+    api: Api, admin_token: str
+) -> None:
+    """Its draw ran at once with no entry, and its units could then never be sold (reserve on
+    a raffle is `raffle_only`): a typo in a date, refused before it is made."""
+    status, body, _ = await api.call(
+        "POST",
+        "/api/drops",
+        token=admin_token,
+        json={
+            "name": api.unique("r"),
+            "price": "10",
+            "initialStock": 3,
+            "mode": "raffle",
+            "entriesOpenAt": _at(-100),
+            "entriesCloseAt": _at(-50),
+        },
+    )
+    assert_validation(status, body, "entriesCloseAt")
+    assert "future" in str(body["error"]["details"]["entriesCloseAt"]), body
