@@ -45,6 +45,7 @@ from sneakerd.domain.events import (
 from sneakerd.domain.holds import Delta, Overlay
 from sneakerd.domain.model import (
     Drop,
+    DropInfo,
     DropMode,
     DropState,
     Hold,
@@ -303,7 +304,11 @@ class DropBook(RaffleRules):
                 image_url=None if "image_url" in cmd.clear else info.image_url,
                 ends_at=None if "ends_at" in cmd.clear else info.ends_at,
             )
-        refused = window_refusal(info.starts_at, info.ends_at) or raffle_change_refusal(drop, info)
+        refused = (
+            window_refusal(info.starts_at, info.ends_at)
+            or raffle_change_refusal(drop, info)
+            or _reopening_refusal(drop, info, self._now)
+        )
         if refused is not None:
             return refused
         raffle = drop.raffle
@@ -514,3 +519,17 @@ class DropBook(RaffleRules):
             entries=tuple((e.id, e.user_id) for e in self._new_entries),
         )
         return Outcome(final, delta, changes, tuple(events), new_holds, queue_delta)
+
+
+def _reopening_refusal(before: Drop, after: DropInfo, now: int) -> Rejection | None:
+    """A waiting room that has opened keeps its start: moved into the future, everyone who
+    joins before the new start would be placed at it, ahead of the people already in line,
+    and those admitted would lose their turn. (Pause the drop to stop sales for a while.)"""
+    opened = before.info.queue and now >= before.info.starts_at
+    if opened and after.queue and after.starts_at > now:
+        return Rejection(
+            errors.InvalidDrop,
+            "startsAt cannot move into the future once the waiting room has opened",
+            "startsAt",
+        )
+    return None

@@ -211,3 +211,24 @@ async def test_queue_takes_true_or_false_only(api: Api, admin_token: str) -> Non
         )
         assert_validation(status, body, "queue")
     assert (await get_drop(api, drop["id"]))["queue"] is False
+
+
+async def test_a_waiting_room_that_opened_cannot_be_put_back_before_its_start(
+    api: Api, admin_token: str
+) -> None:
+    """Moving a live queued drop's startsAt into the future let later joiners, placed at the
+    new start, go ahead of the people already in line, and dropped a live admission."""
+    drop = await api.drop(admin_token, queue=True, initialStock=1)
+    _, first = await api.register()
+    status, ticket, _ = await api.call("POST", f"/api/drops/{drop['id']}/queue", token=first)
+    assert status in (200, 201) and ticket["ticket"]["admitted"] is True, ticket
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    status, body, _ = await api.call(
+        "PUT",
+        f"/api/drops/{drop['id']}",
+        token=admin_token,
+        json={"startsAt": later.isoformat(timespec="milliseconds").replace("+00:00", "Z")},
+    )
+    assert_validation(status, body, "startsAt")
+    status, mine, _ = await api.call("GET", f"/api/drops/{drop['id']}/queue/me", token=first)
+    assert status == 200 and mine["ticket"]["admitted"] is True, mine
