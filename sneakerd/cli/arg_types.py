@@ -13,13 +13,7 @@ from sneakerd.web.schemas.fields import MAX_ID
 
 def workers_count(raw: str) -> int:
     """`--workers N`, refused as WORKERS is: a whole number from 1 to MAX_WORKERS."""
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {raw!r}") from None
-    if not 1 <= value <= MAX_WORKERS:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_WORKERS}, not {value}")
-    return value
+    return _whole(raw, 1, MAX_WORKERS)
 
 
 def _whole(raw: str, low: int, high: int) -> int:

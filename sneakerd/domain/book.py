@@ -198,10 +198,7 @@ class DropBook(RaffleRules):
         self._new_reservations.append(record)
         if cmd.key is not None:
             self._keyed.append(KeyedSuccess(cmd.user_id, cmd.key, reservation_id, now))
-        self._side.append(Reserved(drop.id, 0, reservation_id, cmd.user_id))
-        self._outbox.reservation(record, now)
-        if self._stock == 0:
-            self._outbox.drop(EventType.DROP_SOLD_OUT, drop.id, now)
+        self._tell_hold(record)
         return record
 
     def cancel(self, cmd: Cancel) -> Reply:
@@ -448,6 +445,14 @@ class DropBook(RaffleRules):
         self._reserved -= 1
         self._dirty = True
         self._status_changes.append((reservation_id, status))
+
+    def _tell_hold(self, record: ReservationRecord) -> None:
+        """A hold just made, however it was (a reserve, a raffle win): Socket.IO's
+        reservationCreated, its webhook, and the sold-out moment if it took the last unit."""
+        self._side.append(Reserved(record.drop_id, 0, record.id, record.user_id))
+        self._outbox.reservation(record, record.created_at)
+        if self._stock == 0:
+            self._outbox.drop(EventType.DROP_SOLD_OUT, record.drop_id, record.created_at)
 
     def _new_reservation_id(self) -> int:
         return self._ids.reservation()

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from sneakerd import errors
 from sneakerd.domain.commands import UpdateDrop
-from sneakerd.domain.events import Cancelled, DropEvent, DropUpdated, Reserved
+from sneakerd.domain.events import DropEvent, DropUpdated
 from sneakerd.domain.holds import Overlay
 from sneakerd.domain.model import (
     Drop,
@@ -39,7 +39,6 @@ from sneakerd.domain.raffle import (
     entries_digest,
 )
 from sneakerd.domain.rules import Rejection
-from sneakerd.domain.webhook_events import EventType, OutboxNotes
 
 
 def raffle_window_refusal(info: DropInfo) -> Rejection | None:
@@ -201,10 +200,11 @@ class RaffleRules:
     _new_entries: list[EntryRecord]
     _entered: set[int]
     _events: list[DropEvent]
-    _side: list[Reserved | Cancelled]
-    _outbox: OutboxNotes
 
     def _current(self) -> Drop:
+        raise NotImplementedError
+
+    def _tell_hold(self, record: ReservationRecord) -> None:
         raise NotImplementedError
 
     def _new_reservation_id(self) -> int:
@@ -279,9 +279,4 @@ class RaffleRules:
             reservation_id, self._drop.id, user_id, ReservationStatus.ACTIVE, expires_at, now
         )
         self._new_reservations.append(record)
-        # Told as a shopper's hold is: its webhook and Socket.IO's reservationCreated, and
-        # the sold-out moment when it takes the last unit.
-        self._side.append(Reserved(self._drop.id, 0, reservation_id, user_id))
-        self._outbox.reservation(record, now)
-        if self._stock == 0:
-            self._outbox.drop(EventType.DROP_SOLD_OUT, self._drop.id, now)
+        self._tell_hold(record)  # as a shopper's hold is told

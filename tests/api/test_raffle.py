@@ -39,6 +39,19 @@ async def _raffle(api: Api, admin_token: str, stock: int, close_in: float) -> di
     )
 
 
+async def _enter(api: Api, drop_id: int, *tokens: str) -> None:
+    """Each token's user enters the draw (every entry must be taken)."""
+    for token in tokens:
+        status, body, _ = await api.call("POST", f"/api/drops/{drop_id}/entries", token=token)
+        assert status == 201, body
+
+
+async def _change(api: Api, admin_token: str, drop_id: int, **fields: Any) -> None:
+    """An admin's `PUT /api/drops/{id}` with `fields`, which must be taken."""
+    status, body, _ = await api.call("PUT", f"/api/drops/{drop_id}", token=admin_token, json=fields)
+    assert status == 200, body
+
+
 async def _drawn(api: Api, drop_id: int, within: float = 20) -> dict[str, Any]:
     """Poll the public record until the seed is published (the draw committed)."""
     deadline = time.monotonic() + within
@@ -210,16 +223,8 @@ async def test_a_win_that_lapses_after_the_end_passes_to_no_one(api: Api, admin_
         endsAt=_at(120),
         claimSeconds=1,
     )
-    for token in (first, second):
-        status, body, _ = await api.call("POST", f"/api/drops/{drop['id']}/entries", token=token)
-        assert status == 201, body
-    status, body, _ = await api.call(
-        "PUT",
-        f"/api/drops/{drop['id']}",
-        token=admin_token,
-        json={"entriesCloseAt": _at(0.3), "endsAt": _at(0.6)},
-    )
-    assert status == 200, body
+    await _enter(api, drop["id"], first, second)
+    await _change(api, admin_token, drop["id"], entriesCloseAt=_at(0.3), endsAt=_at(0.6))
     raffle = await _drawn(api, drop["id"])
     assert len(raffle["winners"]) == 1, raffle
     await asyncio.sleep(2.5)  # the win lapsed (1 s), after the end (0.6 s)
@@ -249,15 +254,8 @@ async def test_the_draw_waits_for_the_drops_start(api: Api, admin_token: str) ->
         startsAt=_at(120),
         claimSeconds=120,
     )
-    status, body, _ = await api.call("POST", f"/api/drops/{drop['id']}/entries", token=token)
-    assert status == 201, body
-    status, body, _ = await api.call(
-        "PUT",
-        f"/api/drops/{drop['id']}",
-        token=admin_token,
-        json={"entriesCloseAt": _at(0.3), "startsAt": _at(2.0)},
-    )
-    assert status == 200, body
+    await _enter(api, drop["id"], token)
+    await _change(api, admin_token, drop["id"], entriesCloseAt=_at(0.3), startsAt=_at(2.0))
     await asyncio.sleep(1.0)
     shown = await get_drop(api, drop["id"])
     assert shown["status"] == "upcoming", shown
@@ -318,15 +316,8 @@ async def test_a_winners_hold_is_announced_to_webhooks_as_any_hold_is(
     try:
         people = [await api.register() for _ in range(2)]
         drop = await _raffle(api, admin_token, stock=1, close_in=60)
-        for _, token in people:
-            status, body, _ = await api.call(
-                "POST", f"/api/drops/{drop['id']}/entries", token=token
-            )
-            assert status == 201, body
-        status, body, _ = await api.call(
-            "PUT", f"/api/drops/{drop['id']}", token=admin_token, json={"entriesCloseAt": _at(0.3)}
-        )
-        assert status == 200, body
+        await _enter(api, drop["id"], *(token for _, token in people))
+        await _change(api, admin_token, drop["id"], entriesCloseAt=_at(0.3))
         await _drawn(api, drop["id"])
 
         def mine() -> list[Any]:
@@ -361,8 +352,7 @@ async def test_the_entry_window_cannot_open_later_once_someone_entered(
     opening stays (the close may still move until it passes)."""
     _, token = await api.register()
     drop = await _raffle(api, admin_token, stock=1, close_in=600)
-    status, body, _ = await api.call("POST", f"/api/drops/{drop['id']}/entries", token=token)
-    assert status == 201, body
+    await _enter(api, drop["id"], token)
     path = f"/api/drops/{drop['id']}"
     status, body, _ = await api.call(
         "PUT", path, token=admin_token, json={"entriesOpenAt": _at(30)}

@@ -446,6 +446,9 @@ def test_a_file_that_is_no_database_is_one_line_and_an_exit(tmp_path: Path) -> N
         assert "Traceback" not in done.stderr and "not a database" in done.stdout + done.stderr
 
 
+NEW_DROP = ["drops", "create", "--name", "X", "--price", "10", "--stock", "1"]
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -458,30 +461,8 @@ def test_a_file_that_is_no_database_is_one_line_and_an_exit(tmp_path: Path) -> N
         ["webhooks", "deliveries", "--limit", "201"],
         ["serve", "--port", "99999"],
         ["serve", "--port", "65536"],
-        [
-            "drops",
-            "create",
-            "--name",
-            "X",
-            "--price",
-            "10",
-            "--stock",
-            "1",
-            "--claim-seconds",
-            "-5",
-        ],
-        [
-            "drops",
-            "create",
-            "--name",
-            "X",
-            "--price",
-            "10",
-            "--stock",
-            "1",
-            "--claim-seconds",
-            "999999999999",
-        ],
+        [*NEW_DROP, "--claim-seconds", "-5"],
+        [*NEW_DROP, "--claim-seconds", "999999999999"],
     ],
 )
 def test_out_of_range_numbers_are_a_usage_error_not_a_traceback(
